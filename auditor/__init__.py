@@ -1,0 +1,5 @@
+"""Kubernetes zone-compliance auditor."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
