@@ -1,0 +1,228 @@
+"""The ``auditor`` command line: thin click wrappers over the stages; no logic of its own.
+
+Exit codes are an interface: 0 answer established, 1 violations/regression (audit, gate),
+2 the run could not establish the answer (bad input, unreadable cluster).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from auditor import __version__
+from auditor.errors import AuditorError
+from auditor.output import FORMATS, emit, to_csv, to_json, to_table
+from auditor.reach.addresses import parse_network
+from auditor.reach.analysis import IMPL_ASSUMPTIONS, LEVELS, Analysis, AnalysisOptions, analyze
+from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork
+from auditor.reach.ports import PortQuery
+from auditor.snapshot import Snapshot
+
+
+class AuditorGroup(click.Group):
+    """Turns every known failure into one ``error:`` line and exit code 2 (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AuditorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (LookupError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:
+            click.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=AuditorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auditor")
+def main() -> None:
+    """Kubernetes zone-compliance auditor: who can reach what, which policy rule decided, and
+    whether that satisfies your PCI DSS / HIPAA segmentation controls."""
+
+
+# -- shared options --------------------------------------------------------------------------
+
+
+def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """INPUT... plus the options every analysing command takes."""
+    decorators = [
+        click.argument("inputs", nargs=-1, metavar="INPUT..."),
+        click.option("--lenient", is_flag=True,
+                     help="Invalid policies make the affected verdicts unknown instead of failing (exit 2)."),
+        click.option("--external", "externals", multiple=True, metavar="NAME=CIDR[,CIDR]",
+                     help="Name an external network (repeatable). 'internet=0.0.0.0/0' is always present "
+                          "unless you redefine it."),
+        click.option("--pod-cidr", "pod_cidrs", multiple=True, metavar="CIDR",
+                     help="Addresses pods may have (repeatable). Lets ipBlocks outside it be known not to "
+                          "match pods whose IP is unknown; excluded from external networks."),
+        click.option("--default-namespace", default="default", show_default=True,
+                     help="Namespace for manifests that do not set one."),
+    ]
+    for deco in reversed(decorators):
+        func = deco(func)
+    return func
+
+
+def parse_externals(values: Sequence[str]) -> tuple[ExternalNetwork, ...]:
+    nets: dict[str, ExternalNetwork] = {n.name: n for n in DEFAULT_EXTERNALS}
+    for value in values:
+        name, sep, cidrs = value.partition("=")
+        if not sep or not name.strip() or not cidrs.strip():
+            raise ValueError(f"--external {value!r}: expected NAME=CIDR[,CIDR...]")
+        try:
+            parsed = tuple(parse_network(c) for c in cidrs.split(",") if c.strip())
+        except ValueError as exc:
+            raise ValueError(f"--external {value!r}: {exc}") from None
+        nets[name.strip()] = ExternalNetwork(name.strip(), parsed)
+    return tuple(nets[k] for k in sorted(nets))
+
+
+def load(inputs: Sequence[str], default_namespace: str = "default") -> Snapshot:
+    from auditor.sources.manifests import load_input
+
+    if not inputs:
+        raise AuditorError("no INPUT given: pass manifest files, directories, '-' for stdin, or a snapshot.json")
+    return load_input(list(inputs), stdin=sys.stdin, default_namespace=default_namespace)
+
+
+def run_analysis(inputs: Sequence[str], lenient: bool, externals: Sequence[str], pod_cidrs: Sequence[str],
+                 default_namespace: str) -> Analysis:
+    try:
+        cidrs = tuple(parse_network(c) for c in pod_cidrs)
+    except ValueError as exc:
+        raise ValueError(f"--pod-cidr: {exc}") from None
+    options = AnalysisOptions(externals=parse_externals(externals), pod_cidrs=cidrs, lenient=lenient)
+    snapshot = load(inputs, default_namespace)
+    return analyze(snapshot, options)
+
+
+def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
+    """What every machine-readable output carries so that an auditor can reproduce it."""
+    snap = analysis.snapshot
+    return {
+        "tool": "zone-auditor",
+        "tool_version": __version__,
+        "snapshot_digest": snap.digest,
+        "content_digest": snap.content_digest,
+        "source": snap.source,
+        "assumptions": list(IMPL_ASSUMPTIONS),
+        "unsupported": list(analysis.policies.unsupported),
+        "excluded": list(analysis.inventory.excluded),
+        "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
+        **extra,
+    }
+
+
+def notes_text(analysis: Analysis) -> str:
+    lines = []
+    for title, items in (
+        ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
+        ("not policy endpoints", analysis.inventory.excluded),
+        ("notes", analysis.inventory.notes),
+    ):
+        if items:
+            lines.append(f"{title}:")
+            lines.extend(f"  - {x}" for x in items)
+    return ("\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@main.command()
+@input_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
+def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
+         default_namespace: str, output: str) -> None:
+    """Capture a snapshot (the hashed evidence) from manifests."""
+    snapshot = load(inputs, default_namespace)
+    if not lenient:
+        from auditor.policy.compile import compile_policies
+
+        compile_policies(snapshot)  # validate now: a snapshot of invalid policies is no evidence
+    snapshot.save(output)
+    counts: dict[str, int] = {}
+    for res in snapshot.resources:
+        counts[res.kind_key] = counts.get(res.kind_key, 0) + 1
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    click.echo(f"wrote {output}: {len(snapshot.resources)} resources ({summary}); digest {snapshot.digest}", err=True)
+    if snapshot.ignored:
+        click.echo("ignored (not modelled): " + ", ".join(f"{k}={v}" for k, v in sorted(snapshot.ignored.items())),
+                   err=True)
+
+
+@main.command()
+@input_options
+@click.option("--port", "ports", multiple=True, metavar="PORT/PROTO",
+              help="Report these destination (pod) ports, e.g. 80/TCP, 53/UDP, 8/ICMP. Repeatable.")
+@click.option("--by", type=click.Choice(LEVELS), default="workload", show_default=True,
+              help="Granularity of src/dst.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--only", type=click.Choice(["allowed", "denied", "unknown"]), help="Keep only these rows.")
+@click.option("--from", "src", metavar="NAME", help="Only flows from this pod/workload/namespace/network.")
+@click.option("--to", "dst", metavar="NAME", help="Only flows to this pod/workload/namespace/network.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
+def reach(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
+          default_namespace: str, ports: tuple[str, ...], by: str, fmt: str, only: str | None, src: str | None,
+          dst: str | None, output: str | None) -> None:
+    """Who can reach whom, on which ports, and which rule decided (both ends)."""
+    from auditor.reach.rows import port_rows, summary_rows
+
+    queries = [PortQuery.parse(p) for p in ports]
+    analysis = run_analysis(inputs, lenient, externals, pod_cidrs, default_namespace)
+    src_ents = [_resolve(analysis, src, by)] if src else None
+    dst_ents = [_resolve(analysis, dst, by)] if dst else None
+    pm = analysis.pairs(by, src_ents, dst_ents)
+    df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+    if only:
+        word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
+        df = df[df["allowed"] == word].reset_index(drop=True)
+    if fmt == "csv":
+        emit(to_csv(df), output)
+    elif fmt == "json":
+        emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries]), df), output)
+    else:
+        emit(to_table(df) + notes_text(analysis), output)
+
+
+def _resolve(analysis: Analysis, name: str, by: str) -> Any:
+    ent, _ = analysis.find(name)
+    if ent.kind in ("external",):
+        return ent
+    # Re-express at the requested level so src/dst names match the other column.
+    level_names = {e.name: e for e in analysis.entities(by)}
+    if ent.name in level_names:
+        return level_names[ent.name]
+    return ent
+
+
+@main.command()
+@input_options
+@click.option("--from", "src", required=True, metavar="NAME", help="Source pod, workload, namespace or network.")
+@click.option("--to", "dst", required=True, metavar="NAME", help="Destination pod, workload, namespace or network.")
+@click.option("--port", "port", default=None, metavar="PORT/PROTO",
+              help="Destination (pod) port, e.g. 5432/TCP. Default: the first allowed port, else 80/TCP.")
+def explain(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
+            default_namespace: str, src: str, dst: str, port: str | None) -> None:
+    """Why a flow is allowed or denied: the tier-by-tier walk at both ends."""
+    from auditor.reach.explain import explain as build, render
+
+    analysis = run_analysis(inputs, lenient, externals, pod_cidrs, default_namespace)
+    s, _ = analysis.find(src)
+    t, _ = analysis.find(dst)
+    pm = analysis.pairs("pod" if s.kind == "pod" and t.kind == "pod" else "workload", [s], [t])
+    v = pm.verdict[pm.row[0, 0]]
+    if port is None:
+        allowed = [a for a, ok in zip(analysis.ports.atoms, v == 2, strict=True) if ok]
+        first = allowed[0] if allowed else None
+        query = PortQuery(first.protocol, first.lo if first.has_ports else None) if first else PortQuery("TCP", 80)
+        click.echo(f"allowed ports: {analysis.ports.summary(v == 2)}")
+    else:
+        query = PortQuery.parse(port)
+    click.echo(render(build(analysis, s, t, query)))

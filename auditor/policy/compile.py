@@ -1,0 +1,89 @@
+"""Snapshot → PolicySet: runs every dialect and turns what is not modelled into ``unknown``.
+
+Anything the snapshot holds that could change a verdict but that no dialect evaluates yet is
+compiled into a policy whose rules *may or may not* match: the engine then reports the
+affected flows as unknown instead of guessing (CMP-10).
+"""
+
+from __future__ import annotations
+
+from auditor.policy.ir import Action, Direction, Policy, PolicySet, Rule, RuleRef, Tier
+from auditor.policy.kubernetes import translate_network_policy
+from auditor.policy.selectors import All
+from auditor.snapshot import Snapshot
+
+# Kinds that can change pod-to-pod verdicts but that this version does not evaluate.
+_UNMODELLED_NETWORK = {
+    "AdminNetworkPolicy": "AdminNetworkPolicy (K8S-20) is not modelled",
+    "BaselineAdminNetworkPolicy": "BaselineAdminNetworkPolicy (K8S-20) is not modelled",
+    "ClusterNetworkPolicy": "ClusterNetworkPolicy (K8S-20, CAL-46) is not modelled",
+}
+
+UNMODELLED_TIER = Tier(name="(unmodelled)", order=float("-inf"), default_action=Action.PASS)
+
+
+def compile_policies(
+    snapshot: Snapshot,
+    *,
+    lenient: bool = False,
+    dialects: tuple[str, ...] = ("kubernetes",),
+) -> PolicySet:
+    """Translate every policy in the snapshot into the IR."""
+    out = PolicySet()
+    for res in snapshot.of_kind("NetworkPolicy"):
+        out.policies.append(translate_network_policy(res, lenient=lenient))
+        if out.policies[-1].broken:
+            out.unsupported.append(f"{res.where}: invalid, treated as unknown: {out.policies[-1].broken}")
+    for kind, reason in sorted(_UNMODELLED_NETWORK.items()):
+        for res in snapshot.of_kind(kind):
+            _add_unknown(out, res.ref if hasattr(res, "ref") else res.name, None, reason, ("ingress", "egress"))
+    if "calico" not in dialects:
+        for key in ("calico/NetworkPolicy", "calico/GlobalNetworkPolicy"):
+            for res in snapshot.of_kind(key):
+                reason = f"Calico {res.kind} is not evaluated by this version"
+                _add_unknown(out, f"{res.kind} {res.namespace + '/' if res.namespace else ''}{res.name}",
+                             res.namespace if key == "calico/NetworkPolicy" else None, reason,
+                             ("ingress", "egress"))
+    if "istio" not in dialects:
+        for res in snapshot.of_kind("istio/AuthorizationPolicy"):
+            reason = "Istio AuthorizationPolicy is not evaluated by this version"
+            _add_unknown(out, f"AuthorizationPolicy {res.namespace}/{res.name}", res.namespace, reason, ("ingress",),
+                         deny_only=True)
+    for status_kind, status in sorted(snapshot.collection.items()):
+        if status not in ("ok", "not-installed"):
+            out.unsupported.append(f"{status_kind}: collection status {status}; verdicts that depend on it are unknown")
+    return out
+
+
+def _add_unknown(
+    out: PolicySet,
+    ref: str,
+    namespace: str | None,
+    reason: str,
+    directions: tuple[Direction, ...],
+    *,
+    deny_only: bool = False,
+) -> None:
+    """A policy that may allow or deny anything for the endpoints it could select."""
+    out.tiers.setdefault(UNMODELLED_TIER.name, UNMODELLED_TIER)
+    rules: dict[str, tuple[Rule, ...]] = {}
+    for d in directions:
+        rref = RuleRef(policy=ref, tier=UNMODELLED_TIER.name, direction=d, index=0, text=reason)
+        maybe_deny = Rule(action=Action.DENY, ref=rref, unmodelled=(reason,))
+        maybe_allow = Rule(action=Action.ALLOW, ref=rref, unmodelled=(reason,))
+        rules[d] = (maybe_deny,) if deny_only else (maybe_allow, maybe_deny)
+    out.policies.append(
+        Policy(
+            ref=ref,
+            kind="unmodelled",
+            name=ref,
+            namespace=namespace,
+            tier=UNMODELLED_TIER.name,
+            order=None,
+            subject=All(),
+            types=frozenset(directions),
+            ingress=rules.get("ingress", ()),
+            egress=rules.get("egress", ()),
+        )
+    )
+    out.unsupported.append(f"{ref}: {reason}; affected verdicts are unknown")

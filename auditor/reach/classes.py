@@ -1,0 +1,218 @@
+"""Endpoint equivalence classes: endpoints no rule can tell apart are evaluated once.
+
+Two endpoints are in one class when they share namespace, labels, service account, named
+ports and *address class* (the set of policy CIDRs containing their IP, or "IP unknown").
+Externals are split by address class too, so ``internet`` may be several classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.policy.ir import IPNetwork, PolicySet, Rule
+from auditor.policy.labels import LabelTable
+from auditor.reach.addresses import AddressSpace
+from auditor.reach.endpoints import Endpoint, Inventory
+
+NO_ADDRESS = -1
+
+
+@dataclass
+class ClassTable:
+    """Per-class columns the matcher evaluates selectors and CIDRs on (all length ``n``)."""
+
+    n: int
+    members: list[list[int]]  # endpoint indices per class
+    endpoint_classes: list[list[int]]  # classes of each endpoint (externals may span several)
+    representative: list[Endpoint]
+    is_pod: np.ndarray
+    namespace: list[str | None]
+    namespace_code: np.ndarray  # index into namespaces, -1 for externals
+    namespaces: list[str]
+    namespace_unknown: np.ndarray  # namespace object missing from the input
+    labels: LabelTable  # CAL-5 endpoint label map
+    namespace_labels: LabelTable  # plain namespace labels (+ projectcalico.org/name)
+    service_account: list[str | None]
+    sa_labels: LabelTable
+    sa_unknown: np.ndarray
+    address_class: np.ndarray  # address-class id, NO_ADDRESS when the IP is unknown
+    named_ports: list[tuple[tuple[str, str, int], ...]]
+
+
+def calico_labels(ep: Endpoint) -> dict[str, str]:
+    """CAL-5: the label map Calico matches a pod's WorkloadEndpoint against (own labels win)."""
+    out = dict(ep.labels)
+    out.setdefault("projectcalico.org/namespace", ep.namespace or "")
+    out.setdefault("projectcalico.org/orchestrator", "k8s")
+    if ep.service_account and len(ep.service_account) < 63:
+        out.setdefault("projectcalico.org/serviceaccount", ep.service_account)
+    return out
+
+
+def policy_networks(policies: PolicySet) -> list[IPNetwork]:
+    """Every CIDR a rule mentions (nets and notNets of both sides)."""
+    nets: set[IPNetwork] = set()
+    for pol in policies.policies:
+        for rule in (*pol.ingress, *pol.egress):
+            for side in (rule.source, rule.destination):
+                nets.update(side.nets or ())
+                nets.update(side.not_nets)
+    return sorted(nets, key=lambda n: (n.version, n))
+
+
+def rule_net_sets(policies: PolicySet) -> list[tuple[IPNetwork, ...]]:
+    out: set[tuple[IPNetwork, ...]] = set()
+    for pol in policies.policies:
+        for rule in (*pol.ingress, *pol.egress):
+            for side in (rule.source, rule.destination):
+                if side.nets:
+                    out.add(side.nets)
+                if side.not_nets:
+                    out.add(side.not_nets)
+    return sorted(out, key=lambda t: [(n.version, n) for n in t])
+
+
+@dataclass
+class AddressClasses:
+    """Atoms grouped by which policy CIDRs contain them (``klass[atom]``)."""
+
+    space: AddressSpace
+    klass: np.ndarray  # atom → address class
+    count: int
+    unknown_candidates: np.ndarray  # atoms a pod with an unknown IP may have (pod CIDRs)
+
+
+def address_classes(
+    space: AddressSpace, cidrs: Sequence[IPNetwork], pod_cidrs: Sequence[IPNetwork]
+) -> AddressClasses:
+    """Atoms with identical CIDR membership collapse into one address class."""
+    n_atoms = len(space)
+    if cidrs:
+        member = np.zeros((len(cidrs), n_atoms), dtype=bool)
+        for i, net in enumerate(cidrs):
+            a, b = space.index_range(net)
+            member[i, a:b] = True
+        packed = np.packbits(member, axis=0).T  # one row of bytes per atom
+        _, klass = np.unique(packed, axis=0, return_inverse=True)
+        klass = klass.reshape(-1).astype(np.int32)
+    else:
+        klass = np.zeros(n_atoms, dtype=np.int32)
+    count = int(klass.max()) + 1 if n_atoms else 0
+    candidates = space.mask(pod_cidrs) if pod_cidrs else space.version_mask(4)
+    return AddressClasses(space=space, klass=klass, count=count, unknown_candidates=candidates)
+
+
+def external_atoms(inventory: Inventory, space: AddressSpace, pod_cidrs: Sequence[IPNetwork]) -> dict[str, np.ndarray]:
+    """Atoms of each external network: the most specific named network owns an atom, and
+    addresses inside ``--pod-cidr`` belong to pods, not to any external network."""
+    owner = np.full(len(space), -1, dtype=np.int32)
+    externals = [e for e in inventory.endpoints if e.kind == "external"]
+    ranked = sorted(
+        ((net.prefixlen, i, net) for i, e in enumerate(externals) for net in e.networks),
+        key=lambda t: (t[0], t[1]),
+    )
+    for _, i, net in ranked:
+        a, b = space.index_range(net)
+        owner[a:b] = i
+    for net in pod_cidrs:
+        a, b = space.index_range(net)
+        owner[a:b] = -1
+    return {e.key: np.flatnonzero(owner == i) for i, e in enumerate(externals)}
+
+
+def build_classes(
+    inventory: Inventory,
+    policies: PolicySet,
+    *,
+    extra_networks: Sequence[IPNetwork] = (),
+    pod_cidrs: Sequence[IPNetwork] = (),
+) -> tuple[ClassTable, AddressClasses]:
+    """Group endpoints into classes; externals get one class per address class they span."""
+    cidrs = policy_networks(policies)
+    ext_nets = [n for e in inventory.endpoints for n in e.networks]
+    space = AddressSpace([*cidrs, *ext_nets, *extra_networks, *pod_cidrs])
+    addr = address_classes(space, cidrs, pod_cidrs)
+    ext_atoms = external_atoms(inventory, space, pod_cidrs)
+
+    keys: dict[tuple, int] = {}
+    members: list[list[int]] = []
+    reps: list[Endpoint] = []
+    klass_addr: list[int] = []
+    ep_classes: list[list[int]] = []
+    for i, ep in enumerate(inventory.endpoints):
+        if ep.kind == "external":
+            seen = sorted({int(c) for c in addr.klass[ext_atoms[ep.key]]})
+            mine = []
+            for ac in seen:
+                mine.append(len(members))
+                members.append([i])
+                reps.append(ep)
+                klass_addr.append(ac)
+            ep_classes.append(mine)
+            continue
+        ac = int(addr.klass[space.atom_of(ep.ip)]) if ep.ip is not None else NO_ADDRESS
+        key = (
+            "pod",
+            ep.namespace,
+            tuple(sorted(ep.labels.items())),
+            ep.service_account,
+            ep.named_ports,
+            ac,
+        )
+        idx = keys.setdefault(key, len(members))
+        if idx == len(members):
+            members.append([])
+            reps.append(ep)
+            klass_addr.append(ac)
+        members[idx].append(i)
+        ep_classes.append([idx])
+
+    n = len(members)
+    namespaces = sorted({r.namespace for r in reps if r.namespace})
+    ns_index = {ns: i for i, ns in enumerate(namespaces)}
+    is_pod = np.array([r.kind == "pod" for r in reps], dtype=bool)
+    ns_labels = []
+    sa_labels = []
+    sa_unknown = np.zeros(n, dtype=bool)
+    for c, r in enumerate(reps):
+        if r.namespace:
+            labels = dict(inventory.namespace_labels.get(r.namespace, {}))
+            labels.setdefault("projectcalico.org/name", r.namespace)
+            ns_labels.append(labels)
+        else:
+            ns_labels.append({})
+        if r.kind == "pod":
+            key = (r.namespace or "", r.service_account or "default")
+            known = inventory.service_account_labels.get(key)
+            sa_unknown[c] = known is None
+            labels = dict(known or {})
+            labels.setdefault("projectcalico.org/name", r.service_account or "default")
+            sa_labels.append(labels)
+        else:
+            sa_labels.append({})
+    table = ClassTable(
+        n=n,
+        members=members,
+        endpoint_classes=ep_classes,
+        representative=reps,
+        is_pod=is_pod,
+        namespace=[r.namespace for r in reps],
+        namespace_code=np.array([ns_index.get(r.namespace or "", -1) for r in reps], dtype=np.int32),
+        namespaces=namespaces,
+        namespace_unknown=np.array([r.namespace in inventory.missing_namespaces for r in reps], dtype=bool),
+        labels=LabelTable.from_maps([calico_labels(r) if r.kind == "pod" else {} for r in reps]),
+        namespace_labels=LabelTable.from_maps(ns_labels),
+        service_account=[r.service_account for r in reps],
+        sa_labels=LabelTable.from_maps(sa_labels),
+        sa_unknown=sa_unknown,
+        address_class=np.array(klass_addr, dtype=np.int32),
+        named_ports=[r.named_ports for r in reps],
+    )
+    return table, addr
+
+
+def rules_of(policies: PolicySet) -> list[Rule]:
+    return [r for p in policies.policies for r in (*p.ingress, *p.egress)]

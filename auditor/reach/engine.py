@@ -1,0 +1,468 @@
+"""The reachability engine: Calico's tier walk (CAL-24) on equivalence classes, with numpy.
+
+For one direction, subjects (the endpoints whose policy is evaluated: sources for egress,
+destinations for ingress) that have the same applicable policies and the same view of every
+rule's subject side form a *signature* σ; the walk is done once per σ. Inside σ, peers that
+every rule sees alike form *groups*; the walk runs on a (groups × port atoms) grid and keeps
+the id of the deciding rule per cell, so "why" costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
+from auditor.reach.classes import ClassTable
+from auditor.reach.matching import Matcher, NamedPortSpec, named_spec
+
+DENY, UNKNOWN, ALLOW = 0, 1, 2
+UNDECIDED = -1
+VERDICT_WORDS = {DENY: "false", UNKNOWN: "unknown", ALLOW: "true"}
+MAX_UNCERTAIN_POLICIES = 3
+
+
+@dataclass
+class RuleTable:
+    """Deciding-rule ids → what they are. Pseudo-rules stand for defaults (no policy, end of tier)."""
+
+    text: list[str] = field(default_factory=list)
+    refs: list[RuleRef | None] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+    def add(self, text: str, ref: RuleRef | None = None, action: str = "") -> int:
+        self.text.append(text)
+        self.refs.append(ref)
+        self.actions.append(action)
+        return len(self.text) - 1
+
+
+@dataclass
+class DirectionResult:
+    """Verdicts of one direction for every (subject class, peer class, port atom)."""
+
+    direction: Direction
+    sigma_of: np.ndarray  # (C,) subject class → σ
+    group_of: np.ndarray  # (nσ, C) peer class → group inside σ
+    offset: np.ndarray  # (nσ,) first global group id of σ
+    verdict: np.ndarray  # (groups, A) int8: DENY / UNKNOWN / ALLOW
+    rule: np.ndarray  # (groups, A) int32 deciding rule id
+    sigma_policies: list[list[int]]  # applicable policies per σ (certain ones)
+    sigma_uncertain: list[list[int]]  # policies that may or may not apply
+    sigma_rep: list[int]
+
+    def gid(self, subject: np.ndarray, peer: np.ndarray) -> np.ndarray:
+        """Global group ids for broadcastable arrays of subject and peer classes."""
+        sig = self.sigma_of[subject]
+        return self.offset[sig] + self.group_of[sig, peer]
+
+
+@dataclass
+class _CompiledRule:
+    rule: Rule
+    rid: int
+    policy: int
+    subject: EntityMatch
+    peer: EntityMatch
+    ports_numeric: np.ndarray  # (A,) protocol ∧ numeric ports (or protocol alone when no ports)
+    has_ports: bool
+    named: NamedPortSpec | None
+    not_numeric: np.ndarray | None
+    not_named: NamedPortSpec | None
+    certain: bool  # False when some field cannot be evaluated: matches only "possibly"
+
+
+@dataclass
+class TraceEvent:
+    """One step of the walk for ``explain``."""
+
+    tier: str
+    policy: str
+    rule: RuleRef | None
+    outcome: str
+
+
+class Engine:
+    """Evaluates both directions for all classes."""
+
+    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher) -> None:
+        self.ps = policies
+        self.c = classes
+        self.m = matcher
+        self.n_atoms = len(matcher.ports)
+        self.policies: list[Policy] = [p for p in policies.policies if not p.staged]
+        self.rules = RuleTable()
+        self.NO_POLICY = self.rules.add("no policy applies: not isolated (K8S-2, CAL-22)", action="Allow")
+        self.EXTERNAL = self.rules.add("external peer: no endpoint policy", action="Allow")
+        self.PROFILE = self.rules.add("every applicable tier passed: namespace profile allows (CAL-22)", action="Allow")
+        self.end_of_tier: dict[str, int] = {}
+        for tier in policies.ordered_tiers():
+            self.end_of_tier[tier.name] = self.rules.add(
+                f"tier {tier.name}: no rule matched, end-of-tier {tier.default_action.value} (CAL-21, K8S-4)",
+                action=tier.default_action.value,
+            )
+        self._compiled: dict[Direction, list[list[_CompiledRule]]] = {
+            d: [[self._compile(pi, r, d) for r in pol.rules(d)] for pi, pol in enumerate(self.policies)]
+            for d in ("ingress", "egress")
+        }
+        self._tier_of = {t.name: t for t in policies.ordered_tiers()}
+        self._tier_rank = {t.name: i for i, t in enumerate(policies.ordered_tiers())}
+
+    # -- compilation -------------------------------------------------------------------------
+    def _compile(self, pi: int, rule: Rule, d: Direction) -> _CompiledRule:
+        rid = self.rules.add(
+            f"{rule.ref} ({rule.action.value})" if rule.ref.tier == "default" or not rule.ref.tier
+            else f"tier {rule.ref.tier}: {rule.ref} ({rule.action.value})",
+            rule.ref,
+            rule.action.value,
+        )
+        dst = rule.destination
+        proto = self.m.protocol_mask(rule)
+        has_ports = dst.ports is not None
+        numeric = proto & self.m.numeric_ports(dst.ports, _p(rule)) if has_ports else proto
+        not_numeric = self.m.numeric_ports(dst.not_ports, _p(rule)) if dst.not_ports else None
+        certain = not rule.unmodelled
+        src = rule.source
+        if src.ports is not None or src.not_ports or rule.icmp is not None or rule.not_icmp is not None:
+            certain = False  # source ports and ICMP type/code are not split into atoms
+        return _CompiledRule(
+            rule=rule,
+            rid=rid,
+            policy=pi,
+            subject=rule.destination if d == "ingress" else rule.source,
+            peer=rule.source if d == "ingress" else rule.destination,
+            ports_numeric=numeric,
+            has_ports=has_ports,
+            named=named_spec(dst.ports, rule.protocol),
+            not_numeric=not_numeric,
+            not_named=named_spec(dst.not_ports, rule.protocol),
+            certain=certain,
+        )
+
+    def _applicability(self, d: Direction) -> tuple[np.ndarray, np.ndarray]:
+        """(policies × classes) certain / possible applicability (CAL-17, K8S-1, CAL-13/14)."""
+        c = self.c
+        n_pol = len(self.policies)
+        app_def = np.zeros((n_pol, c.n), dtype=bool)
+        app_pos = np.zeros((n_pol, c.n), dtype=bool)
+        for i, pol in enumerate(self.policies):
+            if d not in pol.types:
+                continue
+            m = c.is_pod.copy()
+            if pol.namespace is not None:
+                code = c.namespaces.index(pol.namespace) if pol.namespace in c.namespaces else -2
+                m &= c.namespace_code == code
+            if not m.any():
+                continue
+            m &= self.m._sel("labels", pol.subject)
+            dm, pm = m.copy(), m.copy()
+            if pol.subject_namespace_selector is not None:
+                nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector)
+                dm &= nd
+                pm &= np_
+            if pol.subject_sa_selector is not None:
+                sm = self.m._sel("sa_labels", pol.subject_sa_selector)
+                dm &= sm & ~c.sa_unknown
+                pm &= sm | c.sa_unknown
+            app_def[i] = dm
+            app_pos[i] = pm
+        return app_def, app_pos
+
+    # -- signatures ----------------------------------------------------------------------------
+    def _signatures(self, d: Direction, app_def: np.ndarray, app_pos: np.ndarray) -> np.ndarray:
+        c = self.c
+        rows: list[np.ndarray] = [app_def, app_pos]
+        codes: list[np.ndarray] = []
+        seen_sides: set[EntityMatch] = set()
+        seen_named: set[NamedPortSpec] = set()
+        for pi, compiled in enumerate(self._compiled[d]):
+            if not app_pos[pi].any():
+                continue
+            for cr in compiled:
+                if cr.subject not in seen_sides:
+                    seen_sides.add(cr.subject)
+                    sd, sp = self.m.side(cr.subject)
+                    if not (sd.all() and sp.all()):
+                        rows.append(sd[None, :])
+                        rows.append(sp[None, :])
+                if d == "ingress":
+                    for spec in (cr.named, cr.not_named):
+                        if spec is not None and spec not in seen_named:
+                            seen_named.add(spec)
+                            codes.append(self.m.named_code(spec))
+        bits = np.packbits(np.concatenate(rows, axis=0), axis=0).T  # (C, bytes)
+        if codes:
+            code_bytes = np.stack(codes, axis=1).astype(np.int32).view(np.uint8)
+            bits = np.concatenate([bits, code_bytes], axis=1)
+        bits = np.concatenate([bits, (~c.is_pod).astype(np.uint8)[:, None]], axis=1)
+        _, sigma = np.unique(np.ascontiguousarray(bits), axis=0, return_inverse=True)
+        return sigma.reshape(-1).astype(np.int32)
+
+    # -- the walk --------------------------------------------------------------------------------
+    def run(self, d: Direction) -> DirectionResult:
+        c = self.c
+        app_def, app_pos = self._applicability(d)
+        sigma_of = self._signatures(d, app_def, app_pos)
+        n_sigma = int(sigma_of.max()) + 1 if c.n else 0
+        group_of = np.zeros((n_sigma, c.n), dtype=np.int32)
+        offsets = np.zeros(n_sigma, dtype=np.int64)
+        verdicts: list[np.ndarray] = []
+        rules: list[np.ndarray] = []
+        sig_pols: list[list[int]] = []
+        sig_unc: list[list[int]] = []
+        reps: list[int] = []
+        first = np.full(n_sigma, -1, dtype=np.int64)
+        order = np.argsort(sigma_of, kind="stable")
+        sorted_sig = sigma_of[order]
+        starts = np.searchsorted(sorted_sig, np.arange(n_sigma))
+        first[:] = order[starts]
+        total = 0
+        for s in range(n_sigma):
+            rep = int(first[s])
+            reps.append(rep)
+            certain = [int(i) for i in np.flatnonzero(app_def[:, rep])]
+            uncertain = [int(i) for i in np.flatnonzero(app_pos[:, rep] & ~app_def[:, rep])]
+            sig_pols.append(certain)
+            sig_unc.append(uncertain)
+            groups, v, r = self._evaluate_sigma(d, rep, certain, uncertain)
+            group_of[s] = groups
+            offsets[s] = total
+            total += v.shape[0]
+            verdicts.append(v)
+            rules.append(r)
+        return DirectionResult(
+            direction=d,
+            sigma_of=sigma_of,
+            group_of=group_of,
+            offset=offsets,
+            verdict=np.concatenate(verdicts) if verdicts else np.zeros((0, self.n_atoms), np.int8),
+            rule=np.concatenate(rules) if rules else np.zeros((0, self.n_atoms), np.int32),
+            sigma_policies=sig_pols,
+            sigma_uncertain=sig_unc,
+            sigma_rep=reps,
+        )
+
+    def _ordered(self, policy_ids: list[int]) -> list[tuple[Tier, list[int]]]:
+        """Applicable policies grouped by tier, tiers and policies in evaluation order."""
+        by_tier: dict[str, list[int]] = {}
+        for pi in policy_ids:
+            by_tier.setdefault(self.policies[pi].tier, []).append(pi)
+        out = []
+        for name in sorted(by_tier, key=lambda n: self._tier_rank.get(n, 1 << 30)):
+            tier = self._tier_of.get(name) or Tier(name=name, order=None)
+            out.append((tier, sorted(by_tier[name], key=lambda i: self.policies[i].sort_key)))
+        return out
+
+    def _peer_groups(self, d: Direction, rep: int, crs: list[_CompiledRule]) -> tuple[np.ndarray, np.ndarray]:
+        """Group peers that every rule of σ sees alike; returns (group per peer, representative per group)."""
+        c = self.c
+        rows: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        seen: set[EntityMatch] = set()
+        seen_named: set[NamedPortSpec] = set()
+        for cr in crs:
+            if cr.peer not in seen:
+                seen.add(cr.peer)
+                pd, pp = self.m.side(cr.peer)
+                if not (pd.all() and pp.all()):
+                    rows.append(pd)
+                    rows.append(pp)
+            if d == "egress":
+                for spec in (cr.named, cr.not_named):
+                    if spec is not None and spec not in seen_named:
+                        seen_named.add(spec)
+                        codes.append(self.m.named_code(spec))
+        if not rows and not codes:
+            return np.zeros(c.n, dtype=np.int32), np.zeros(1, dtype=np.int64)
+        parts = []
+        if rows:
+            parts.append(np.packbits(np.stack(rows, axis=0), axis=0).T)
+        if codes:
+            parts.append(np.stack(codes, axis=1).astype(np.int32).view(np.uint8))
+        key = np.ascontiguousarray(np.concatenate(parts, axis=1))
+        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        return inv.reshape(-1).astype(np.int32), first.astype(np.int64)
+
+    def _cell_matches(
+        self, d: Direction, rep: int, cr: _CompiledRule, peers: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(peers × atoms) certain/possible match of one rule for subject class ``rep``."""
+        sd, sp = self.m.side(cr.subject)
+        s_def, s_pos = bool(sd[rep]), bool(sp[rep])
+        n = peers.shape[0]
+        if not s_pos:
+            z = np.zeros((n, self.n_atoms), dtype=bool)
+            return z, z
+        pd, pp = self.m.side(cr.peer)
+        dst = np.full(n, rep, dtype=np.int64) if d == "ingress" else peers
+        port = np.broadcast_to(cr.ports_numeric, (n, self.n_atoms)).copy()
+        if cr.named is not None:
+            proto = self.m.protocol_mask(cr.rule)
+            named = self.m.named_ports(cr.named)[dst] & proto
+            port = port | named
+        if cr.not_numeric is not None:
+            port &= ~cr.not_numeric
+        if cr.not_named is not None:
+            port &= ~self.m.named_ports(cr.not_named)[dst]
+        m_pos = (pp[peers] & s_pos)[:, None] & port
+        if cr.certain and s_def:
+            m_def = pd[peers][:, None] & port
+        else:
+            m_def = np.zeros_like(m_pos)
+        return m_def, m_pos
+
+    def _evaluate_sigma(
+        self, d: Direction, rep: int, certain: list[int], uncertain: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = self.c
+        A = self.n_atoms
+        if not c.is_pod[rep]:
+            return np.zeros(c.n, np.int32), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.EXTERNAL, np.int32)
+        if not certain and not uncertain:
+            return np.zeros(c.n, np.int32), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.NO_POLICY, np.int32)
+        crs = [cr for pi in (*certain, *uncertain) for cr in self._compiled[d][pi]]
+        groups, reps = self._peer_groups(d, rep, crs)
+        matches = {id(cr): self._cell_matches(d, rep, cr, reps) for cr in crs}
+        if len(uncertain) > MAX_UNCERTAIN_POLICIES:
+            g = reps.shape[0]
+            return groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
+        outcomes = []
+        for k in range(len(uncertain) + 1):
+            for subset in itertools.combinations(uncertain, k):
+                outcomes.append(self._decide(d, [*certain, *subset], matches, reps.shape[0]))
+        v, r = outcomes[0]
+        for v2, _ in outcomes[1:]:
+            v = np.where(v == v2, v, UNKNOWN).astype(np.int8)
+        return groups, v, r
+
+    def _decide(
+        self, d: Direction, policy_ids: list[int], matches: dict[int, tuple[np.ndarray, np.ndarray]], g: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """CAL-24 in three-valued logic: a pessimistic and an optimistic walk; disagreement → unknown."""
+        if not policy_ids:
+            return np.full((g, self.n_atoms), ALLOW, np.int8), np.full((g, self.n_atoms), self.NO_POLICY, np.int32)
+        ordered = self._ordered(policy_ids)
+        uncertain = any(
+            not np.array_equal(*matches[id(cr)]) for pi in policy_ids for cr in self._compiled[d][pi]
+        )
+
+        def get(cr: _CompiledRule) -> tuple[np.ndarray, np.ndarray]:
+            return matches[id(cr)]
+
+        vp, rp, tp = walk(ordered, self._compiled[d], get, g, self.n_atoms, self, optimistic=False)
+        if not uncertain:
+            return vp, rp
+        vo, ro, to = walk(ordered, self._compiled[d], get, g, self.n_atoms, self, optimistic=True)
+        v = np.where(vp == vo, vp, UNKNOWN).astype(np.int8)
+        v[tp | to] = UNKNOWN
+        r = np.where((v == UNKNOWN) & (vo == ALLOW), ro, rp).astype(np.int32)
+        return v, r
+
+    # -- explain ------------------------------------------------------------------------------------
+    def trace(self, d: Direction, subject: int, peer: int, atom: int) -> tuple[list[TraceEvent], list[int], list[int]]:
+        """The walk for one (subject, peer, atom) cell, step by step."""
+        app_def, app_pos = self._applicability(d)
+        certain = [int(i) for i in np.flatnonzero(app_def[:, subject])]
+        uncertain = [int(i) for i in np.flatnonzero(app_pos[:, subject] & ~app_def[:, subject])]
+        if not self.c.is_pod[subject]:
+            return [TraceEvent("", "", None, "external endpoint: no endpoint policy, allow")], [], []
+        events: list[TraceEvent] = []
+        peers = np.array([peer], dtype=np.int64)
+        ordered = self._ordered([*certain, *uncertain])
+        for tier, pids in ordered:
+            outcome_tier = None
+            for pi in pids:
+                pol = self.policies[pi]
+                order = "no order" if pol.order is None else f"order {pol.order:g}"
+                maybe = " (may not apply: unknown)" if pi in uncertain else ""
+                compiled = self._compiled[d][pi]
+                if not compiled:
+                    events.append(TraceEvent(tier.name, pol.ref, None, f"{pol.ref} ({order}){maybe}: no {d} rules"))
+                    continue
+                seen: dict[tuple[int, str], str] = {}
+                for cr in compiled:
+                    mdef, mpos = self._cell_matches(d, subject, cr, peers)
+                    hit_def, hit_pos = bool(mdef[0, atom]), bool(mpos[0, atom])
+                    outcome = "match" if hit_def else ("may match (unknown)" if hit_pos else "no match")
+                    key = (cr.rule.ref.index, cr.rule.action.value)
+                    if seen.get(key) in ("match", "may match (unknown)"):
+                        continue
+                    seen[key] = outcome
+                for (index, action), outcome in seen.items():
+                    events.append(TraceEvent(tier.name, pol.ref, None,
+                                             f"{pol.ref} ({order}){maybe} {d} rule {index}: {action} → {outcome}"))
+                    if outcome == "match" and action != Action.LOG.value:
+                        outcome_tier = action
+                        break
+                if outcome_tier:
+                    break
+            if outcome_tier in (Action.ALLOW.value, Action.DENY.value):
+                break
+            if outcome_tier == Action.PASS.value:
+                events.append(TraceEvent(tier.name, "", None, "Pass → next tier (CAL-20)"))
+            elif tier.default_action == Action.DENY:
+                events.append(TraceEvent(tier.name, "", None, "no rule matched → end-of-tier Deny (CAL-21)"))
+                break
+            else:
+                events.append(TraceEvent(tier.name, "", None, "no rule matched → tier default Pass (CAL-21)"))
+        return events, certain, uncertain
+
+
+def _p(rule: Rule) -> str | None:
+    from auditor.reach.matching import _proto
+
+    return _proto(rule.protocol)
+
+
+def walk(
+    ordered: list[tuple[Tier, list[int]]],
+    compiled: list[list[_CompiledRule]],
+    get: Callable[[_CompiledRule], tuple[np.ndarray, np.ndarray]],
+    g: int,
+    n_atoms: int,
+    engine: Engine,
+    *,
+    optimistic: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass of CAL-24 over a (groups × atoms) grid.
+
+    Pessimistic: uncertain Allow rules do not match, uncertain Deny rules do; optimistic: the
+    reverse. An uncertain Pass taints the cell (it may skip to another tier): unknown.
+    """
+    verdict = np.full((g, n_atoms), UNDECIDED, np.int8)
+    rule = np.full((g, n_atoms), -1, np.int32)
+    taint = np.zeros((g, n_atoms), dtype=bool)
+    for tier, pids in ordered:
+        open_ = verdict == UNDECIDED
+        for pi in pids:
+            for cr in compiled[pi]:
+                action = cr.rule.action
+                if action == Action.LOG:
+                    continue
+                mdef, mpos = get(cr)
+                if action == Action.ALLOW:
+                    m = mpos if optimistic else mdef
+                elif action == Action.DENY:
+                    m = mdef if optimistic else mpos
+                else:  # Pass
+                    m = mdef
+                    taint |= open_ & mpos & ~mdef
+                hit = open_ & m
+                if not hit.any():
+                    continue
+                if action == Action.ALLOW:
+                    verdict[hit] = ALLOW
+                elif action == Action.DENY:
+                    verdict[hit] = DENY
+                rule[hit] = cr.rid
+                open_ &= ~hit
+        if tier.default_action == Action.DENY:
+            verdict[open_] = DENY
+            rule[open_] = engine.end_of_tier.get(tier.name, engine.NO_POLICY)
+    rest = verdict == UNDECIDED
+    verdict[rest] = ALLOW
+    rule[rest] = engine.PROFILE
+    return verdict, rule, taint

@@ -1,0 +1,171 @@
+"""Port/protocol atoms: maximal port ranges that no rule distinguishes, per protocol.
+
+``TCP 1-65535`` cut at every range boundary and every named port's number; protocols
+without ports (ICMP, numbered protocols) are one atom each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.policy.ir import PORT_PROTOCOLS, PROTOCOL_NUMBERS
+
+MAX_PORT = 65535
+_CANON = {p.upper(): p for p in PROTOCOL_NUMBERS}
+_NUMBER_TO_NAME = {v: k for k, v in PROTOCOL_NUMBERS.items()}
+
+
+def canonical_protocol(value: str | int) -> str:
+    """``tcp``/``6`` → ``TCP``; an unnamed protocol number stays a number string."""
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        number = int(value)
+        if not 0 <= number <= 255:
+            raise ValueError(f"protocol number {number} is out of range 0-255")
+        return _NUMBER_TO_NAME.get(number, str(number))
+    name = _CANON.get(str(value).upper())
+    if name is None:
+        raise ValueError(f"unknown protocol {value!r} (TCP, UDP, SCTP, ICMP, ICMPv6, UDPLite or 0-255)")
+    return name
+
+
+@dataclass(frozen=True)
+class PortAtom:
+    protocol: str
+    lo: int = 0
+    hi: int = 0
+
+    @property
+    def has_ports(self) -> bool:
+        return self.protocol in PORT_PROTOCOLS
+
+    def __str__(self) -> str:
+        if not self.has_ports:
+            return self.protocol
+        rng = str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+        return f"{rng}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class PortQuery:
+    """A ``--port`` argument: ``80/TCP``, ``53/udp``, ``8/ICMP`` (type ignored), ``ICMP``."""
+
+    protocol: str
+    port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> PortQuery:
+        m = re.fullmatch(r"\s*(?:(\d+)\s*/\s*)?([A-Za-z0-9]+)\s*", text)
+        if m and m.group(1) is None and m.group(2).isdigit():
+            port, proto = int(m.group(2)), "TCP"
+        elif m:
+            port = int(m.group(1)) if m.group(1) else None
+            proto = m.group(2)
+        else:
+            raise ValueError(f"--port {text!r}: expected PORT/PROTOCOL, e.g. 80/TCP or 53/UDP")
+        protocol = canonical_protocol(proto)
+        if protocol in PORT_PROTOCOLS:
+            if port is None:
+                raise ValueError(f"--port {text!r}: {protocol} needs a port number")
+            if not 1 <= port <= MAX_PORT:
+                raise ValueError(f"--port {text!r}: port {port} is out of range 1-65535")
+        else:
+            port = None  # ICMP type or no port: one atom per protocol
+        return cls(protocol, port)
+
+    def __str__(self) -> str:
+        return f"{self.port}/{self.protocol}" if self.port is not None else self.protocol
+
+
+class PortSpace:
+    """The atoms; ``index_of`` maps a (protocol, port) to its atom."""
+
+    def __init__(
+        self,
+        cuts: dict[str, Iterable[tuple[int, int]]],
+        extra_protocols: Iterable[str] = (),
+    ) -> None:
+        self.atoms: list[PortAtom] = []
+        self._starts: dict[str, list[int]] = {}
+        self._offset: dict[str, int] = {}
+        for proto in PORT_PROTOCOLS:
+            bounds = {1, MAX_PORT + 1}
+            for lo, hi in cuts.get(proto, ()):
+                bounds.add(lo)
+                bounds.add(hi + 1)
+            ordered = sorted(b for b in bounds if 1 <= b <= MAX_PORT + 1)
+            self._offset[proto] = len(self.atoms)
+            self._starts[proto] = ordered[:-1]
+            for lo, nxt in zip(ordered[:-1], ordered[1:], strict=True):
+                self.atoms.append(PortAtom(proto, lo, nxt - 1))
+        for proto in sorted({"ICMP", *extra_protocols} - set(PORT_PROTOCOLS)):
+            self._offset[proto] = len(self.atoms)
+            self.atoms.append(PortAtom(proto))
+        self.protocol_of = np.array([a.protocol for a in self.atoms], dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.atoms)
+
+    def index_of(self, protocol: str, port: int | None) -> int | None:
+        if protocol not in self._offset:
+            return None
+        if protocol not in PORT_PROTOCOLS:
+            return self._offset[protocol]
+        import bisect
+
+        starts = self._starts[protocol]
+        return self._offset[protocol] + bisect.bisect_right(starts, int(port or 1)) - 1
+
+    def protocol_mask(self, protocol: str | None) -> np.ndarray:
+        if protocol is None:
+            return np.ones(len(self.atoms), dtype=bool)
+        return self.protocol_of == protocol
+
+    def range_mask(self, protocol: str, lo: int, hi: int) -> np.ndarray:
+        """Atoms of ``protocol`` inside [lo, hi] (exact, because lo/hi are cut points)."""
+        out = np.zeros(len(self.atoms), dtype=bool)
+        if protocol not in PORT_PROTOCOLS:
+            return out
+        a = self.index_of(protocol, lo)
+        b = self.index_of(protocol, hi)
+        if a is not None and b is not None:
+            out[a : b + 1] = True
+        return out
+
+    def summary(self, allowed: np.ndarray) -> str:
+        """``all``, ``none`` or e.g. ``TCP:80,443,8000-8100 UDP:53``."""
+        if allowed.all():
+            return "all"
+        if not allowed.any():
+            return "none"
+        parts: list[str] = []
+        for proto in [*PORT_PROTOCOLS, *sorted(set(self._offset) - set(PORT_PROTOCOLS))]:
+            idx = [i for i, a in enumerate(self.atoms) if a.protocol == proto]
+            sel = allowed[idx]
+            if not sel.any():
+                continue
+            if sel.all():
+                parts.append(f"{proto}:all" if proto in PORT_PROTOCOLS else proto)
+                continue
+            ranges: list[str] = []
+            cur: list[int] | None = None
+            for i, ok in zip(idx, sel, strict=True):
+                atom = self.atoms[i]
+                if ok:
+                    if cur and cur[1] + 1 == atom.lo:
+                        cur[1] = atom.hi
+                    else:
+                        if cur:
+                            ranges.append(_rng(cur))
+                        cur = [atom.lo, atom.hi]
+            if cur:
+                ranges.append(_rng(cur))
+            parts.append(f"{proto}:{','.join(ranges)}")
+        return " ".join(parts)
+
+
+def _rng(r: list[int]) -> str:
+    return str(r[0]) if r[0] == r[1] else f"{r[0]}-{r[1]}"
