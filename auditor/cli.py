@@ -226,3 +226,12 @@ def explain(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], 
     else:
         query = PortQuery.parse(port)
     click.echo(render(build(analysis, s, t, query)))
+
+
+def _load_commands() -> None:
+    from auditor.commands import load_all
+
+    load_all()
+
+
+_load_commands()
