@@ -211,7 +211,8 @@ def _resolve(analysis: Analysis, name: str, by: str) -> Any:
 def explain(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
             default_namespace: str, src: str, dst: str, port: str | None) -> None:
     """Why a flow is allowed or denied: the tier-by-tier walk at both ends."""
-    from auditor.reach.explain import explain as build, render
+    from auditor.reach.explain import explain as build
+    from auditor.reach.explain import render
 
     analysis = run_analysis(inputs, lenient, externals, pod_cidrs, default_namespace)
     s, _ = analysis.find(src)

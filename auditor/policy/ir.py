@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from auditor.policy.selectors import Selector
@@ -23,7 +23,7 @@ PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "ICMPv6": 58, "SCTP": 132, "
 PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """Rule actions (CAL-20). Kubernetes rules are all ``ALLOW``."""
 
     ALLOW = "Allow"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class AddressSpace:
             bounds = sorted(cuts[version])
             self._offset[version] = len(self.atoms)
             self._starts[version] = bounds[:-1]
-            for lo, nxt in zip(bounds[:-1], bounds[1:], strict=True):
+            for lo, nxt in itertools.pairwise(bounds):
                 self.atoms.append(Atom(version, lo, nxt - 1))
 
     def __len__(self) -> int:

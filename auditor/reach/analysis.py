@@ -23,6 +23,23 @@ from auditor.reach.ports import PortSpace
 from auditor.snapshot import Snapshot
 
 LEVELS = ("pod", "workload", "namespace")
+_CHUNK_CELLS = 4_000_000
+
+
+def _flatten(entities: Sequence[Entity]) -> tuple[np.ndarray, np.ndarray]:
+    """(entity index, class) for every class of every entity."""
+    ent = [i for i, e in enumerate(entities) for _ in e.classes]
+    cls = [c for e in entities for c in e.classes]
+    return np.array(ent, dtype=np.int64), np.array(cls, dtype=np.int64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a bijection on uint64, so sums of mixed keys identify key sets."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 IMPL_ASSUMPTIONS = (
     "Calico is the CNI: ipBlock matches pod and node IPs too (K8S-10, CAL-39)",
@@ -147,68 +164,88 @@ class Analysis:
 
     # -- entity pairs ---------------------------------------------------------------------------
     def pairs(self, by: str, src: Sequence[Entity] | None = None, dst: Sequence[Entity] | None = None) -> PairMatrix:
+        """Every (src entity, dst entity) verdict over all port atoms, fully vectorised.
+
+        Class pairs are mapped to (egress group, ingress group) *combos*; an entity pair is
+        the set of combos of its class pairs, identified by an order-free 64-bit hash, so
+        identical pairs share one row and only distinct rows are aggregated (max = any-of).
+        """
         ents = self.entities(by)
         src = list(src if src is not None else ents)
         dst = list(dst if dst is not None else ents)
         n_s, n_t = len(src), len(dst)
-        s_single = np.array([len(e.classes) == 1 for e in src], dtype=bool)
-        t_single = np.array([len(e.classes) == 1 for e in dst], dtype=bool)
+        s_ent, s_cls = _flatten(src)
+        t_ent, t_cls = _flatten(dst)
         row = np.full((n_s, n_t), -1, dtype=np.int64)
-        key_parts: list[np.ndarray] = []
-        si = np.flatnonzero(s_single)
-        ti = np.flatnonzero(t_single)
-        block = None
-        if si.size and ti.size:
-            sc = np.array([src[i].classes[0] for i in si], dtype=np.int64)
-            tc = np.array([dst[j].classes[0] for j in ti], dtype=np.int64)
-            block = self.combo_keys(sc[:, None], tc[None, :])
-            key_parts.append(block.ravel())
-        multi: list[tuple[int, int, np.ndarray]] = []
-        for i in range(n_s):
-            for j in (range(n_t) if not s_single[i] else np.flatnonzero(~t_single)):
-                j = int(j)
-                sc = np.array(src[i].classes, dtype=np.int64)
-                tc = np.array(dst[j].classes, dtype=np.int64)
-                if not sc.size or not tc.size:
-                    continue
-                keys = np.unique(self.combo_keys(sc[:, None], tc[None, :]))
-                multi.append((i, j, keys))
-                key_parts.append(keys)
-        all_keys = np.unique(np.concatenate(key_parts)) if key_parts else np.zeros(0, np.int64)
-        v, re_, ri = self.combo_verdicts(all_keys)
-        if block is not None:
-            row[np.ix_(si, ti)] = np.searchsorted(all_keys, block)
-        extra_v: list[np.ndarray] = []
-        extra_e: list[np.ndarray] = []
-        extra_i: list[np.ndarray] = []
-        seen: dict[bytes, int] = {}
-        for i, j, keys in multi:
-            idx = np.searchsorted(all_keys, keys)
-            if idx.size == 1:
-                row[i, j] = idx[0]
-                continue
-            sig = idx.tobytes()
-            r = seen.get(sig)
-            if r is None:
-                sub = v[idx]
-                best = sub.argmax(axis=0)  # witness combo per atom: the most permissive
-                cols = np.arange(sub.shape[1])
-                extra_v.append(sub[best, cols])
-                extra_e.append(re_[idx[best], cols])
-                extra_i.append(ri[idx[best], cols])
-                r = seen[sig] = len(all_keys) + len(extra_v) - 1
-            row[i, j] = r
-        if extra_v:
-            v = np.concatenate([v, np.stack(extra_v)])
-            re_ = np.concatenate([re_, np.stack(extra_e)])
-            ri = np.concatenate([ri, np.stack(extra_i)])
-        if (row < 0).any():  # an entity with no address class at all (fully shadowed network)
+        sig_index: dict[int, int] = {}
+        rep_keys: list[np.ndarray] = []
+        step = max(1, _CHUNK_CELLS // max(1, t_cls.size))
+        for lo in range(0, s_cls.size, step):
+            keys = self.combo_keys(s_cls[lo : lo + step, None], t_cls[None, :])
+            pair = s_ent[lo : lo + step, None] * n_t + t_ent[None, :]
+            pair, keys = pair.ravel(), keys.ravel()
+            order = np.lexsort((keys, pair))
+            pair, keys = pair[order], keys[order]
+            keep = np.ones(pair.size, dtype=bool)
+            keep[1:] = (pair[1:] != pair[:-1]) | (keys[1:] != keys[:-1])
+            pair, keys = pair[keep], keys[keep]
+            starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+            hashes = np.add.reduceat(_mix(keys.astype(np.uint64)), starts)
+            lengths = np.diff(np.r_[starts, pair.size])
+            with np.errstate(over="ignore"):
+                sigs = _mix(hashes ^ _mix(lengths.astype(np.uint64)))
+            seg_pair = pair[starts]
+            uniq, first, inv = np.unique(sigs, return_index=True, return_inverse=True)
+            uid = np.empty(uniq.size, dtype=np.int64)
+            for k, (sig, at) in enumerate(zip(uniq.tolist(), first.tolist(), strict=True)):
+                r = sig_index.get(sig)
+                if r is None:
+                    r = sig_index[sig] = len(rep_keys)
+                    rep_keys.append(keys[starts[at] : starts[at] + lengths[at]])
+                uid[k] = r
+            ids = uid[inv.reshape(-1)]
+            # Segments of a chunk may continue in the next chunk only when one src entity spans
+            # chunks; merge by keeping every segment and resolving duplicates below.
+            prev = row.ravel()[seg_pair]
+            clash = prev >= 0
+            if clash.any():
+                for k in np.flatnonzero(clash):
+                    merged = np.unique(np.concatenate([rep_keys[int(prev[k])], rep_keys[int(ids[k])]]))
+                    with np.errstate(over="ignore"):
+                        h = np.add.reduce(_mix(merged.astype(np.uint64)))
+                        sig = int(_mix(np.array([h ^ _mix(np.array([merged.size], np.uint64))[0]]))[0])
+                    r = sig_index.get(sig)
+                    if r is None:
+                        r = sig_index[sig] = len(rep_keys)
+                        rep_keys.append(merged)
+                    ids[k] = r
+            row.ravel()[seg_pair] = ids
+        v, re_, ri = self._rows(rep_keys)
+        if (row < 0).any():  # an entity with no address class left (fully shadowed network)
             v = np.concatenate([v, np.full((1, len(self.ports)), DENY, np.int8)])
             re_ = np.concatenate([re_, np.full((1, len(self.ports)), self.engine.EXTERNAL, np.int32)])
             ri = np.concatenate([ri, np.full((1, len(self.ports)), self.engine.EXTERNAL, np.int32)])
             row[row < 0] = v.shape[0] - 1
         return PairMatrix(src=src, dst=dst, row=row.astype(np.int32), verdict=v, egress_rule=re_, ingress_rule=ri,
                           excluded_self=(by == "pod"))
+
+    def _rows(self, rep_keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Verdict and witness rules of each distinct combo set: the most permissive combo per atom."""
+        n_atoms = len(self.ports)
+        if not rep_keys:
+            z = np.zeros((0, n_atoms))
+            return z.astype(np.int8), z.astype(np.int32), z.astype(np.int32)
+        lengths = np.array([k.size for k in rep_keys])
+        flat = np.concatenate(rep_keys)
+        v, re_, ri = self.combo_verdicts(flat)
+        if (lengths == 1).all():
+            return v.astype(np.int8), re_, ri
+        starts = np.r_[0, np.cumsum(lengths)[:-1]]
+        enc = v.astype(np.int64) * (1 << 40) + np.arange(flat.size, dtype=np.int64)[:, None]
+        best = np.maximum.reduceat(enc, starts, axis=0)
+        witness = best & ((1 << 40) - 1)
+        cols = np.arange(n_atoms)[None, :]
+        return (best >> 40).astype(np.int8), re_[witness, cols], ri[witness, cols]
 
     # -- words -------------------------------------------------------------------------------------
     def decided_by(self, pm: PairMatrix, r: int, atoms: np.ndarray | None = None) -> str:
@@ -224,6 +261,9 @@ class Analysis:
         parts = []
         for side, table in (("egress", pm.egress_rule), ("ingress", pm.ingress_rule)):
             ids = sorted({int(x) for x in table[r, atoms]})
+            if not (v[atoms] == ALLOW).any():
+                denying = [x for x in ids if self.engine.rules.actions[x] == "Deny"]
+                ids = denying or ids  # a denied flow: name the side(s) that denied it
             texts = list(dict.fromkeys(self.engine.rules.text[x] for x in ids))
             if len(texts) > 3:
                 texts = [*texts[:3], f"+{len(texts) - 3} more"]

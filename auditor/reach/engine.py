@@ -308,10 +308,7 @@ class Engine:
         if cr.not_named is not None:
             port &= ~self.m.named_ports(cr.not_named)[dst]
         m_pos = (pp[peers] & s_pos)[:, None] & port
-        if cr.certain and s_def:
-            m_def = pd[peers][:, None] & port
-        else:
-            m_def = np.zeros_like(m_pos)
+        m_def = pd[peers][:, None] & port if cr.certain and s_def else np.zeros_like(m_pos)
         return m_def, m_pos
 
     def _evaluate_sigma(

@@ -52,7 +52,7 @@ def _side(analysis: Analysis, d: str, result: DirectionResult, subject: int, pee
             tier = ev.tier
             steps.append(f"tier {tier}:")
         steps.append(f"  {ev.outcome}")
-    if not rep.kind == "pod":
+    if rep.kind != "pod":
         steps = ["external network: no endpoint policy applies"]
     elif not certain and not uncertain:
         steps = [f"not isolated for {d}: no policy selects it (K8S-2)"]

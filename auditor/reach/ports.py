@@ -6,6 +6,7 @@ without ports (ICMP, numbered protocols) are one atom each.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ class PortSpace:
             ordered = sorted(b for b in bounds if 1 <= b <= MAX_PORT + 1)
             self._offset[proto] = len(self.atoms)
             self._starts[proto] = ordered[:-1]
-            for lo, nxt in zip(ordered[:-1], ordered[1:], strict=True):
+            for lo, nxt in itertools.pairwise(ordered):
                 self.atoms.append(PortAtom(proto, lo, nxt - 1))
         for proto in sorted({"ICMP", *extra_protocols} - set(PORT_PROTOCOLS)):
             self._offset[proto] = len(self.atoms)

@@ -1,0 +1,101 @@
+"""Benchmark runner: times every stage on a synthetic cluster and prints wall time and memory.
+
+    python benchmarks/run.py --pods 10000 --namespaces 500 --policies 2000
+    python benchmarks/run.py --pods 100000 --namespaces 2000 --policies 8000 --skip-pairs
+
+The generated cluster is cached under ``benchmarks/.cache/`` (same arguments → same file).
+"Full matrix" is the workload-level pair matrix: every (workload, workload) verdict over
+every port atom, as ``auditor reach --by workload`` computes it before formatting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pods", type=int, default=10000)
+    ap.add_argument("--namespaces", type=int, default=500)
+    ap.add_argument("--policies", type=int, default=2000)
+    ap.add_argument("--calico-policies", type=int, default=0)
+    ap.add_argument("--tiers", type=int, default=3)
+    ap.add_argument("--authz-policies", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--by", default="workload", choices=["pod", "workload", "namespace"])
+    ap.add_argument("--skip-pairs", action="store_true", help="Stop after the engine (class level).")
+    ap.add_argument("--rows", action="store_true", help="Also format every pair row (CSV-ready DataFrame).")
+    args = ap.parse_args(argv)
+
+    import generate  # benchmarks/generate.py
+
+    from auditor.reach.analysis import analyze
+    from auditor.sources.manifests import load_manifests
+
+    cache = HERE / ".cache"
+    cache.mkdir(exist_ok=True)
+    name = (f"p{args.pods}-n{args.namespaces}-k{args.policies}-c{args.calico_policies}-t{args.tiers}"
+            f"-a{args.authz_policies}-s{args.seed}.yaml")
+    path = cache / name
+    timings: list[tuple[str, float]] = []
+    if not path.exists():
+        t = time.perf_counter()
+        items = generate.generate(args.pods, args.namespaces, args.policies, calico_policies=args.calico_policies,
+                                  tiers=args.tiers, authz_policies=args.authz_policies, seed=args.seed)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            generate.dump(items, fh)
+        os.replace(tmp, path)
+        timings.append(("generate (not counted)", time.perf_counter() - t))
+    size_mb = path.stat().st_size / 1e6
+
+    t0 = time.perf_counter()
+    snap = load_manifests([str(path)])
+    t1 = time.perf_counter()
+    analysis = analyze(snap)
+    t2 = time.perf_counter()
+    timings += [("load YAML + snapshot", t1 - t0), ("analyze (IR, classes, both directions)", t2 - t1)]
+    pairs = None
+    if not args.skip_pairs:
+        pm = analysis.pairs(args.by)
+        t3 = time.perf_counter()
+        timings.append((f"pair matrix ({args.by})", t3 - t2))
+        pairs = pm.row.size
+        if args.rows:
+            from auditor.reach.rows import summary_rows
+
+            df = summary_rows(analysis, pm)
+            timings.append(("format rows", time.perf_counter() - t3))
+            pairs = len(df)
+    total = sum(v for k, v in timings if "not counted" not in k)
+
+    c = analysis.classes
+    print(f"input: {path.name} ({size_mb:.1f} MB), resources {len(snap.resources)}")
+    print(f"endpoints {len(analysis.inventory.endpoints)}, classes {c.n}, port atoms {len(analysis.ports)}, "
+          f"policies {len(analysis.policies.policies)}, egress signatures {len(analysis.egress.sigma_policies)}, "
+          f"ingress signatures {len(analysis.ingress.sigma_policies)}, "
+          f"groups e/i {analysis.egress.verdict.shape[0]}/{analysis.ingress.verdict.shape[0]}"
+          + (f", pairs {pairs}" if pairs is not None else ""))
+    print(f"{'stage':45} {'seconds':>8}")
+    for k, v in timings:
+        print(f"{k:45} {v:8.2f}")
+    print(f"{'total (load → matrix)':45} {total:8.2f}")
+    print(f"peak RSS {_rss_mb():.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
