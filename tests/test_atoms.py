@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def test_k8s11_port_atoms_decide_range_membership_exactly(ranges, probes):
     for p in ("TCP", "UDP", "SCTP"):
         atoms = [a for a in space.atoms if a.protocol == p]
         assert atoms[0].lo == 1 and atoms[-1].hi == MAX_PORT
-        assert all(x.hi + 1 == y.lo for x, y in zip(atoms, atoms[1:], strict=False))
+        assert all(x.hi + 1 == y.lo for x, y in itertools.pairwise(atoms))
 
 
 @settings(max_examples=100, deadline=None)
