@@ -6,6 +6,7 @@ Exit codes are an interface: 0 answer established, 1 violations/regression (audi
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -99,6 +100,8 @@ def run_analysis(inputs: Sequence[str], lenient: bool, externals: Sequence[str],
         raise ValueError(f"--pod-cidr: {exc}") from None
     options = AnalysisOptions(externals=parse_externals(externals), pod_cidrs=cidrs, lenient=lenient)
     snapshot = load(inputs, default_namespace)
+    gc.collect()
+    gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects
     return analyze(snapshot, options)
 
 

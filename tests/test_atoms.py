@@ -81,7 +81,7 @@ def test_k8s10_cidr_atoms_decide_membership_exactly(cidrs, probes):
 
 @pytest.mark.parametrize(
     ("text", "proto", "port"),
-    [("80/TCP", "TCP", 80), ("53/udp", "UDP", 53), ("443", "TCP", 443), ("8/ICMP", "ICMP", None),
+    [("80/TCP", "TCP", 80), ("53/udp", "UDP", 53), ("443", "TCP", 443), ("8/ICMP", "ICMP", 8),
      ("ICMP", "ICMP", None), ("132/sctp", "SCTP", 132)],
 )
 def test_port_query_parsing(text, proto, port):

@@ -7,6 +7,7 @@ affected flows as unknown instead of guessing (CMP-10).
 
 from __future__ import annotations
 
+from auditor.policy.calico import add_calico
 from auditor.policy.ir import Action, Direction, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.policy.kubernetes import translate_network_policy
 from auditor.policy.selectors import All
@@ -26,14 +27,22 @@ def compile_policies(
     snapshot: Snapshot,
     *,
     lenient: bool = False,
-    dialects: tuple[str, ...] = ("kubernetes",),
+    dialects: tuple[str, ...] = ("kubernetes", "calico"),
+    with_staged: bool = False,
 ) -> PolicySet:
-    """Translate every policy in the snapshot into the IR."""
+    """Translate every policy in the snapshot into the IR.
+
+    ``with_staged`` evaluates Calico staged policies as if they were enforced (CAL-43).
+    """
     out = PolicySet()
+    k8s_positions: dict[tuple[str, str], int] = {}
     for res in snapshot.of_kind("NetworkPolicy"):
+        k8s_positions[(res.namespace or "default", res.name)] = len(out.policies)
         out.policies.append(translate_network_policy(res, lenient=lenient))
         if out.policies[-1].broken:
             out.unsupported.append(f"{res.where}: invalid, treated as unknown: {out.policies[-1].broken}")
+    if "calico" in dialects:
+        add_calico(out, snapshot, lenient=lenient, with_staged=with_staged, k8s_positions=k8s_positions)
     for kind, reason in sorted(_UNMODELLED_NETWORK.items()):
         for res in snapshot.of_kind(kind):
             _add_unknown(out, res.ref if hasattr(res, "ref") else res.name, None, reason, ("ingress", "egress"))

@@ -7,8 +7,8 @@ Externals are split by address class too, so ``internet`` may be several classes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,16 +40,44 @@ class ClassTable:
     sa_unknown: np.ndarray
     address_class: np.ndarray  # address-class id, NO_ADDRESS when the IP is unknown
     named_ports: list[tuple[tuple[str, str, int], ...]]
+    is_netset: np.ndarray = field(default=None)  # type: ignore[assignment]  # Calico network sets (CAL-41)
+    networks: list[tuple[IPNetwork, ...]] = field(default_factory=list)  # a network set's CIDRs, per class
+
+    def __post_init__(self) -> None:
+        if self.is_netset is None:
+            self.is_netset = np.zeros(self.n, dtype=bool)
+        if not self.networks:
+            self.networks = [() for _ in range(self.n)]
 
 
-def calico_labels(ep: Endpoint) -> dict[str, str]:
-    """CAL-5: the label map Calico matches a pod's WorkloadEndpoint against (own labels win)."""
+def calico_labels(
+    ep: Endpoint,
+    namespace_labels: Mapping[str, str] | None = None,
+    sa_labels: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """CAL-5: the label map Calico matches a pod's WorkloadEndpoint against (own labels win):
+    pod labels, the projectcalico.org/* labels, and the labels inherited from the namespace
+    (``pcns.``) and service-account (``pcsa.``) profiles. Network sets (CAL-41) carry their own
+    labels, and a namespaced NetworkSet also the namespace label and ``pcns.`` inheritance."""
     out = dict(ep.labels)
+    if ep.kind == "networkset":
+        if ep.namespace is not None:
+            out.setdefault("projectcalico.org/namespace", ep.namespace)
+            _inherit(out, "pcns.", namespace_labels, ep.namespace)
+        return out
     out.setdefault("projectcalico.org/namespace", ep.namespace or "")
     out.setdefault("projectcalico.org/orchestrator", "k8s")
     if ep.service_account and len(ep.service_account) < 63:
         out.setdefault("projectcalico.org/serviceaccount", ep.service_account)
+    _inherit(out, "pcns.", namespace_labels, ep.namespace or "")
+    _inherit(out, "pcsa.", sa_labels, ep.service_account or "default")
     return out
+
+
+def _inherit(out: dict[str, str], prefix: str, labels: Mapping[str, str] | None, name: str) -> None:
+    for key, value in (labels or {}).items():
+        out.setdefault(prefix + key, value)
+    out.setdefault(prefix + "projectcalico.org/name", name)
 
 
 def policy_networks(policies: PolicySet) -> list[IPNetwork]:
@@ -106,21 +134,37 @@ def address_classes(
 
 
 def external_atoms(inventory: Inventory, space: AddressSpace, pod_cidrs: Sequence[IPNetwork]) -> dict[str, np.ndarray]:
-    """Atoms of each external network: the most specific named network owns an atom, and
-    addresses inside ``--pod-cidr`` belong to pods, not to any external network."""
+    """Atoms of each external network and network set: the most specific network owns an atom;
+    at equal prefix a network set wins over an ``--external`` network, and network sets with
+    the same CIDR share it (CAL-41). Addresses inside ``--pod-cidr`` belong to pods."""
     owner = np.full(len(space), -1, dtype=np.int32)
-    externals = [e for e in inventory.endpoints if e.kind == "external"]
+    owner_len = np.full(len(space), -1, dtype=np.int32)
+    externals = [e for e in inventory.endpoints if e.kind in ("external", "networkset")]
+    is_set = [e.kind == "networkset" for e in externals]
     ranked = sorted(
-        ((net.prefixlen, i, net) for i, e in enumerate(externals) for net in e.networks),
-        key=lambda t: (t[0], t[1]),
+        ((net.prefixlen, is_set[i], i, net) for i, e in enumerate(externals) for net in e.networks),
+        key=lambda t: (t[0], t[1], t[2]),
     )
-    for _, i, net in ranked:
+    for length, _, i, net in ranked:
         a, b = space.index_range(net)
         owner[a:b] = i
+        owner_len[a:b] = length
     for net in pod_cidrs:
         a, b = space.index_range(net)
         owner[a:b] = -1
-    return {e.key: np.flatnonzero(owner == i) for i, e in enumerate(externals)}
+    owned_by_set = np.zeros(len(space), dtype=bool)
+    set_ids = [i for i, flag in enumerate(is_set) if flag]
+    if set_ids:
+        owned_by_set = np.isin(owner, np.array(set_ids, dtype=np.int32))
+    out: dict[str, np.ndarray] = {}
+    for i, e in enumerate(externals):
+        mine = owner == i
+        if is_set[i]:
+            for net in e.networks:  # identical CIDRs of other sets: shared
+                a, b = space.index_range(net)
+                mine[a:b] |= owned_by_set[a:b] & (owner_len[a:b] == net.prefixlen)
+        out[e.key] = np.flatnonzero(mine)
+    return out
 
 
 def build_classes(
@@ -131,10 +175,19 @@ def build_classes(
     pod_cidrs: Sequence[IPNetwork] = (),
 ) -> tuple[ClassTable, AddressClasses]:
     """Group endpoints into classes; externals get one class per address class they span."""
-    cidrs = policy_networks(policies)
+    set_nets = {n for e in inventory.endpoints if e.kind == "networkset" for n in e.networks}
+    cidrs = sorted(set(policy_networks(policies)) | set_nets, key=lambda n: (n.version, n))
     ext_nets = [n for e in inventory.endpoints for n in e.networks]
     space = AddressSpace([*cidrs, *ext_nets, *extra_networks, *pod_cidrs])
     addr = address_classes(space, cidrs, pod_cidrs)
+    sets = [e for e in inventory.endpoints if e.kind == "networkset" and e.networks]
+    if sets and not pod_cidrs and any(e.kind == "pod" and e.ip is None for e in inventory.endpoints):
+        inventory.notes.append(
+            "pods without an IP in the input may have any IPv4 address, so network-set CIDRs may cover them "
+            "(CAL-41: a set's selector then matches the pod too); rules naming "
+            + ", ".join(e.key for e in sets[:3]) + (", …" if len(sets) > 3 else "")
+            + " can make such verdicts unknown: --pod-cidr says where pod IPs come from"
+        )
     ext_atoms = external_atoms(inventory, space, pod_cidrs)
 
     keys: dict[tuple, int] = {}
@@ -143,7 +196,7 @@ def build_classes(
     klass_addr: list[int] = []
     ep_classes: list[list[int]] = []
     for i, ep in enumerate(inventory.endpoints):
-        if ep.kind == "external":
+        if ep.kind != "pod":
             seen = sorted({int(c) for c in addr.klass[ext_atoms[ep.key]]})
             mine = []
             for ac in seen:
@@ -174,6 +227,7 @@ def build_classes(
     namespaces = sorted({r.namespace for r in reps if r.namespace})
     ns_index = {ns: i for i, ns in enumerate(namespaces)}
     is_pod = np.array([r.kind == "pod" for r in reps], dtype=bool)
+    is_netset = np.array([r.kind == "networkset" for r in reps], dtype=bool)
     ns_labels = []
     sa_labels = []
     sa_unknown = np.zeros(n, dtype=bool)
@@ -193,6 +247,14 @@ def build_classes(
             sa_labels.append(labels)
         else:
             sa_labels.append({})
+    endpoint_labels = []
+    for r in reps:
+        if r.kind == "external":
+            endpoint_labels.append({})
+        else:
+            raw_ns = inventory.namespace_labels.get(r.namespace or "", {}) if r.namespace else {}
+            known_sa = inventory.service_account_labels.get((r.namespace or "", r.service_account or "default"))
+            endpoint_labels.append(calico_labels(r, raw_ns, known_sa))
     table = ClassTable(
         n=n,
         members=members,
@@ -203,13 +265,15 @@ def build_classes(
         namespace_code=np.array([ns_index.get(r.namespace or "", -1) for r in reps], dtype=np.int32),
         namespaces=namespaces,
         namespace_unknown=np.array([r.namespace in inventory.missing_namespaces for r in reps], dtype=bool),
-        labels=LabelTable.from_maps([calico_labels(r) if r.kind == "pod" else {} for r in reps]),
+        labels=LabelTable.from_maps(endpoint_labels),
         namespace_labels=LabelTable.from_maps(ns_labels),
         service_account=[r.service_account for r in reps],
         sa_labels=LabelTable.from_maps(sa_labels),
         sa_unknown=sa_unknown,
         address_class=np.array(klass_addr, dtype=np.int32),
         named_ports=[r.named_ports for r in reps],
+        is_netset=is_netset,
+        networks=[r.networks if r.kind == "networkset" else () for r in reps],
     )
     return table, addr
 

@@ -26,8 +26,9 @@ _JOB_SUFFIX = re.compile(r"^(?P<base>.+)-\d+$")
 class Endpoint:
     """One thing that sends or receives traffic: a pod, a workload template or an external network."""
 
-    key: str  # unique: "ns/pod", "ns/Kind/name" (template) or the external network's name
-    kind: str  # "pod" | "external"
+    key: str  # unique: "ns/pod", "ns/Kind/name" (template), the external network's name,
+    # "GlobalNetworkSet/name" or "ns/NetworkSet/name" (Calico network sets, CAL-41)
+    kind: str  # "pod" | "external" | "networkset"
     namespace: str | None
     pod: str  # pod name; the workload id for templates; the network name for externals
     workload: str  # "ns/Kind/name", "ns/pod" for bare pods, network name for externals
@@ -35,7 +36,7 @@ class Endpoint:
     service_account: str | None = None
     named_ports: tuple[tuple[str, str, int], ...] = ()  # (name, protocol, number), K8S-12
     ip: IPAddress | None = None
-    networks: tuple[IPNetwork, ...] = ()  # external endpoints only
+    networks: tuple[IPNetwork, ...] = ()  # external endpoints and network sets only
     template: bool = False
 
 
@@ -129,6 +130,32 @@ def _parse_ip(value: Any) -> IPAddress | None:
         return None
 
 
+def _set_networks(res: Resource, notes: list[str]) -> tuple[IPNetwork, ...]:
+    nets: list[IPNetwork] = []
+    for value in (res.body.get("spec") or {}).get("nets") or []:
+        try:
+            nets.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError:
+            notes.append(f"{res.where}: {value!r} is not a CIDR; ignored")
+    return tuple(sorted(set(nets), key=lambda n: (n.version, n)))
+
+
+def _network_sets(snapshot: Snapshot, notes: list[str]) -> list[Endpoint]:
+    """CAL-41: Calico GlobalNetworkSets and NetworkSets are peers (never subjects) that
+    selectors can pick; their CIDRs are their addresses."""
+    out = []
+    for res in snapshot.of_kind("calico/GlobalNetworkSet"):
+        key = f"GlobalNetworkSet/{res.name}"
+        out.append(Endpoint(key=key, kind="networkset", namespace=None, pod=res.name, workload=key,
+                            labels=dict(res.labels), networks=_set_networks(res, notes)))
+    for res in snapshot.of_kind("calico/NetworkSet"):
+        ns = res.namespace or "default"
+        key = f"{ns}/NetworkSet/{res.name}"
+        out.append(Endpoint(key=key, kind="networkset", namespace=ns, pod=res.name, workload=key,
+                            labels=dict(res.labels), networks=_set_networks(res, notes)))
+    return out
+
+
 def build_inventory(
     snapshot: Snapshot, externals: Sequence[ExternalNetwork] = DEFAULT_EXTERNALS
 ) -> Inventory:
@@ -213,6 +240,7 @@ def build_inventory(
                 )
             )
 
+    endpoints.extend(_network_sets(snapshot, notes))
     missing = sorted({e.namespace for e in endpoints if e.namespace and e.namespace not in namespace_labels})
     for ns in missing:
         namespace_labels[ns] = {"kubernetes.io/metadata.name": ns}

@@ -18,6 +18,7 @@ import numpy as np
 from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.reach.classes import ClassTable
 from auditor.reach.matching import Matcher, NamedPortSpec, named_spec
+from auditor.reach.rowhash import unique_rows
 
 DENY, UNKNOWN, ALLOW = 0, 1, 2
 UNDECIDED = -1
@@ -73,6 +74,7 @@ class _CompiledRule:
     not_numeric: np.ndarray | None
     not_named: NamedPortSpec | None
     certain: bool  # False when some field cannot be evaluated: matches only "possibly"
+    ports_uncertain: np.ndarray | None = None  # (A,) atoms the rule only possibly matches (ICMP code, UDPLite)
 
 
 @dataclass
@@ -126,8 +128,29 @@ class Engine:
         not_numeric = self.m.numeric_ports(dst.not_ports, _p(rule)) if dst.not_ports else None
         certain = not rule.unmodelled
         src = rule.source
-        if src.ports is not None or src.not_ports or rule.icmp is not None or rule.not_icmp is not None:
-            certain = False  # source ports and ICMP type/code are not split into atoms
+        if src.ports is not None or src.not_ports:
+            certain = False  # source ports are not split into atoms: some connections match, some not
+        uncertain = np.zeros(self.n_atoms, dtype=bool)
+        p = _p(rule)
+        if p in ("ICMP", "ICMPv6"):  # CAL-27: ICMP types are atoms, codes are not
+            if rule.icmp is not None:
+                tm = self.m.ports.type_mask(p, rule.icmp[0])
+                numeric = numeric & tm
+                if rule.icmp[1] is not None:
+                    uncertain |= tm  # only some codes of that type match
+            if rule.not_icmp is not None:
+                tm = self.m.ports.type_mask(p, rule.not_icmp[0])
+                if rule.not_icmp[1] is None:
+                    numeric = numeric & ~tm
+                else:
+                    uncertain |= numeric & tm
+        elif rule.icmp is not None or rule.not_icmp is not None:
+            certain = False
+        if p is not None and p not in ("TCP", "UDP", "SCTP") and (has_ports or dst.not_ports):
+            # ports of a protocol the atoms do not split (UDPLite): possibly
+            numeric = proto
+            not_numeric = None
+            uncertain |= proto
         return _CompiledRule(
             rule=rule,
             rid=rid,
@@ -140,6 +163,7 @@ class Engine:
             not_numeric=not_numeric,
             not_named=named_spec(dst.not_ports, rule.protocol),
             certain=certain,
+            ports_uncertain=uncertain if uncertain.any() else None,
         )
 
     def _applicability(self, d: Direction) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +181,8 @@ class Engine:
                 m &= c.namespace_code == code
             if not m.any():
                 continue
-            m &= self.m._sel("labels", pol.subject)
-            dm, pm = m.copy(), m.copy()
+            sd, sp = self.m.labels_selector(pol.subject)
+            dm, pm = m & sd, m & sp
             if pol.subject_namespace_selector is not None:
                 nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector)
                 dm &= nd
@@ -198,8 +222,8 @@ class Engine:
             code_bytes = np.stack(codes, axis=1).astype(np.int32).view(np.uint8)
             bits = np.concatenate([bits, code_bytes], axis=1)
         bits = np.concatenate([bits, (~c.is_pod).astype(np.uint8)[:, None]], axis=1)
-        _, sigma = np.unique(np.ascontiguousarray(bits), axis=0, return_inverse=True)
-        return sigma.reshape(-1).astype(np.int32)
+        _, sigma = unique_rows(bits)
+        return sigma.astype(np.int32)
 
     # -- the walk --------------------------------------------------------------------------------
     def run(self, d: Direction) -> DirectionResult:
@@ -283,8 +307,8 @@ class Engine:
         if codes:
             parts.append(np.stack(codes, axis=1).astype(np.int32).view(np.uint8))
         key = np.ascontiguousarray(np.concatenate(parts, axis=1))
-        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        return inv.reshape(-1).astype(np.int32), first.astype(np.int64)
+        first, inv = unique_rows(key)
+        return inv.astype(np.int32), first
 
     def _cell_matches(
         self, d: Direction, rep: int, cr: _CompiledRule, peers: np.ndarray
@@ -309,6 +333,8 @@ class Engine:
             port &= ~self.m.named_ports(cr.not_named)[dst]
         m_pos = (pp[peers] & s_pos)[:, None] & port
         m_def = pd[peers][:, None] & port if cr.certain and s_def else np.zeros_like(m_pos)
+        if cr.ports_uncertain is not None:
+            m_def &= ~cr.ports_uncertain
         return m_def, m_pos
 
     def _evaluate_sigma(
@@ -351,6 +377,8 @@ class Engine:
 
         vp, rp, tp = walk(ordered, self._compiled[d], get, g, self.n_atoms, self, optimistic=False)
         if not uncertain:
+            if tp.any():  # CAL-18: equal-order policies that decide differently
+                vp = np.where(tp, UNKNOWN, vp).astype(np.int8)
             return vp, rp
         vo, ro, to = walk(ordered, self._compiled[d], get, g, self.n_atoms, self, optimistic=True)
         v = np.where(vp == vo, vp, UNKNOWN).astype(np.int8)
@@ -369,7 +397,7 @@ class Engine:
         events: list[TraceEvent] = []
         peers = np.array([peer], dtype=np.int64)
         ordered = self._ordered([*certain, *uncertain])
-        for tier, pids in ordered:
+        for t_index, (tier, pids) in enumerate(ordered):
             outcome_tier = None
             for pi in pids:
                 pol = self.policies[pi]
@@ -395,8 +423,20 @@ class Engine:
                         outcome_tier = action
                         break
                 if outcome_tier:
+                    for other in pids:
+                        other_action = self._first_action(d, subject, peers, atom, other)
+                        if (other != pi and self.policies[other].order == pol.order
+                                and other_action not in (None, outcome_tier)):
+                            events.append(TraceEvent(
+                                tier.name, pol.ref, None,
+                                f"{self.policies[other].ref} has the same {order} and would {other_action}: "
+                                "which runs first depends on the Calico version's tie-break (CAL-18) → unknown"))
                     break
             if outcome_tier in (Action.ALLOW.value, Action.DENY.value):
+                later = [t.name for t, _ in ordered[t_index + 1:]]
+                if later:
+                    events.append(TraceEvent(tier.name, "", None, f"{outcome_tier} decides: later tiers not reached "
+                                             f"({', '.join(later)}) (CAL-20)"))
                 break
             if outcome_tier == Action.PASS.value:
                 events.append(TraceEvent(tier.name, "", None, "Pass → next tier (CAL-20)"))
@@ -406,6 +446,17 @@ class Engine:
             else:
                 events.append(TraceEvent(tier.name, "", None, "no rule matched → tier default Pass (CAL-21)"))
         return events, certain, uncertain
+
+
+    def _first_action(self, d: Direction, subject: int, peers: np.ndarray, atom: int, pi: int) -> str | None:
+        """The action of the first rule of policy ``pi`` that certainly matches the cell."""
+        for cr in self._compiled[d][pi]:
+            if cr.rule.action == Action.LOG:
+                continue
+            mdef, _ = self._cell_matches(d, subject, cr, peers)
+            if bool(mdef[0, atom]):
+                return cr.rule.action.value
+        return None
 
 
 def _p(rule: Rule) -> str | None:
@@ -432,30 +483,45 @@ def walk(
     verdict = np.full((g, n_atoms), UNDECIDED, np.int8)
     rule = np.full((g, n_atoms), -1, np.int32)
     taint = np.zeros((g, n_atoms), dtype=bool)
+    codes = {Action.ALLOW: 1, Action.DENY: 2, Action.PASS: 4}
     for tier, pids in ordered:
         open_ = verdict == UNDECIDED
-        for pi in pids:
-            for cr in compiled[pi]:
-                action = cr.rule.action
-                if action == Action.LOG:
-                    continue
-                mdef, mpos = get(cr)
-                if action == Action.ALLOW:
-                    m = mpos if optimistic else mdef
-                elif action == Action.DENY:
-                    m = mdef if optimistic else mpos
-                else:  # Pass
-                    m = mdef
-                    taint |= open_ & mpos & ~mdef
-                hit = open_ & m
-                if not hit.any():
-                    continue
-                if action == Action.ALLOW:
-                    verdict[hit] = ALLOW
-                elif action == Action.DENY:
-                    verdict[hit] = DENY
-                rule[hit] = cr.rid
-                open_ &= ~hit
+        for _, grouped in itertools.groupby(pids, key=lambda i: engine.policies[i].order):
+            group = list(grouped)
+            tie = len(group) > 1
+            seen = np.zeros((g, n_atoms), dtype=np.int8)
+            start = open_.copy()
+            for pi in group:
+                own = start.copy()  # the cells this policy decides if it ran first among equals
+                for cr in compiled[pi]:
+                    action = cr.rule.action
+                    if action == Action.LOG:
+                        continue
+                    mdef, mpos = get(cr)
+                    if action == Action.ALLOW:
+                        m = mpos if optimistic else mdef
+                    elif action == Action.DENY:
+                        m = mdef if optimistic else mpos
+                    else:  # Pass
+                        m = mdef
+                        taint |= open_ & mpos & ~mdef
+                    if tie:
+                        own_hit = own & m
+                        seen[own_hit] |= codes[action]
+                        own &= ~own_hit
+                    hit = open_ & m
+                    if not hit.any():
+                        continue
+                    if action == Action.ALLOW:
+                        verdict[hit] = ALLOW
+                    elif action == Action.DENY:
+                        verdict[hit] = DENY
+                    rule[hit] = cr.rid
+                    open_ &= ~hit
+            if tie:
+                # CAL-18/EDGE-33: equal order and different actions: which one decides depends on
+                # the tie-break, which changed between Calico versions → unknown.
+                taint |= (seen & (seen - 1)) != 0
         if tier.default_action == Action.DENY:
             verdict[open_] = DENY
             rule[open_] = engine.end_of_tier.get(tier.name, engine.NO_POLICY)

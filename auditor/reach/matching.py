@@ -16,8 +16,11 @@ from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PortRange,
 from auditor.policy.selectors import Selector
 from auditor.reach.classes import NO_ADDRESS, AddressClasses, ClassTable
 from auditor.reach.ports import PortSpace, canonical_protocol
+from auditor.reach.rowhash import unique_rows
 
 _NAME_KEYS = frozenset({"kubernetes.io/metadata.name", "projectcalico.org/name"})
+_INHERITED_NAME_KEYS = frozenset({"pcns.kubernetes.io/metadata.name", "pcns.projectcalico.org/name",
+                                  "pcsa.projectcalico.org/name"})
 
 Mask = tuple[np.ndarray, np.ndarray]
 
@@ -42,8 +45,10 @@ class Matcher:
         self._net_cache: dict[tuple[IPNetwork, ...], Mask] = {}
         self._named_cache: dict[NamedPortSpec, np.ndarray] = {}
         self._named_code_cache: dict[NamedPortSpec, np.ndarray] = {}
-        self.is_entity = classes.is_pod.copy()  # network sets join here (CAL-41)
+        # Entities selectors can match: pods (WEPs) and network sets (CAL-8, CAL-41).
+        self.is_entity = classes.is_pod | classes.is_netset
         self._ones = np.ones(classes.n, dtype=bool)
+        self._label_cache: dict[Selector, Mask] = {}
 
     # -- selectors -----------------------------------------------------------------------
     def _sel(self, table: str, sel: Selector) -> np.ndarray:
@@ -51,6 +56,23 @@ class Matcher:
         hit = self._sel_cache.get(key)
         if hit is None:
             hit = self._sel_cache[key] = sel.mask(getattr(self.c, table))
+        return hit
+
+    def labels_selector(self, sel: Selector) -> Mask:
+        """A selector over endpoint label maps (CAL-5). Labels inherited from a namespace or
+        service account missing from the input (``pcns.*``/``pcsa.*``, other than the name)
+        are unknown, so such classes match only possibly."""
+        hit = self._label_cache.get(sel)
+        if hit is not None:
+            return hit
+        m = self._sel("labels", sel)
+        keys = sel.label_keys()
+        unknown = np.zeros(self.c.n, dtype=bool)
+        if any(k.startswith("pcns.") and k not in _INHERITED_NAME_KEYS for k in keys):
+            unknown |= self.c.namespace_unknown
+        if any(k.startswith("pcsa.") and k not in _INHERITED_NAME_KEYS for k in keys):
+            unknown |= self.c.sa_unknown
+        hit = self._label_cache[sel] = (m & ~unknown, m | unknown)
         return hit
 
     def namespace_selector(self, sel: Selector) -> Mask:
@@ -92,42 +114,53 @@ class Matcher:
         return hit
 
     def _side(self, em: EntityMatch) -> Mask:
+        """CAL-25..32: selector, namespace scope and service accounts pick *entities*; a rule
+        matches the IPs of those entities, so a network set also brings in every class whose
+        address lies inside its CIDRs (CAL-29, CAL-41); then notSelector and nets."""
         d = self._ones.copy()
         p = self._ones.copy()
         c = self.c
-        if em.pods_only:
-            d &= c.is_pod
-            p &= c.is_pod
-        if em.selector is not None:
-            m = self._sel("labels", em.selector) & self.is_entity
-            d &= m
-            p &= m
-        if em.namespace_selector is not None:
-            nd, np_ = self.namespace_selector(em.namespace_selector)
-            d &= nd & self.is_entity
-            p &= np_ & self.is_entity
-        elif em.global_only:
-            m = (c.namespace_code < 0) & self.is_entity
-            d &= m
-            p &= m
-        elif em.scope_namespace is not None and (em.entity_scoped or em.not_selector is not None):
-            code = c.namespaces.index(em.scope_namespace) if em.scope_namespace in c.namespaces else -2
-            m = c.namespace_code == code
-            d &= m
-            p &= m
+        scope = em.scope_namespace is not None and (em.entity_scoped or em.not_selector is not None)
+        if em.pods_only or em.entity_scoped or scope:
+            base = c.is_pod if em.pods_only else self.is_entity
+            ed, ep = base.copy(), base.copy()
+            if em.selector is not None:
+                sd, sp = self.labels_selector(em.selector)
+                ed &= sd
+                ep &= sp
+            if em.namespace_selector is not None:
+                nd, np_ = self.namespace_selector(em.namespace_selector)
+                ed &= nd
+                ep &= np_
+            elif em.global_only:
+                m = c.namespace_code < 0
+                ed &= m
+                ep &= m
+            elif scope:
+                code = c.namespaces.index(em.scope_namespace) if em.scope_namespace in c.namespaces else -2
+                m = c.namespace_code == code
+                ed &= m
+                ep &= m
+            if em.service_account_names is not None:
+                names = em.service_account_names
+                # CAL-7: a names match tests projectcalico.org/serviceaccount, absent for names of 63+ chars.
+                m = np.array([sa is not None and sa in names and len(sa) < 63 for sa in c.service_account],
+                             dtype=bool) & c.is_pod
+                ed &= m
+                ep &= m
+            if em.service_account_selector is not None:
+                m = self._sel("sa_labels", em.service_account_selector) & c.is_pod
+                ed &= m & ~c.sa_unknown
+                ep &= m | (c.sa_unknown & c.is_pod)
+            if not em.pods_only:
+                ed, ep = self._by_address(ed, ep)
+            d &= ed
+            p &= ep
         if em.not_selector is not None:
-            m = self._sel("labels", em.not_selector) & self.is_entity
-            d &= ~m
-            p &= ~m
-        if em.service_account_names is not None:
-            names = em.service_account_names
-            m = np.array([sa in names for sa in c.service_account], dtype=bool) & c.is_pod
-            d &= m
-            p &= m
-        if em.service_account_selector is not None:
-            m = self._sel("sa_labels", em.service_account_selector) & c.is_pod
-            d &= m & ~c.sa_unknown
-            p &= m | (c.sa_unknown & c.is_pod)
+            sd, sp = self.labels_selector(em.not_selector)
+            nd, np_ = self._by_address(sd & self.is_entity, sp & self.is_entity)
+            d &= ~np_
+            p &= ~nd
         if em.nets:
             nd, np_ = self.nets(em.nets)
             d &= nd
@@ -137,6 +170,23 @@ class Matcher:
             d &= ~np_
             p &= ~nd
         return d, p
+
+    def _by_address(self, ed: np.ndarray, ep: np.ndarray) -> Mask:
+        """CAL-41: the IPs of the matched network sets match too, whoever owns them (pods
+        included; a pod whose IP is unknown matches possibly, see ``nets``)."""
+        sets_p = ep & self.c.is_netset
+        if not sets_p.any():
+            return ed, ep
+        sets_d = ed & self.c.is_netset
+        nets_d = tuple(sorted({n for i in np.flatnonzero(sets_d) for n in self.c.networks[i]},
+                              key=lambda n: (n.version, n)))
+        nets_p = tuple(sorted({n for i in np.flatnonzero(sets_p) for n in self.c.networks[i]},
+                              key=lambda n: (n.version, n)))
+        if nets_d:
+            ed = ed | self.nets(nets_d)[0]
+        if nets_p:
+            ep = ep | self.nets(nets_p)[1]
+        return ed, ep
 
     # -- ports ---------------------------------------------------------------------------------
     def protocol_mask(self, rule: Rule) -> np.ndarray:
@@ -175,8 +225,8 @@ class Matcher:
         hit = self._named_code_cache.get(spec)
         if hit is None:
             m = self.named_ports(spec)
-            _, inv = np.unique(np.packbits(m, axis=1), axis=0, return_inverse=True)
-            hit = self._named_code_cache[spec] = inv.reshape(-1).astype(np.int32)
+            _, inv = unique_rows(np.packbits(m, axis=1))
+            hit = self._named_code_cache[spec] = inv.astype(np.int32)
         return hit
 
 

@@ -16,6 +16,8 @@ import numpy as np
 from auditor.policy.ir import PORT_PROTOCOLS, PROTOCOL_NUMBERS
 
 MAX_PORT = 65535
+ICMP_PROTOCOLS = ("ICMP", "ICMPv6")  # split into ICMP-type atoms (CAL-27)
+DEFAULT_ICMP_TYPE = {"ICMP": 8, "ICMPv6": 128}  # echo request ("ping") when no type is given
 _CANON = {p.upper(): p for p in PROTOCOL_NUMBERS}
 _NUMBER_TO_NAME = {v: k for k, v in PROTOCOL_NUMBERS.items()}
 
@@ -44,6 +46,9 @@ class PortAtom:
         return self.protocol in PORT_PROTOCOLS
 
     def __str__(self) -> str:
+        if self.protocol in ICMP_PROTOCOLS and (self.lo, self.hi) != (0, 255):
+            return f"{self.protocol} type {self.lo}" if self.lo == self.hi else \
+                f"{self.protocol} types {self.lo}-{self.hi}"
         if not self.has_ports:
             return self.protocol
         rng = str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
@@ -52,7 +57,8 @@ class PortAtom:
 
 @dataclass(frozen=True)
 class PortQuery:
-    """A ``--port`` argument: ``80/TCP``, ``53/udp``, ``8/ICMP`` (type ignored), ``ICMP``."""
+    """A ``--port`` argument: ``80/TCP``, ``53/udp``, ``8/ICMP`` (ICMP type 8, any code),
+    ``ICMP`` (= type 8, echo request; ICMPv6: 128)."""
 
     protocol: str
     port: int | None
@@ -73,8 +79,11 @@ class PortQuery:
                 raise ValueError(f"--port {text!r}: {protocol} needs a port number")
             if not 1 <= port <= MAX_PORT:
                 raise ValueError(f"--port {text!r}: port {port} is out of range 1-65535")
+        elif protocol in ICMP_PROTOCOLS:
+            if port is not None and not 0 <= port <= 255:
+                raise ValueError(f"--port {text!r}: ICMP type {port} is out of range 0-255")
         else:
-            port = None  # ICMP type or no port: one atom per protocol
+            port = None  # a protocol without ports: one atom
         return cls(protocol, port)
 
     def __str__(self) -> str:
@@ -104,7 +113,17 @@ class PortSpace:
                 self.atoms.append(PortAtom(proto, lo, nxt - 1))
         for proto in sorted({"ICMP", *extra_protocols} - set(PORT_PROTOCOLS)):
             self._offset[proto] = len(self.atoms)
-            self.atoms.append(PortAtom(proto))
+            if proto in ICMP_PROTOCOLS:  # atoms are ICMP type ranges, cut at every type a rule names
+                bounds = {0, 256}
+                for lo, hi in cuts.get(proto, ()):
+                    bounds.add(lo)
+                    bounds.add(hi + 1)
+                ordered = sorted(b for b in bounds if 0 <= b <= 256)
+                self._starts[proto] = ordered[:-1]
+                for lo, nxt in itertools.pairwise(ordered):
+                    self.atoms.append(PortAtom(proto, lo, nxt - 1))
+            else:
+                self.atoms.append(PortAtom(proto))
         self.protocol_of = np.array([a.protocol for a in self.atoms], dtype=object)
 
     def __len__(self) -> int:
@@ -113,9 +132,13 @@ class PortSpace:
     def index_of(self, protocol: str, port: int | None) -> int | None:
         if protocol not in self._offset:
             return None
+        import bisect
+
+        if protocol in ICMP_PROTOCOLS:
+            typ = DEFAULT_ICMP_TYPE[protocol] if port is None else int(port)
+            return self._offset[protocol] + bisect.bisect_right(self._starts[protocol], typ) - 1
         if protocol not in PORT_PROTOCOLS:
             return self._offset[protocol]
-        import bisect
 
         starts = self._starts[protocol]
         return self._offset[protocol] + bisect.bisect_right(starts, int(port or 1)) - 1
@@ -134,6 +157,15 @@ class PortSpace:
         b = self.index_of(protocol, hi)
         if a is not None and b is not None:
             out[a : b + 1] = True
+        return out
+
+    def type_mask(self, protocol: str, icmp_type: int) -> np.ndarray:
+        """The atom of ``protocol`` (ICMP or ICMPv6) holding ``icmp_type`` (exact: types are cuts)."""
+        out = np.zeros(len(self.atoms), dtype=bool)
+        if protocol in ICMP_PROTOCOLS and protocol in self._offset:
+            idx = self.index_of(protocol, icmp_type)
+            if idx is not None:
+                out[idx] = True
         return out
 
     def summary(self, allowed: np.ndarray) -> str:

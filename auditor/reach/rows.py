@@ -32,14 +32,13 @@ def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
     uniq, inv = np.unique(rows, return_inverse=True)
-    allowed_w, ports_w, unknown_w, why_w = [], [], [], []
+    allowed_w, ports_w, unknown_w = [], [], []
     for r in uniq:
         v = pm.verdict[r]
         word = ALLOW if (v == ALLOW).any() else (UNKNOWN if (v == UNKNOWN).any() else DENY)
         allowed_w.append(VERDICT_WORDS[word])
         ports_w.append(analysis.ports.summary(v == ALLOW))
         unknown_w.append(analysis.ports.summary(v == UNKNOWN) if (v == UNKNOWN).any() else "")
-        why_w.append(analysis.decided_by(pm, int(r)))
     src = np.array([e.name for e in pm.src], dtype=object)[ii]
     dst = np.array([e.name for e in pm.dst], dtype=object)[jj]
     return pd.DataFrame(
@@ -49,7 +48,7 @@ def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
             "allowed": np.array(allowed_w, dtype=object)[inv],
             "ports": np.array(ports_w, dtype=object)[inv],
             "unknown_ports": np.array(unknown_w, dtype=object)[inv],
-            "decided_by": np.array(why_w, dtype=object)[inv],
+            "decided_by": np.array(analysis.decided_by_many(pm, ii, jj), dtype=object),
         }
     )
 
@@ -58,14 +57,13 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
     """One row per (pair, port): ``src,dst,port,protocol,allowed,decided_by``."""
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
-    uniq, inv = np.unique(rows, return_inverse=True)
     frames = []
     for order, q in enumerate(queries):
         atom = analysis.ports.index_of(q.protocol, q.port)
         if atom is None:
             raise ValueError(f"--port {q}: protocol {q.protocol} is not modelled")
-        words = np.array([VERDICT_WORDS[int(pm.verdict[r, atom])] for r in uniq], dtype=object)
-        whys = np.array([analysis.decided_by(pm, int(r), np.array([atom])) for r in uniq], dtype=object)
+        words = np.array([VERDICT_WORDS[int(x)] for x in range(3)], dtype=object)[pm.verdict[rows, atom]]
+        whys = analysis.decided_by_many(pm, ii, jj, [np.array([atom])] * len(ii))
         frames.append(
             pd.DataFrame(
                 {
@@ -73,8 +71,8 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
                     "dst": np.array([e.name for e in pm.dst], dtype=object)[jj],
                     "port": "" if q.port is None else str(q.port),
                     "protocol": q.protocol,
-                    "allowed": words[inv],
-                    "decided_by": whys[inv],
+                    "allowed": words,
+                    "decided_by": np.array(whys, dtype=object),
                     "_order": order,
                 }
             )

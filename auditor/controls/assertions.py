@@ -1,0 +1,710 @@
+"""One function per assertion kind: (context, control) → ``Finding`` (before waivers).
+
+Flows are evaluated per (workload, endpoint class) *unit*: a class is the grain the engine
+decides at and zone membership is a class property, so a workload whose pods fall in
+different zones is judged per part. Evidence is reported per workload pair.
+
+Soundness rules (a control is ``pass`` only if everything it depends on is modelled and known):
+
+- a flow verdict ``unknown`` in a relevant cell, or a unit whose zone membership is only
+  possible, gives an *unknown flow*: the control is ``unknown`` unless a definite violation
+  makes it ``fail``;
+- a kind the control depends on that was not collected (``forbidden``/``error``), a protected
+  zone that selects nothing, or a layer this version does not model makes it ``unknown``
+  whatever else was found (*blocking* reasons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from auditor.controls.mesh import MESH_KINDS, NOT_MODELLED, MeshFacts
+from auditor.controls.pack import Assertion, Control, FlowSpec, Pack
+from auditor.controls.portset import PortSet, universe
+from auditor.controls.result import Finding, Violation, decide
+from auditor.controls.zones import Unit, ZoneIndex
+from auditor.kinds import WORKLOAD_KINDS
+from auditor.policy.ir import Action
+from auditor.reach.analysis import Analysis, Entity, PairMatrix
+from auditor.reach.engine import ALLOW, DENY, UNKNOWN
+
+_POD_KINDS = ("Namespace", "Pod", "ServiceAccount", *WORKLOAD_KINDS)
+NETWORK_KINDS = (
+    *_POD_KINDS,
+    "NetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+    "ClusterNetworkPolicy",
+    "calico/NetworkPolicy",
+    "calico/GlobalNetworkPolicy",
+    "calico/Tier",
+    "calico/NetworkSet",
+    "calico/GlobalNetworkSet",
+    "calico/HostEndpoint",
+)
+DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "no-flow": NETWORK_KINDS,
+    "allow-only": NETWORK_KINDS,
+    "egress-restricted": NETWORK_KINDS,
+    "isolated": NETWORK_KINDS,
+    "must-allow": (*NETWORK_KINDS, *MESH_KINDS),
+    "identity-required": (*NETWORK_KINDS, *MESH_KINDS),
+    "mtls-required": (*_POD_KINDS, *MESH_KINDS),
+    "zone-coverage": _POD_KINDS,
+}
+MEMBERSHIP_UNKNOWN = "zone membership unknown: the namespace or service account is not in the input"
+FLOW_UNKNOWN = "flow verdict unknown: it depends on something not modelled or not read (see decided_by)"
+
+
+# -- the context -------------------------------------------------------------------------------
+
+
+class FlowMatrix:
+    """A pair matrix over units, with the allowed/unknown port sets of its verdict rows cached."""
+
+    def __init__(self, ctx: Context, src: Sequence[Unit], dst: Sequence[Unit]) -> None:
+        self.ctx = ctx
+        self.src = list(src)
+        self.dst = list(dst)
+        self.pm: PairMatrix | None = None
+        if self.src and self.dst:
+            self.pm = ctx.analysis.pairs("workload", [_entity(u) for u in self.src], [_entity(u) for u in self.dst])
+        self._sets: dict[int, tuple[PortSet, PortSet]] = {}
+
+    def sets(self, row: int) -> tuple[PortSet, PortSet]:
+        hit = self._sets.get(row)
+        if hit is None:
+            assert self.pm is not None
+            v = self.pm.verdict[row]
+            space = self.ctx.space
+            hit = self._sets[row] = (PortSet.from_atoms(space, v == ALLOW), PortSet.from_atoms(space, v == UNKNOWN))
+        return hit
+
+    def cells(self) -> list[tuple[int, int, int]]:
+        """(i, j, row) of every pair whose verdict is not deny on every port."""
+        if self.pm is None:
+            return []
+        live = (self.pm.verdict != DENY).any(axis=1)
+        ii, jj = np.nonzero(live[self.pm.row])
+        rows = self.pm.row[ii, jj]
+        return list(zip(ii.tolist(), jj.tolist(), rows.tolist(), strict=True))
+
+    def why(self, cell: tuple[int, int], ports: PortSet, verdicts: tuple[int, ...]) -> str:
+        """The deciding rules of the pair ``cell`` = (i, j) over the atoms of ``ports``."""
+        assert self.pm is not None
+        i, j = cell
+        v = self.pm.verdict[self.pm.row[i, j]]
+        atoms = ports.atom_mask(self.ctx.space) & np.isin(v, verdicts)
+        return self.ctx.analysis.decided_by(self.pm, i, j, np.flatnonzero(atoms) if atoms.any() else None)
+
+
+def _entity(u: Unit) -> Entity:
+    return Entity(name=u.entity, kind=u.kind, namespace=u.namespace, classes=(u.cls,), endpoints=u.endpoints)
+
+
+@dataclass
+class Context:
+    """Everything the assertions of one pack share."""
+
+    analysis: Analysis
+    pack: Pack
+    zones: ZoneIndex = field(init=False)
+    mesh: MeshFacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.zones = ZoneIndex(self.analysis, self.pack)
+        self.mesh = MeshFacts(self.analysis)
+        self.space = self.analysis.ports
+        self.universe = universe(self.analysis.ports)
+        self.tcp = PortSet.everything(["TCP"])
+        self.l7_present = bool(self.mesh.authorization_policies) or any(
+            getattr(rule, "http", None) for pol in self.analysis.policies.policies for rule in (*pol.ingress, *pol.egress)
+        )
+
+    def collection_reasons(self, kinds: Sequence[str]) -> list[str]:
+        out = []
+        for kind in kinds:
+            status = self.analysis.snapshot.collection.get(kind)
+            if status not in (None, "ok", "not-installed"):
+                out.append(f"{kind} could not be read (collection status {status}): the answer depends on it")
+        return out
+
+    def empty_zone_reasons(self, a: Assertion) -> list[str]:
+        """A workload zone the control names that selects nothing makes it unknown (unless the
+        pack marks the zone ``optional``): an empty CDE would otherwise pass every control."""
+        if a.kind == "zone-coverage":
+            return []
+        out = []
+        for name in a.referenced_zones():
+            zone = self.pack.zones.get(name)
+            if zone is None or zone.external or zone.optional:
+                continue
+            definite, possible = self.zones.members(name)
+            if not definite and not possible:
+                out.append(
+                    f"zone {name!r} selects no workload in the input: its scope is unknown, so the control "
+                    "cannot be evidenced (label the workloads, map the zone with --zones, or mark it optional)"
+                )
+        return out
+
+    def protocol_reasons(self, sets: Sequence[PortSet | None]) -> list[str]:
+        known = {a.protocol for a in self.space.atoms}
+        out = []
+        for s in sets:
+            for proto in (s.protocols() if s is not None else []):
+                if proto not in known:
+                    out.append(f"protocol {proto} is not distinguished by any policy in the input, so its verdict is not modelled")
+        return list(dict.fromkeys(out))
+
+    def zone_tuple(self, entity: str) -> tuple[str, ...]:
+        return self.zones.zones_of(entity)
+
+
+@dataclass
+class Outcome:
+    violations: list[Violation] = field(default_factory=list)
+    unknown: list[Violation] = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+
+# -- scanning flows --------------------------------------------------------------------------------
+
+# judge(row, i, j) → (violating ports, why they violate, unknown ports, why unknown)
+Judge = Callable[[int, int, int], tuple[PortSet, str, PortSet, str]]
+
+
+@dataclass
+class _Acc:
+    viol: PortSet = field(default_factory=PortSet)
+    unk: PortSet = field(default_factory=PortSet)
+    viol_at: tuple[int, int] | None = None
+    unk_at: tuple[int, int] | None = None
+    viol_reasons: dict[str, None] = field(default_factory=dict)
+    unk_reasons: dict[str, None] = field(default_factory=dict)
+
+
+def scan(ctx: Context, fm: FlowMatrix, judge: Judge) -> tuple[list[Violation], list[Violation]]:
+    """Judge every live cell, aggregate per workload pair, return (violations, unknown flows)."""
+    acc: dict[tuple[str, str], _Acc] = {}
+    for i, j, row in fm.cells():
+        su, du = fm.src[i], fm.dst[j]
+        if su.entity == du.entity and su.single_pod:
+            continue  # a pod to itself never leaves the pod (K8S-15)
+        if su.kind == "external" and du.kind == "external":
+            continue
+        viol, why, unk, unk_why = judge(row, i, j)
+        if viol and not (su.definite and du.definite):
+            unk, unk_why, viol = unk.union(viol), MEMBERSHIP_UNKNOWN, PortSet()
+        if not viol and not unk:
+            continue
+        a = acc.setdefault((su.entity, du.entity), _Acc())
+        if viol:
+            a.viol = a.viol.union(viol)
+            a.viol_reasons[why] = None
+            if a.viol_at is None:
+                a.viol_at = (i, j)
+        if unk:
+            a.unk = a.unk.union(unk)
+            a.unk_reasons[unk_why] = None
+            if a.unk_at is None:
+                a.unk_at = (i, j)
+    violations, unknown = [], []
+    for (src, dst), a in sorted(acc.items()):
+        sz, dz = ctx.zone_tuple(src), ctx.zone_tuple(dst)
+        if a.viol:
+            violations.append(Violation(
+                kind="flow", src=src, dst=dst, ports=a.viol.text(ctx.universe), flow="allowed",
+                decided_by=fm.why(a.viol_at, a.viol, (ALLOW,)) if a.viol_at else "", src_zones=sz, dst_zones=dz,
+                reason="; ".join(a.viol_reasons), port_set=a.viol,
+            ))
+        rest = a.unk.minus(a.viol)
+        if rest:
+            unknown.append(Violation(
+                kind="flow", src=src, dst=dst, ports=rest.text(ctx.universe), flow="unknown",
+                decided_by=fm.why(a.unk_at, rest, (ALLOW, UNKNOWN)) if a.unk_at else "", src_zones=sz, dst_zones=dz,
+                reason="; ".join(a.unk_reasons), port_set=rest,
+            ))
+    return violations, unknown
+
+
+def _pairs_checked(src: Sequence[Unit], dst: Sequence[Unit]) -> dict[str, int]:
+    s = {u.entity: u for u in src}
+    t = {u.entity: u for u in dst}
+    pairs = len(s) * len(t)
+    pairs -= sum(1 for name, u in s.items() if name in t and u.single_pod)
+    pairs -= sum(1 for u in s.values() if u.kind == "external") * sum(1 for u in t.values() if u.kind == "external")
+    return {"sources": len(s), "destinations": len(t), "pairs": max(pairs, 0)}
+
+
+# -- the kinds -----------------------------------------------------------------------------------
+
+
+def no_flow(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome(blocking=ctx.protocol_reasons([a.ports]))
+    src, dst = ctx.zones.units(a.src), ctx.zones.units(a.dst)
+    scope = a.ports if a.ports is not None else ctx.universe
+    fm = FlowMatrix(ctx, src, dst)
+    why = "allowed, but the control forbids any flow from " + _zones_text(a.src) + " to " + _zones_text(a.dst)
+    if a.requests:
+        why += " (no request-level restriction applies at L3/L4: every HTTP request is allowed)"
+
+    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+        allowed, unknown = fm.sets(row)
+        return allowed.intersect(scope), why, unknown.intersect(scope), FLOW_UNKNOWN
+
+    out.violations, out.unknown = scan(ctx, fm, judge)
+    out.checked = _pairs_checked(src, dst)
+    return out
+
+
+def allow_only(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome(blocking=ctx.protocol_reasons([e.ports for e in a.allow]))
+    if a.dst:  # traffic into the protected zones, from anywhere
+        src, dst = ctx.zones.all_units(), ctx.zones.units(a.dst)
+    else:  # traffic out of the protected zones, to anywhere
+        src, dst = ctx.zones.units(a.src), ctx.zones.all_units()
+    fm = FlowMatrix(ctx, src, dst)
+    entries = []
+    for e in a.allow:
+        sd, sp = ctx.zones.peer_masks(e.src, src)
+        dd, dp = ctx.zones.peer_masks(e.dst, dst)
+        entries.append((sd, sp, dd, dp, e.ports if e.ports is not None else ctx.universe, bool(e.requests), e))
+    cache: dict[tuple[int, tuple[int, ...], tuple[int, ...]], tuple[PortSet, str, PortSet, str]] = {}
+
+    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+        d_idx = tuple(k for k, en in enumerate(entries) if en[0][i] and en[2][j])
+        p_idx = tuple(k for k, en in enumerate(entries) if en[1][i] and en[3][j])
+        key = (row, d_idx, p_idx)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        allowed, unknown = fm.sets(row)
+
+        def union(idx: tuple[int, ...], requests: bool) -> PortSet:
+            s = PortSet()
+            for k in idx:
+                if entries[k][5] == requests:
+                    s = s.union(entries[k][4])
+            return s
+
+        def_full, pos_full = union(d_idx, False), union(p_idx, False)
+        pos_req = union(p_idx, True)
+        viol = allowed.minus(pos_full)
+        unk = allowed.intersect(pos_full).minus(def_full).union(unknown.minus(def_full))
+        why = "allowed, but not in the control's allow list"
+        req_part = viol.intersect(pos_req)
+        if req_part:
+            reqs = " | ".join(r.text() for k in p_idx if entries[k][5] for r in entries[k][6].requests)
+            if ctx.l7_present:
+                viol = viol.minus(req_part)
+                unk = unk.union(req_part)
+            else:
+                why = (f"allowed for every HTTP request (no request-level policy in the input); "
+                       f"the control permits only {reqs}")
+        hit = cache[key] = (viol, why, unk, FLOW_UNKNOWN if not req_part or not ctx.l7_present
+                            else "request-level (HTTP) policy is not modelled by this version")
+        return hit
+
+    out.violations, out.unknown = scan(ctx, fm, judge)
+    out.checked = _pairs_checked(src, dst)
+    return out
+
+
+def egress_restricted(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome(blocking=ctx.protocol_reasons([e.ports for e in a.allow]))
+    src = ctx.zones.zone_units(a.zones)
+    dst = ctx.zones.all_units(pods=False)
+    fm = FlowMatrix(ctx, src, dst)
+    permitted: list[PortSet] = []
+    for j in range(len(dst)):
+        s = PortSet()
+        for e in a.allow:
+            d, _ = ctx.zones.peer_masks(e.dst, [dst[j]])
+            if d[0]:
+                s = s.union(e.ports if e.ports is not None else ctx.universe)
+        permitted.append(s)
+    allowed_to = ", ".join(f.dst[0].text() + (f" on {f.ports.text()}" if f.ports is not None else "") for f in a.allow)
+    why = "reaches an external network not in the allow list" + (f" ({allowed_to})" if allowed_to else " (none)")
+
+    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+        allowed, unknown = fm.sets(row)
+        return allowed.minus(permitted[j]), why, unknown.minus(permitted[j]), FLOW_UNKNOWN
+
+    out.violations, out.unknown = scan(ctx, fm, judge)
+    out.checked = _pairs_checked(src, dst)
+    return out
+
+
+def must_allow(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome(blocking=ctx.protocol_reasons([f.ports for f in a.flows]))
+    checked = 0
+    for f in a.flows:
+        checked += _must_allow_flow(ctx, f, out)
+    out.checked = {"flows": len(a.flows), "pairs": checked}
+    return out
+
+
+def _must_allow_flow(ctx: Context, f: FlowSpec, out: Outcome) -> int:
+    assert f.ports is not None
+    required = f.ports
+    src, dst = ctx.zones.units(f.src), ctx.zones.units(f.dst)
+    for side, units in (("from", src), ("to", dst)):
+        if not units:
+            out.violations.append(Violation(
+                kind="flow", src=", ".join(p.text() for p in f.src), dst=", ".join(p.text() for p in f.dst),
+                ports=required.text(ctx.universe), flow="denied", port_set=required,
+                reason=f"no workload or network matches '{side}': the required flow {f.text()} cannot exist",
+            ))
+            return 0
+    fm = FlowMatrix(ctx, src, dst)
+    assert fm.pm is not None
+    groups: dict[tuple[str, str], dict[int, list[tuple[int, int]]]] = {}
+    for i, su in enumerate(src):
+        for j, du in enumerate(dst):
+            if su.entity == du.entity and su.single_pod:
+                continue
+            if su.kind == "external" and du.kind == "external":
+                continue
+            groups.setdefault((su.entity, du.entity), {}).setdefault(j, []).append((i, int(fm.pm.row[i, j])))
+    mesh_caveat = ctx.mesh.present and ctx.mesh.model is None
+    for (s_name, d_name), by_dst in sorted(groups.items()):
+        s_ext = src[next(iter(by_dst.values()))[0][0]].kind == "external"
+        d_ext = dst[next(iter(by_dst))].kind == "external"
+        ok_all: PortSet | None = None
+        maybe_all: PortSet | None = None
+        definite = True
+        witness: tuple[int, int] | None = None
+        for j, cells in by_dst.items():
+            ok_j: PortSet | None = None
+            maybe_j: PortSet | None = None
+            for i, row in cells:
+                allowed, unknown = fm.sets(row)
+                ok = allowed.intersect(required)
+                maybe = allowed.union(unknown).intersect(required)
+                definite &= src[i].definite and dst[j].definite
+                if witness is None and not required.issubset(ok):
+                    witness = (i, j)
+                # a network reaches if some address does; a workload only if every pod does
+                ok_j = ok if ok_j is None else (ok_j.union(ok) if s_ext else ok_j.intersect(ok))
+                maybe_j = maybe if maybe_j is None else (maybe_j.union(maybe) if s_ext else maybe_j.intersect(maybe))
+            assert ok_j is not None and maybe_j is not None
+            ok_all = ok_j if ok_all is None else (ok_all.union(ok_j) if d_ext else ok_all.intersect(ok_j))
+            maybe_all = maybe_j if maybe_all is None else (maybe_all.union(maybe_j) if d_ext else maybe_all.intersect(maybe_j))
+        assert ok_all is not None and maybe_all is not None
+        missing = required.minus(maybe_all)
+        unknown_ports = required.minus(ok_all).minus(missing)
+        unk_why = FLOW_UNKNOWN
+        if ok_all and f.requests and ctx.l7_present:
+            unknown_ports = unknown_ports.union(ok_all)
+            unk_why = "allowed at L3/L4; request-level (HTTP) policy is not modelled by this version"
+        if ok_all and mesh_caveat and not d_ext:
+            sidecars = {ctx.mesh.sidecar(dst[j].endpoints) for j in by_dst}
+            if sidecars != {False}:
+                unknown_ports = unknown_ports.union(ok_all)
+                unk_why = ("allowed at L3/L4; Istio PeerAuthentication/AuthorizationPolicy in the input may deny it and "
+                           + NOT_MODELLED)
+        sz, dz = ctx.zone_tuple(s_name), ctx.zone_tuple(d_name)
+        if missing and definite:
+            out.violations.append(Violation(
+                kind="flow", src=s_name, dst=d_name, ports=missing.text(ctx.universe), flow="denied",
+                decided_by=fm.why(witness, missing, (DENY,)) if witness else "",
+                src_zones=sz, dst_zones=dz, reason=f"required flow is denied ({f.text()})", port_set=missing,
+            ))
+        elif missing:
+            unknown_ports = unknown_ports.union(missing)
+            unk_why = MEMBERSHIP_UNKNOWN
+        if unknown_ports:
+            out.unknown.append(Violation(
+                kind="flow", src=s_name, dst=d_name, ports=unknown_ports.text(ctx.universe), flow="unknown",
+                decided_by=fm.why(witness, unknown_ports, (UNKNOWN, ALLOW)) if witness else "",
+                src_zones=sz, dst_zones=dz, reason=unk_why, port_set=unknown_ports,
+            ))
+    return len(groups)
+
+
+def isolation(analysis: Analysis, direction: str, cls: int) -> tuple[str, str, PortSet | None]:
+    """Is class ``cls`` isolated for ``direction`` (default-deny in place)?
+
+    ``("isolated" | "open" | "unknown", why, open ports)``. Isolated means every flow is decided by
+    an explicit rule or an end-of-tier deny, never by "no policy applies" (K8S-2) or the
+    profile after every tier passed (CAL-22). Sufficient condition, exact for Kubernetes
+    policies: a certain applicable policy in a tier whose default action is Deny, and no Pass
+    rule in that tier's applicable policies (CAL-21, CAL-24). Otherwise the engine's deciding
+    rules per cell decide; any uncertainty left is ``unknown``.
+    """
+    res = analysis.egress if direction == "egress" else analysis.ingress
+    eng = analysis.engine
+    s = int(res.sigma_of[cls])
+    certain, uncertain = res.sigma_policies[s], res.sigma_uncertain[s]
+    universe_all = universe(analysis.ports)
+    if not certain and not uncertain:
+        return "open", f"not isolated for {direction}: no policy selects it (K8S-2)", universe_all
+    tiers = analysis.policies.tiers
+    by_tier: dict[str, list[int]] = {}
+    for pi in (*certain, *uncertain):
+        by_tier.setdefault(eng.policies[pi].tier, []).append(pi)
+    for pi in certain:
+        pol = eng.policies[pi]
+        tier = tiers.get(pol.tier)
+        if tier is None or tier.default_action != Action.DENY:
+            continue
+        if not any(r.action == Action.PASS for q in by_tier[pol.tier] for r in eng.policies[q].rules(direction)):
+            refs = sorted({eng.policies[q].ref for q in certain if eng.policies[q].tier == pol.tier})
+            return "isolated", f"isolated for {direction} by {', '.join(refs)} (tier {pol.tier}, end-of-tier deny)", None
+    if not certain:
+        refs = sorted(eng.policies[q].ref for q in uncertain)
+        return "unknown", f"isolation for {direction} depends on policies that may or may not select it: {', '.join(refs)}", None
+    n_groups = int(res.group_of[s].max()) + 1
+    start = int(res.offset[s])
+    v = res.verdict[start : start + n_groups]
+    r = res.rule[start : start + n_groups]
+    fall = np.isin(r, [eng.NO_POLICY, eng.PROFILE])
+    if not fall.any():
+        if uncertain or (v == UNKNOWN).any():
+            return "unknown", f"isolation for {direction} depends on Pass rules whose match is unknown (CAL-20)", None
+        return "isolated", f"isolated for {direction}: every flow is decided by an explicit rule or a tier's deny", None
+    if not uncertain and not (v == UNKNOWN).any():
+        open_ports = PortSet.from_atoms(analysis.ports, (fall & (v == ALLOW)).any(axis=0))
+        return ("open", f"not isolated for {direction}: some traffic passes every applicable tier and the profile "
+                "allows it (CAL-22)", open_ports)
+    return "unknown", f"isolation for {direction} depends on Pass rules or policies whose match is unknown", None
+
+
+def isolated(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome()
+    units = [u for u in ctx.zones.zone_units(a.zones) if u.kind != "external"]
+    per: dict[tuple[str, str], list[tuple[Unit, str, str, PortSet | None]]] = {}
+    for u in units:
+        for d in a.directions:
+            status, why, ports = isolation(ctx.analysis, d, u.cls)
+            per.setdefault((u.entity, d), []).append((u, status, why, ports))
+    for (name, _direction), items in sorted(per.items()):
+        dz = ctx.zone_tuple(name)
+        opened = [(u, why, p) for u, st, why, p in items if st == "open"]
+        definite_open = [(u, why, p) for u, why, p in opened if u.definite]
+        rule = ctx.analysis.engine.rules.text[ctx.analysis.engine.NO_POLICY]
+        if definite_open:
+            ports = PortSet()
+            for _, _, p in definite_open:
+                ports = ports.union(p or PortSet())
+            out.violations.append(Violation(
+                kind="endpoint", dst=name, ports=ports.text(ctx.universe), dst_zones=dz,
+                reason=definite_open[0][1], decided_by=rule if "K8S-2" in definite_open[0][1]
+                else ctx.analysis.engine.rules.text[ctx.analysis.engine.PROFILE], port_set=ports,
+            ))
+            continue
+        unsure = [(u, why) for u, st, why, _ in items if st == "unknown"] + [(u, MEMBERSHIP_UNKNOWN) for u, _, _ in opened]
+        if unsure:
+            out.unknown.append(Violation(kind="endpoint", dst=name, dst_zones=dz, reason=unsure[0][1]))
+    out.checked = {"workloads": len({u.entity for u in units}), "directions": len(a.directions)}
+    return out
+
+
+def zone_coverage(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome()
+    zi = ctx.zones
+    ex_d, ex_p = zi.selector_mask(a.exclude) if a.exclude is not None else (None, None)
+    by_entity: dict[str, list[Unit]] = {}
+    for u in zi.all_units(externals=False):
+        by_entity.setdefault(u.entity, []).append(u)
+    excluded = 0
+    for name, units in sorted(by_entity.items()):
+        zones_union: set[str] = set()
+        problems: list[str] = []
+        unsure: list[str] = []
+        counted = False
+        for u in units:
+            if ex_d is not None and ex_d[u.cls]:
+                continue
+            if ex_p is not None and ex_p[u.cls]:
+                unsure.append("whether it is excluded is unknown: " + MEMBERSHIP_UNKNOWN)
+                continue
+            counted = True
+            d = [z for z in a.zones if zi.masks[z][0][u.cls]]
+            p = [z for z in a.zones if zi.masks[z][1][u.cls]]
+            if d != p:
+                unsure.append(MEMBERSHIP_UNKNOWN)
+                continue
+            zones_union.update(d)
+            if not d:
+                problems.append(f"in no zone (zones: {', '.join(a.zones)})")
+            elif len(d) > 1:
+                problems.append(f"in {len(d)} zones: {', '.join(d)}")
+        if not counted and not unsure:
+            excluded += 1
+            continue
+        if len(zones_union) > 1 and not any(p.startswith("in ") and "zones:" in p for p in problems):
+            problems.append(f"its pods are in different zones: {', '.join(sorted(zones_union))}")
+        if problems:
+            out.violations.append(Violation(kind="endpoint", dst=name, dst_zones=tuple(sorted(zones_union)),
+                                            reason="; ".join(dict.fromkeys(problems))))
+        elif unsure:
+            out.unknown.append(Violation(kind="endpoint", dst=name, reason=unsure[0]))
+    out.checked = {"workloads": len(by_entity) - excluded, "excluded": excluded}
+    if ctx.analysis.inventory.excluded:
+        out.notes.append(f"{len(ctx.analysis.inventory.excluded)} host-network or finished pods are not policy "
+                         "endpoints and are not counted (K8S-13, FLOW-2)")
+    return out
+
+
+def mtls_required(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome()
+    if ctx.mesh.model is not None:
+        out.blocking.append(NOT_MODELLED + " (the Istio model is present but controls do not use it yet)")
+        return out
+    units = [u for u in ctx.zones.zone_units(a.zones) if u.kind != "external"]
+    by_entity: dict[str, list[Unit]] = {}
+    for u in units:
+        by_entity.setdefault(u.entity, []).append(u)
+    for name, us in sorted(by_entity.items()):
+        dz = ctx.zone_tuple(name)
+        sidecar = ctx.mesh.sidecar([e for u in us for e in u.endpoints])
+        definite = all(u.definite for u in us)
+        if sidecar is False:
+            reason = "no istio-proxy container in the pod spec: no sidecar, so no mTLS (IST-1, IST-2)"
+        elif not ctx.mesh.strict_anywhere:
+            reason = "no PeerAuthentication sets STRICT anywhere: the mode is PERMISSIVE and plaintext is accepted (IST-6)"
+        else:
+            out.unknown.append(Violation(kind="endpoint", dst=name, dst_zones=dz, reason=NOT_MODELLED))
+            continue
+        target = out.violations if definite else out.unknown
+        target.append(Violation(kind="endpoint", dst=name, dst_zones=dz,
+                                reason=reason if definite else MEMBERSHIP_UNKNOWN))
+    out.checked = {"workloads": len(by_entity)}
+    return out
+
+
+def identity_required(ctx: Context, c: Control) -> Outcome:
+    a = c.assertion
+    out = Outcome()
+    if ctx.mesh.model is not None:
+        out.blocking.append(NOT_MODELLED + " (the Istio model is present but controls do not use it yet)")
+        return out
+    dst = [u for u in ctx.zones.zone_units(a.zones) if u.kind != "external"]
+    src = ctx.zones.all_units()
+    fm = FlowMatrix(ctx, src, dst)
+    sidecars = [ctx.mesh.sidecar(u.endpoints) for u in dst]
+    plaintext_ok = not ctx.mesh.strict_anywhere and not ctx.mesh.authorization_policies
+    non_tcp = ctx.universe.minus(ctx.tcp)
+
+    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+        allowed, unknown = fm.sets(row)
+        if sidecars[j] is False:
+            return allowed, "allowed, and the destination has no Istio sidecar: no peer identity is verified (IST-1)", \
+                unknown, FLOW_UNKNOWN
+        if plaintext_ok:
+            return allowed, ("allowed, and plaintext is admitted: no PeerAuthentication sets STRICT (IST-6) and no "
+                             "AuthorizationPolicy requires a principal"), unknown, FLOW_UNKNOWN
+        bypass = allowed.intersect(non_tcp)
+        return (bypass, "allowed on a non-TCP protocol, which bypasses the sidecar: no identity (IST-3)",
+                allowed.minus(non_tcp).union(unknown), NOT_MODELLED)
+
+    out.violations, out.unknown = scan(ctx, fm, judge)
+    out.checked = _pairs_checked(src, dst)
+    if not out.violations and not out.unknown:
+        out.blocking.append(NOT_MODELLED + ": no flow into the zone is allowed at L3/L4, but identity assurance "
+                            "itself cannot be shown")
+    return out
+
+
+KINDS: dict[str, Callable[[Context, Control], Outcome]] = {
+    "no-flow": no_flow,
+    "allow-only": allow_only,
+    "must-allow": must_allow,
+    "isolated": isolated,
+    "zone-coverage": zone_coverage,
+    "mtls-required": mtls_required,
+    "identity-required": identity_required,
+    "egress-restricted": egress_restricted,
+}
+
+
+# -- one control -------------------------------------------------------------------------------
+
+
+def describe(ctx: Context, a: Assertion) -> str:
+    """What the assertion claims, in one line."""
+    if a.kind == "no-flow":
+        ports = f" on {a.ports.text(ctx.universe)}" if a.ports is not None else ""
+        return f"no flow from {_zones_text(a.src)} to {_zones_text(a.dst)}{ports}"
+    if a.kind == "allow-only":
+        allowed = "; ".join(e.text() for e in a.allow) or "nothing"
+        if a.dst:
+            return f"flows into {_zones_text(a.dst)} only: {allowed}"
+        return f"flows out of {_zones_text(a.src)} only: {allowed}"
+    if a.kind == "must-allow":
+        return "required flows allowed: " + "; ".join(f.text() for f in a.flows)
+    if a.kind == "isolated":
+        return f"every workload in {', '.join(a.zones)} isolated for {' and '.join(a.directions)}"
+    if a.kind == "zone-coverage":
+        return f"every workload in exactly one of: {', '.join(a.zones)}"
+    if a.kind == "mtls-required":
+        return f"every workload in {', '.join(a.zones)} has a sidecar and STRICT mTLS"
+    if a.kind == "identity-required":
+        return f"every allowed flow into {', '.join(a.zones)} carries a verified identity"
+    allow = ", ".join(f.dst[0].text() for f in a.allow) or "none"
+    return f"{', '.join(a.zones)} reaches external networks only via: {allow}"
+
+
+def _zones_text(peers: Sequence) -> str:
+    return ", ".join(p.text() for p in peers)
+
+
+def evaluate(ctx: Context, control: Control) -> Finding:
+    """Run one control (before waivers)."""
+    a = control.assertion
+    blocking = ctx.collection_reasons(DEPENDS_ON[a.kind]) + ctx.empty_zone_reasons(a)
+    out = Outcome(blocking=blocking) if blocking else KINDS[a.kind](ctx, control)
+    if out.unknown and ctx.analysis.policies.unsupported:
+        out.notes.append("not modelled in this input: " + "; ".join(ctx.analysis.policies.unsupported))
+    finding = Finding(
+        pack=ctx.pack.id,
+        control=control.id,
+        title=control.title,
+        severity=control.severity,
+        references=control.references,
+        rationale=control.rationale,
+        assertion=a.kind,
+        spec=a.spec,
+        verdict=decide(out.violations, out.unknown, out.blocking),
+        claim=describe(ctx, a),
+        message="",
+        violations=tuple(sorted(out.violations, key=Violation.sort_key)),
+        unknown_flows=tuple(sorted(out.unknown, key=Violation.sort_key)),
+        blocking=tuple(dict.fromkeys(out.blocking)),
+        notes=tuple(dict.fromkeys(out.notes)),
+        checked=out.checked,
+    )
+    return finish(finding)
+
+
+def finish(f: Finding) -> Finding:
+    """Recompute the verdict (again after waivers) and the one-line message."""
+    f = f.with_verdict()
+    open_ = f.open_violations
+    waived = len(f.violations) - len(open_)
+    if f.verdict == "pass":
+        msg = f"holds: {f.claim}"
+    elif f.verdict == "waived":
+        msg = f"{waived} violation(s), all waived: {f.claim}"
+    elif f.verdict == "fail":
+        first = open_[0]
+        where = f"{first.src} → {first.dst}" if first.src else first.dst
+        msg = f"{len(open_)} violation(s), e.g. {where}" + (f" on {first.ports}" if first.ports else "")
+    elif f.blocking:
+        msg = f.blocking[0]
+    else:
+        msg = f"{len(f.unknown_flows)} flow(s) or workload(s) could not be decided"
+    return replace(f, message=msg)

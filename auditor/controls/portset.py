@@ -1,0 +1,214 @@
+"""Exact sets of (protocol, port) for controls, and the port specs packs and waivers use.
+
+The engine cuts ports into *atoms* only where some rule draws a line, so an atom may be wider
+than a port a control names (control "22/TCP", atom "TCP 1-79"). Every port inside one atom
+has the same verdict, so intersecting atom ranges with the control's ranges gives the exact
+answer; ``PortSet`` does that interval arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.policy.ir import PORT_PROTOCOLS
+from auditor.reach.ports import MAX_PORT, PortSpace, canonical_protocol
+
+try:  # ICMP atoms are type ranges (CAL-27) in engines that split them
+    from auditor.reach.ports import ICMP_PROTOCOLS
+except ImportError:  # pragma: no cover
+    ICMP_PROTOCOLS = ()
+
+WHOLE = (0, 0)  # the single "range" of a protocol without ports or types (numbered protocols)
+MAX_ICMP_TYPE = 255
+FULL = {**{p: (1, MAX_PORT) for p in PORT_PROTOCOLS}, **{p: (0, MAX_ICMP_TYPE) for p in ICMP_PROTOCOLS}}
+_SPEC = re.compile(r"^\s*(?:(\d+)\s*(?:-\s*(\d+))?\s*(?:/\s*([A-Za-z0-9]+))?|([A-Za-z][A-Za-z0-9]*))\s*$")
+
+
+def _order(proto: str) -> tuple[int, str]:
+    return (PORT_PROTOCOLS.index(proto), "") if proto in PORT_PROTOCOLS else (len(PORT_PROTOCOLS), proto)
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((a, b) for a, b in out)
+
+
+def _subtract(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in a:
+        cur = lo
+        for blo, bhi in b:
+            if bhi < cur or blo > hi:
+                continue
+            if blo > cur:
+                out.append((cur, blo - 1))
+            cur = max(cur, bhi + 1)
+            if cur > hi:
+                break
+        if cur <= hi:
+            out.append((cur, hi))
+    return tuple(out)
+
+
+def _intersect(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo = max(a[i][0], b[j][0])
+        hi = min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """Protocol → merged inclusive port ranges; protocols without ports hold ``((0, 0),)``."""
+
+    items: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, Iterable[tuple[int, int]]]) -> PortSet:
+        items = []
+        for proto in sorted(mapping, key=_order):
+            given = list(mapping[proto])
+            ranges = _merge(given) if proto in FULL else ((WHOLE,) if given else ())
+            if ranges:
+                items.append((proto, ranges))
+        return cls(tuple(items))
+
+    @classmethod
+    def everything(cls, protocols: Iterable[str]) -> PortSet:
+        return cls.of({p: [FULL.get(p, WHOLE)] for p in protocols})
+
+    def as_dict(self) -> dict[str, tuple[tuple[int, int], ...]]:
+        return dict(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def union(self, other: PortSet) -> PortSet:
+        a, b = self.as_dict(), other.as_dict()
+        return PortSet.of({p: [*a.get(p, ()), *b.get(p, ())] for p in {*a, *b}})
+
+    def intersect(self, other: PortSet) -> PortSet:
+        a, b = self.as_dict(), other.as_dict()
+        return PortSet.of({p: _intersect(a[p], b[p]) for p in a.keys() & b.keys()})
+
+    def minus(self, other: PortSet) -> PortSet:
+        a, b = self.as_dict(), other.as_dict()
+        return PortSet.of({p: (_subtract(r, b[p]) if p in b else r) for p, r in a.items()})
+
+    def issubset(self, other: PortSet) -> bool:
+        return not self.minus(other)
+
+    def protocols(self) -> list[str]:
+        return [p for p, _ in self.items]
+
+    def text(self, universe: PortSet | None = None) -> str:
+        """``all``, ``none`` or e.g. ``TCP:80,443,8000-8100 UDP:53 ICMP`` (like ``auditor reach``)."""
+        if not self.items:
+            return "none"
+        if universe is not None and universe.issubset(self):
+            return "all"
+        parts = []
+        for proto, ranges in self.items:
+            if proto not in FULL:
+                parts.append(proto)
+            elif ranges == (FULL[proto],):
+                parts.append(f"{proto}:all" if proto in PORT_PROTOCOLS else proto)
+            else:
+                parts.append(f"{proto}:" + ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges))
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    # -- atoms ---------------------------------------------------------------------------------
+    @classmethod
+    def from_atoms(cls, space: PortSpace, mask: np.ndarray) -> PortSet:
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        for i in np.flatnonzero(mask):
+            atom = space.atoms[int(i)]
+            if atom.protocol in FULL:
+                lo, hi = (atom.lo, atom.hi) if (atom.lo, atom.hi) != (0, 0) or atom.has_ports else FULL[atom.protocol]
+                ranges.setdefault(atom.protocol, []).append((lo, hi))
+            else:
+                ranges.setdefault(atom.protocol, []).append(WHOLE)
+        return cls.of(ranges)
+
+    def atom_mask(self, space: PortSpace) -> np.ndarray:
+        """Atoms that overlap this set (their verdict is the verdict of these ports)."""
+        out = np.zeros(len(space), dtype=bool)
+        mine = self.as_dict()
+        for i, atom in enumerate(space.atoms):
+            ranges = mine.get(atom.protocol)
+            if not ranges:
+                continue
+            if atom.protocol not in FULL:
+                out[i] = True
+                continue
+            lo, hi = (atom.lo, atom.hi) if (atom.lo, atom.hi) != (0, 0) or atom.has_ports else FULL[atom.protocol]
+            if _intersect(ranges, ((lo, hi),)):
+                out[i] = True
+        return out
+
+
+def universe(space: PortSpace) -> PortSet:
+    """Every protocol the analysis distinguishes, every port."""
+    return PortSet.everything(dict.fromkeys(a.protocol for a in space.atoms))
+
+
+def parse_port_spec(value: object) -> PortSet:
+    """``80``, ``"80"``, ``"80/TCP"``, ``"8000-8100/tcp"``, ``"53/UDP"``, ``"TCP"`` (every TCP
+    port), ``"ICMP"`` (every type), ``"8/ICMP"`` (ICMP type 8). A bare number means TCP.
+    Raises ``ValueError`` saying what is wrong."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"a port must be a number or text like 443/TCP, got {value!r}")
+    text = str(value)
+    m = _SPEC.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a port: expected PORT[-PORT][/PROTOCOL] (e.g. 443/TCP, 53/UDP) or a protocol")
+    lo_s, hi_s, proto_s, bare = m.groups()
+    if bare is not None:
+        try:
+            proto = canonical_protocol(bare)
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
+        return PortSet.everything([proto])
+    try:
+        proto = canonical_protocol(proto_s) if proto_s else "TCP"
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+    lo = int(lo_s)
+    hi = int(hi_s) if hi_s is not None else lo
+    if proto not in FULL:
+        raise ValueError(f"{text!r}: {proto} has no ports; write just {proto!r}")
+    first, last = FULL[proto]
+    what = "port" if proto in PORT_PROTOCOLS else f"{proto} type"
+    for number in (lo, hi):
+        if not first <= number <= last:
+            raise ValueError(f"{text!r}: {what} {number} is out of range {first}-{last}")
+    if lo > hi:
+        raise ValueError(f"{text!r}: range start {lo} is above its end {hi}")
+    return PortSet.of({proto: [(lo, hi)]})
+
+
+def parse_port_list(values: Iterable[object]) -> PortSet:
+    out = PortSet()
+    for v in values:
+        out = out.union(parse_port_spec(v))
+    return out

@@ -1,0 +1,59 @@
+"""Packs + analysis + waivers → ``AuditResult`` (what ``auditor audit`` prints and writes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from auditor import __version__
+from auditor.controls.assertions import Context, evaluate
+from auditor.controls.pack import Pack, ZoneMap
+from auditor.controls.result import AuditResult, Finding
+from auditor.controls.waivers import WaiverFile, apply_waivers
+from auditor.reach.analysis import IMPL_ASSUMPTIONS, Analysis
+
+
+def run_audit(
+    analysis: Analysis,
+    packs: Sequence[Pack],
+    *,
+    zone_map: ZoneMap | None = None,
+    waivers: WaiverFile | None = None,
+    as_of: dt.date | None = None,
+) -> AuditResult:
+    findings: list[Finding] = []
+    zones: dict[str, Any] = {}
+    for pack in packs:
+        ctx = Context(analysis, pack)
+        for control in pack.controls:
+            findings.append(evaluate(ctx, control))
+        zones[pack.id] = {}
+        for name, zone in sorted(pack.zones.items()):
+            definite, possible = ctx.zones.members(name)
+            zones[pack.id][name] = {**zone.definition(), "members": definite, "possible_members": possible}
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    findings, statuses = apply_waivers(findings, waivers, as_of)
+    snap = analysis.snapshot
+    return AuditResult(
+        tool_version=__version__,
+        snapshot={
+            "digest": snap.digest,
+            "content_digest": snap.content_digest,
+            "source": snap.source,
+            "captured_at": snap.captured_at,
+            "incomplete": {k: v for k, v in sorted(snap.collection.items()) if v not in ("ok", "not-installed")},
+        },
+        packs=tuple(p.summary() for p in packs),
+        zones_file=None if zone_map is None else {"path": zone_map.path, "digest": zone_map.digest},
+        waivers_file=None if waivers is None else waivers.summary(),
+        # The date matters only through waiver expiry: left out without waivers so that the
+        # same inputs give the same bytes on any day.
+        as_of=None if waivers is None else as_of.isoformat(),
+        zones=zones,
+        findings=tuple(findings),
+        waivers=tuple(statuses),
+        assumptions=IMPL_ASSUMPTIONS,
+        unsupported=tuple(analysis.policies.unsupported),
+        notes=(*analysis.inventory.notes, *analysis.policies.notes, *analysis.inventory.excluded),
+    )

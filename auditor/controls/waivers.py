@@ -1,0 +1,218 @@
+"""Waivers: accepted violations with a justification, an approver and an expiry date.
+
+A waiver names one control and the flows it covers (workload-name globs or ``zone:NAME`` for
+``from``/``to``/``workload``, and optionally ports). A violation is waived when valid waivers
+of its control cover it completely (all its ports). A waiver is valid through its ``expires``
+date (UTC) as of ``--as-of`` (default: today); an expired waiver never hides a violation and is
+reported as ``expired``, a valid one that covers nothing as ``unused``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from auditor.controls.portset import PortSet, parse_port_spec
+from auditor.controls.result import Finding, Violation, WaiverStatus
+from auditor.controls.yamlfile import Reader, load_yaml
+from auditor.errors import AuditorError
+
+WAIVERS_SCHEMA = "zone-auditor/waivers/v1"
+
+
+@dataclass(frozen=True)
+class FlowPattern:
+    src: str | None = None  # glob on the source name, or zone:NAME
+    dst: str | None = None  # glob on the destination (or the workload of endpoint evidence)
+    ports: PortSet | None = None  # None = any ports
+    endpoint_only: bool = False  # written as `workload:`: matches endpoint evidence only
+
+    def matches(self, v: Violation) -> bool:
+        if self.endpoint_only and v.kind != "endpoint":
+            return False
+        if self.src is not None and (v.src is None or not match_name(self.src, v.src, v.src_zones)):
+            return False
+        return self.dst is None or match_name(self.dst, v.dst, v.dst_zones)
+
+
+def match_name(pattern: str, name: str, zones: Sequence[str]) -> bool:
+    """``zone:NAME`` matches anything in that zone; anything else is a case-sensitive glob."""
+    if pattern.startswith("zone:"):
+        return pattern[5:] in zones
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    id: str
+    control: str  # "CONTROL" or "pack/CONTROL"
+    flows: tuple[FlowPattern, ...]
+    justification: str
+    approver: str
+    expires: dt.date
+    where: str
+
+    def valid(self, as_of: dt.date) -> bool:
+        return as_of <= self.expires
+
+    def applies_to(self, f: Finding) -> bool:
+        return self.control in (f.control, f"{f.pack}/{f.control}")
+
+
+@dataclass(frozen=True)
+class WaiverFile:
+    path: str
+    digest: str
+    waivers: tuple[Waiver, ...]
+
+    def summary(self) -> dict[str, Any]:
+        return {"path": self.path, "digest": self.digest, "waivers": len(self.waivers)}
+
+
+def _date(r: Reader, key: str) -> dt.date:
+    if not r.has(key):
+        raise r.fail(None, f"missing required field {key!r} (a waiver must expire)")
+    value = r.value[key]
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise r.fail(key, f"{value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def _pattern(r: Reader, key: str) -> str | None:
+    text = r.str(key, required=False)
+    if text is not None and text.startswith("zone:") and not text[5:]:
+        raise r.fail(key, "zone: needs a zone name, e.g. zone:restricted")
+    return text
+
+
+def load_waivers(path: str) -> WaiverFile:
+    f = load_yaml(path)
+    loc = f.locator
+    r = Reader(loc, (), f.data, "a mapping with 'waivers'")
+    r.only("schema", "waivers")
+    if r.has("schema") and r.str("schema") != WAIVERS_SCHEMA:
+        raise r.fail("schema", f"unsupported schema {r.value['schema']!r} (expected {WAIVERS_SCHEMA!r})")
+    waivers: list[Waiver] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(r.list("waivers")):
+        w = Reader(loc, ("waivers", i), item, "a mapping")
+        w.only("id", "control", "flows", "justification", "approver", "expires")
+        wid = w.str("id") or ""
+        if wid in seen:
+            raise w.fail("id", f"duplicate waiver id {wid!r} (also waivers[{seen[wid]}])")
+        seen[wid] = i
+        patterns = []
+        for j, p in enumerate(w.list("flows", allow_empty=False)):
+            pr = Reader(loc, ("waivers", i, "flows", j), p, "a mapping {from, to, workload, ports}")
+            pr.only("from", "to", "workload", "ports")
+            if pr.has("workload") and (pr.has("to") or pr.has("from")):
+                raise pr.fail("workload", "'workload' names the subject of endpoint evidence; do not combine it with from/to")
+            ports = None
+            if pr.has("ports"):
+                ports = PortSet()
+                raw = pr.list("ports", allow_scalar=True, allow_empty=False)
+                for k, spec in enumerate(raw):
+                    path = ("waivers", i, "flows", j, "ports", k) if isinstance(pr.value["ports"], list) else \
+                        ("waivers", i, "flows", j, "ports")
+                    try:
+                        ports = ports.union(parse_port_spec(spec))
+                    except ValueError as exc:
+                        raise loc.error(path, f"bad port: {exc}") from None
+            pattern = FlowPattern(src=_pattern(pr, "from"), dst=_pattern(pr, "to") or _pattern(pr, "workload"),
+                                  ports=ports, endpoint_only=pr.has("workload"))
+            if pattern.src is None and pattern.dst is None:
+                raise pr.fail(None, "a waived flow needs 'from', 'to' or 'workload' (blanket waivers are not accepted)")
+            patterns.append(pattern)
+        waivers.append(Waiver(
+            id=wid,
+            control=w.str("control") or "",
+            flows=tuple(patterns),
+            justification=w.str("justification") or "",
+            approver=w.str("approver") or "",
+            expires=_date(w, "expires"),
+            where=loc.where(("waivers", i)),
+        ))
+    return WaiverFile(path=f.path, digest=f.digest, waivers=tuple(waivers))
+
+
+def covers(waivers: Sequence[Waiver], v: Violation) -> list[str]:
+    """Ids of the waivers that together cover ``v`` completely (empty if they do not)."""
+    used: list[str] = []
+    covered = PortSet()
+    whole = False
+    for w in waivers:
+        for p in w.flows:
+            if not p.matches(v):
+                continue
+            if w.id not in used:
+                used.append(w.id)
+            if p.ports is None:
+                whole = True
+            else:
+                covered = covered.union(p.ports)
+    if not used:
+        return []
+    if whole or (v.port_set is not None and v.port_set.issubset(covered)):
+        return used
+    return []
+
+
+def apply_waivers(findings: Sequence[Finding], waivers: WaiverFile | None,
+                  as_of: dt.date) -> tuple[list[Finding], list[WaiverStatus]]:
+    """Mark covered violations ``waived_by``; report every waiver's status."""
+    if waivers is None:
+        return list(findings), []
+    from auditor.controls.assertions import finish
+
+    _check_controls(findings, waivers)
+    counts: dict[str, int] = {w.id: 0 for w in waivers.waivers}
+    out: list[Finding] = []
+    for f in findings:
+        mine = [w for w in waivers.waivers if w.applies_to(f)]
+        valid = [w for w in mine if w.valid(as_of)]
+        expired = [w for w in mine if not w.valid(as_of)]
+        new: list[Violation] = []
+        for v in f.violations:
+            ids = covers(valid, v)
+            for wid in ids:
+                counts[wid] += 1
+            for wid in covers(expired, v):
+                counts[wid] += 1
+            new.append(replace(v, waived_by=tuple(sorted(ids))))
+        out.append(finish(replace(f, violations=tuple(new))))
+    known = {(f.pack, f.control) for f in findings}
+    statuses = []
+    for w in waivers.waivers:
+        if not any(w.control in (c, f"{p}/{c}") for p, c in known):
+            status = "unknown-control"
+        elif not w.valid(as_of):
+            status = "expired"
+        elif counts[w.id]:
+            status = "active"
+        else:
+            status = "unused"
+        statuses.append(WaiverStatus(id=w.id, control=w.control, status=status, covers=counts[w.id],
+                                     justification=w.justification, approver=w.approver,
+                                     expires=w.expires.isoformat()))
+    return out, statuses
+
+
+def _check_controls(findings: Sequence[Finding], waivers: WaiverFile) -> None:
+    packs_of: dict[str, set[str]] = {}
+    for f in findings:
+        packs_of.setdefault(f.control, set()).add(f.pack)
+    for w in waivers.waivers:
+        if "/" not in w.control and len(packs_of.get(w.control, ())) > 1:
+            raise AuditorError(
+                f"control {w.control!r} exists in packs {', '.join(sorted(packs_of[w.control]))}: "
+                f"write PACK/{w.control}",
+                where=f"{w.where}.control",
+            )
