@@ -64,10 +64,30 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "match pods whose IP is unknown; excluded from external networks."),
         click.option("--default-namespace", default="default", show_default=True,
                      help="Namespace for manifests that do not set one."),
+        click.option("--live", is_flag=True, expose_value=False, callback=_remember,
+                     help="Read the cluster through the Kubernetes API instead of INPUT (read-only)."),
+        click.option("--kubeconfig", type=click.Path(dir_okay=False), expose_value=False, callback=_remember,
+                     help="Kubeconfig for --live (default: $KUBECONFIG or ~/.kube/config)."),
+        click.option("--context", expose_value=False, callback=_remember, help="Kubeconfig context for --live."),
+        click.option("--in-cluster", is_flag=True, expose_value=False, callback=_remember,
+                     help="Use the pod's service account (CronJob); implies --live."),
+        click.option("--scan-deadline", type=float, default=300.0, expose_value=False, callback=_remember,
+                     help="Seconds the whole live scan may take; kinds not read by then are 'error'."),
     ]
     for deco in reversed(decorators):
         func = deco(func)
     return func
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Live-scan options travel in the context, so every command takes them unchanged."""
+    ctx.meta.setdefault("auditor.live", {})[param.name] = value
+    return value
+
+
+def live_settings() -> dict[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.meta.get("auditor.live", {})) if ctx else {}
 
 
 def parse_externals(values: Sequence[str]) -> tuple[ExternalNetwork, ...]:
@@ -85,8 +105,22 @@ def parse_externals(values: Sequence[str]) -> tuple[ExternalNetwork, ...]:
 
 
 def load(inputs: Sequence[str], default_namespace: str = "default") -> Snapshot:
+    """INPUT... (manifests, '-', a snapshot file) or, with --live/--kubeconfig/--in-cluster,
+    a read-only scan of the cluster."""
     from auditor.sources.manifests import load_input
 
+    live = live_settings()
+    if live.get("live") or live.get("kubeconfig") or live.get("in_cluster"):
+        if inputs:
+            raise AuditorError("give either INPUT... or --live (--kubeconfig/--in-cluster), not both")
+        from auditor.sources.live import console_progress, enable_json_logs, scan_live
+
+        progress = console_progress()
+        if progress is None:
+            enable_json_logs()
+        return scan_live(kubeconfig=live.get("kubeconfig"), context=live.get("context"),
+                         in_cluster=bool(live.get("in_cluster")), deadline=float(live.get("scan_deadline") or 300.0),
+                         progress=progress)
     if not inputs:
         raise AuditorError("no INPUT given: pass manifest files, directories, '-' for stdin, or a snapshot.json")
     return load_input(list(inputs), stdin=sys.stdin, default_namespace=default_namespace)
@@ -143,7 +177,7 @@ def notes_text(analysis: Analysis) -> str:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
 def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
          default_namespace: str, output: str) -> None:
-    """Capture a snapshot (the hashed evidence) from manifests."""
+    """Capture a snapshot (the hashed evidence) from manifests or, with --live, the cluster."""
     snapshot = load(inputs, default_namespace)
     if not lenient:
         from auditor.policy.compile import compile_policies

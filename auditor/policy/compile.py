@@ -20,6 +20,13 @@ _UNMODELLED_NETWORK = {
     "ClusterNetworkPolicy": "ClusterNetworkPolicy (K8S-20, CAL-46) is not modelled",
 }
 
+# Kinds whose objects decide verdicts: unreadable ones make every verdict they could touch unknown.
+POLICY_KINDS = frozenset({
+    "NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy",
+    "calico/NetworkPolicy", "calico/GlobalNetworkPolicy", "calico/Tier", "calico/NetworkSet",
+    "calico/GlobalNetworkSet", "istio/AuthorizationPolicy", "istio/PeerAuthentication",
+})
+
 UNMODELLED_TIER = Tier(name="(unmodelled)", order=float("-inf"), default_action=Action.PASS)
 
 
@@ -59,7 +66,15 @@ def compile_policies(
             _add_unknown(out, f"AuthorizationPolicy {res.namespace}/{res.name}", res.namespace, reason, ("ingress",),
                          deny_only=True)
     for status_kind, status in sorted(snapshot.collection.items()):
-        if status not in ("ok", "not-installed"):
+        if status in ("ok", "not-installed"):
+            continue
+        if status_kind in POLICY_KINDS:
+            # Policies we could not read may select any endpoint and decide anything (CMP-10).
+            directions: tuple[Direction, ...] = ("ingress",) if status_kind.startswith("istio/") else (
+                "ingress", "egress")
+            _add_unknown(out, f"{status_kind} (not read: {status})", None,
+                         f"{status_kind} could not be read (collection status {status})", directions)
+        else:
             out.unsupported.append(f"{status_kind}: collection status {status}; verdicts that depend on it are unknown")
     return out
 
