@@ -19,7 +19,7 @@ from auditor.output import FORMATS, emit, to_csv, to_json, to_table
 from auditor.reach.addresses import parse_network
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, LEVELS, Analysis, AnalysisOptions, analyze
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork
-from auditor.reach.ports import PortQuery
+from auditor.reach.ports import ICMP_PROTOCOLS, PortQuery
 from auditor.snapshot import Snapshot
 
 
@@ -64,6 +64,8 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "match pods whose IP is unknown; excluded from external networks."),
         click.option("--default-namespace", default="default", show_default=True,
                      help="Namespace for manifests that do not set one."),
+        click.option("--with-staged", is_flag=True, expose_value=False, callback=_remember,
+                     help="Evaluate Calico staged policies as if they were enforced (what would change)."),
         click.option("--live", is_flag=True, expose_value=False, callback=_remember,
                      help="Read the cluster through the Kubernetes API instead of INPUT (read-only)."),
         click.option("--kubeconfig", type=click.Path(dir_okay=False), expose_value=False, callback=_remember,
@@ -132,7 +134,8 @@ def run_analysis(inputs: Sequence[str], lenient: bool, externals: Sequence[str],
         cidrs = tuple(parse_network(c) for c in pod_cidrs)
     except ValueError as exc:
         raise ValueError(f"--pod-cidr: {exc}") from None
-    options = AnalysisOptions(externals=parse_externals(externals), pod_cidrs=cidrs, lenient=lenient)
+    options = AnalysisOptions(externals=parse_externals(externals), pod_cidrs=cidrs, lenient=lenient,
+                              with_staged=bool(live_settings().get("with_staged")))
     snapshot = load(inputs, default_namespace)
     gc.collect()
     gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects
@@ -161,7 +164,7 @@ def notes_text(analysis: Analysis) -> str:
     for title, items in (
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
-        ("notes", analysis.inventory.notes),
+        ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),
     ):
         if items:
             lines.append(f"{title}:")
@@ -259,7 +262,8 @@ def explain(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], 
     if port is None:
         allowed = [a for a, ok in zip(analysis.ports.atoms, v == 2, strict=True) if ok]
         first = allowed[0] if allowed else None
-        query = PortQuery(first.protocol, first.lo if first.has_ports else None) if first else PortQuery("TCP", 80)
+        with_number = first is not None and (first.has_ports or first.protocol in ICMP_PROTOCOLS)
+        query = PortQuery(first.protocol, first.lo if with_number else None) if first else PortQuery("TCP", 80)
         click.echo(f"allowed ports: {analysis.ports.summary(v == 2)}")
     else:
         query = PortQuery.parse(port)

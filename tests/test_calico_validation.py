@@ -152,3 +152,19 @@ def test_cal33_range_membership_matches_the_engine(tmp_path, bounds, probes):
     for port in {*probes, lo, hi, max(1, lo - 1), min(65535, hi + 1)}:
         expected = "allow" if lo <= port <= hi else "deny"
         assert verdict(a, "b/client", "a/db", f"{port}/TCP") == expected, (lo, hi, port)
+
+
+def test_cal16_unreadable_tiers_make_tiered_policies_unknown_not_an_error(tmp_path):
+    from dataclasses import replace
+
+    from auditor.reach.analysis import AnalysisOptions, analyze
+    from auditor.sources.manifests import load_manifests
+
+    pol = gnp("security.p", {"tier": "security", "selector": "app == 'db'", "ingress": [{"action": "Deny"}]})
+    snapshot = load_manifests([str(write(tmp_path, [*BASE, pol]))])
+    with pytest.raises(InvalidResource, match="does not exist"):
+        analyze(snapshot)
+    snapshot = replace(snapshot, collection={**snapshot.collection, "calico/Tier": "forbidden"})
+    a = analyze(snapshot, AnalysisOptions())
+    assert verdict(a, "b/client", "a/db", "80/TCP") == "unknown"
+    assert any("could not be read" in u for u in a.policies.unsupported)

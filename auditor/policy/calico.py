@@ -269,8 +269,7 @@ def _entity(raw: Any, at: str, ctx: _Ctx, *, is_source: bool, direction: Directi
             sa_names = frozenset(names)
         if sa.get("selector") is not None:
             sa_selector = _selector(sa["selector"], f"{at}.serviceAccounts.selector")
-        if sa_names is None and sa_selector is None:
-            sa_selector = All()  # serviceAccounts: {} selects every service account (CAL-7)
+        # serviceAccounts: {} adds no term (Calico builds an empty selector from it)
     ports = tuple(parse_port(p, f"{at}.ports[{j}]") for j, p in enumerate(_list(raw.get("ports"), f"{at}.ports")))
     not_ports = tuple(
         parse_port(p, f"{at}.notPorts[{j}]") for j, p in enumerate(_list(raw.get("notPorts"), f"{at}.notPorts"))
@@ -670,10 +669,18 @@ def add_calico(
                 else:
                     policy, notes = translate_calico_policy(res, tiers=tiers, services=services)
             except (ValueError, AuditorError) as exc:
-                message = _fail(res, exc, lenient)
+                tier_status = snapshot.collection.get("calico/Tier")
+                if (tier_status not in (None, "ok", "not-installed") and isinstance(tier_name, str)
+                        and tier_name not in tiers and str(exc).startswith("spec.tier:")):
+                    # Tiers could not be listed (live scan): the tier may exist, its order is unknown.
+                    message = f"tier {tier_name!r} could not be read (collection status {tier_status})"
+                    what = "not evaluable, treated as unknown"
+                else:
+                    message = _fail(res, exc, lenient)
+                    what = "invalid, treated as unknown"
                 tier_ok = isinstance(tier_name, str) and tier_name in tiers and tier_name not in broken_tiers
                 policy = broken_calico_policy(res, message, tier_name if tier_ok else None)
-                notes = [f"{res.where}: invalid, treated as unknown: {message}"]
+                notes = [f"{res.where}: {what}: {message}"]
                 if not tier_ok:
                     tiers.setdefault(BROKEN_TIER.name, BROKEN_TIER)
             out.unsupported.extend(notes)
