@@ -10,7 +10,6 @@ the id of the deciding rule per cell, so "why" costs nothing extra.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +74,8 @@ class _CompiledRule:
     not_named: NamedPortSpec | None
     certain: bool  # False when some field cannot be evaluated: matches only "possibly"
     ports_uncertain: np.ndarray | None = None  # (A,) atoms the rule only possibly matches (ICMP code, UDPLite)
+    subject_id: int = -1  # interned sides: hashing EntityMatch per σ was the engine's hot spot
+    peer_id: int = -1
 
 
 @dataclass
@@ -106,10 +107,15 @@ class Engine:
                 f"tier {tier.name}: no rule matched, end-of-tier {tier.default_action.value} (CAL-21, K8S-4)",
                 action=tier.default_action.value,
             )
+        self._side_index: dict[EntityMatch, int] = {}
+        self._side_masks: list[tuple[np.ndarray, np.ndarray, bool]] = []
         self._compiled: dict[Direction, list[list[_CompiledRule]]] = {
             d: [[self._compile(pi, r, d) for r in pol.rules(d)] for pi, pol in enumerate(self.policies)]
             for d in ("ingress", "egress")
         }
+        n_sides = len(self._side_masks)
+        self._peer_def = np.stack([m[0] for m in self._side_masks]) if n_sides else np.zeros((0, classes.n), bool)
+        self._peer_pos = np.stack([m[1] for m in self._side_masks]) if n_sides else np.zeros((0, classes.n), bool)
         self._tier_of = {t.name: t for t in policies.ordered_tiers()}
         self._tier_rank = {t.name: i for i, t in enumerate(policies.ordered_tiers())}
 
@@ -151,12 +157,16 @@ class Engine:
             numeric = proto
             not_numeric = None
             uncertain |= proto
+        subject = rule.destination if d == "ingress" else rule.source
+        peer = rule.source if d == "ingress" else rule.destination
         return _CompiledRule(
             rule=rule,
             rid=rid,
             policy=pi,
-            subject=rule.destination if d == "ingress" else rule.source,
-            peer=rule.source if d == "ingress" else rule.destination,
+            subject=subject,
+            peer=peer,
+            subject_id=self._intern(subject),
+            peer_id=self._intern(peer),
             ports_numeric=numeric,
             has_ports=has_ports,
             named=named_spec(dst.ports, rule.protocol),
@@ -165,6 +175,14 @@ class Engine:
             certain=certain,
             ports_uncertain=uncertain if uncertain.any() else None,
         )
+
+    def _intern(self, side: EntityMatch) -> int:
+        idx = self._side_index.get(side)
+        if idx is None:
+            d, p = self.m.side(side)
+            idx = self._side_index[side] = len(self._side_masks)
+            self._side_masks.append((d, p, bool(d.all() and p.all())))
+        return idx
 
     def _applicability(self, d: Direction) -> tuple[np.ndarray, np.ndarray]:
         """(policies × classes) certain / possible applicability (CAL-17, K8S-1, CAL-13/14)."""
@@ -200,16 +218,16 @@ class Engine:
         c = self.c
         rows: list[np.ndarray] = [app_def, app_pos]
         codes: list[np.ndarray] = []
-        seen_sides: set[EntityMatch] = set()
+        seen_sides: set[int] = set()
         seen_named: set[NamedPortSpec] = set()
         for pi, compiled in enumerate(self._compiled[d]):
             if not app_pos[pi].any():
                 continue
             for cr in compiled:
-                if cr.subject not in seen_sides:
-                    seen_sides.add(cr.subject)
-                    sd, sp = self.m.side(cr.subject)
-                    if not (sd.all() and sp.all()):
+                if cr.subject_id not in seen_sides:
+                    seen_sides.add(cr.subject_id)
+                    sd, sp, trivial = self._side_masks[cr.subject_id]
+                    if not trivial:
                         rows.append(sd[None, :])
                         rows.append(sp[None, :])
                 if d == "ingress":
@@ -283,59 +301,81 @@ class Engine:
     def _peer_groups(self, d: Direction, rep: int, crs: list[_CompiledRule]) -> tuple[np.ndarray, np.ndarray]:
         """Group peers that every rule of σ sees alike; returns (group per peer, representative per group)."""
         c = self.c
-        rows: list[np.ndarray] = []
-        codes: list[np.ndarray] = []
-        seen: set[EntityMatch] = set()
-        seen_named: set[NamedPortSpec] = set()
-        for cr in crs:
-            if cr.peer not in seen:
-                seen.add(cr.peer)
-                pd, pp = self.m.side(cr.peer)
-                if not (pd.all() and pp.all()):
-                    rows.append(pd)
-                    rows.append(pp)
-            if d == "egress":
-                for spec in (cr.named, cr.not_named):
-                    if spec is not None and spec not in seen_named:
-                        seen_named.add(spec)
-                        codes.append(self.m.named_code(spec))
-        if not rows and not codes:
+        ids = sorted({cr.peer_id for cr in crs if not self._side_masks[cr.peer_id][2]})
+        specs: list[NamedPortSpec] = []
+        if d == "egress":
+            specs = sorted({spec for cr in crs for spec in (cr.named, cr.not_named) if spec is not None},
+                           key=repr)
+        if not ids and not specs:
             return np.zeros(c.n, dtype=np.int32), np.zeros(1, dtype=np.int64)
         parts = []
-        if rows:
-            parts.append(np.packbits(np.stack(rows, axis=0), axis=0).T)
-        if codes:
-            parts.append(np.stack(codes, axis=1).astype(np.int32).view(np.uint8))
+        if ids:
+            sel = np.array(ids, dtype=np.int64)
+            parts.append(np.packbits(np.concatenate([self._peer_def[sel], self._peer_pos[sel]]), axis=0).T)
+        if specs:
+            parts.append(np.stack([self.m.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
         key = np.ascontiguousarray(np.concatenate(parts, axis=1))
         first, inv = unique_rows(key)
         return inv.astype(np.int32), first
+
+    def _port_stack(self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray) -> np.ndarray:
+        """(rules × peers-or-1 × atoms): which atoms each rule's port/protocol part admits."""
+        n_r, n_a = len(crs), self.n_atoms
+        named_any = any(cr.named is not None or cr.not_named is not None for cr in crs)
+        width = peers.shape[0] if (d == "egress" and named_any) else 1
+        port = np.empty((n_r, width, n_a), dtype=bool)
+        if n_r:
+            port[:] = np.stack([cr.ports_numeric for cr in crs])[:, None, :]
+        dst = np.full(1, rep, dtype=np.int64) if width == 1 else peers
+        for k, cr in enumerate(crs):
+            if cr.named is not None:
+                port[k] |= self.m.named_ports(cr.named)[dst] & self.m.protocol_mask(cr.rule)
+            if cr.not_numeric is not None:
+                port[k] &= ~cr.not_numeric
+            if cr.not_named is not None:
+                port[k] &= ~self.m.named_ports(cr.not_named)[dst]
+        return port
+
+    def _stack_matches(
+        self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray,
+        atoms: np.ndarray | None = None, port: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(rules × peers × atoms) certain/possible matches of σ's rules for subject class ``rep``
+        (only the given representative ``atoms`` when set)."""
+        n = peers.shape[0]
+        masks = self._side_masks
+        s_def = np.array([bool(masks[cr.subject_id][0][rep]) and cr.certain for cr in crs], dtype=bool)
+        s_pos = np.array([bool(masks[cr.subject_id][1][rep]) for cr in crs], dtype=bool)
+        ids = np.array([cr.peer_id for cr in crs], dtype=np.int64)
+        p_def = self._peer_def[ids][:, peers] if crs else np.zeros((0, n), bool)
+        p_pos = self._peer_pos[ids][:, peers] if crs else np.zeros((0, n), bool)
+        if port is None:
+            port = self._port_stack(d, rep, crs, peers)
+        if atoms is not None:
+            port = port[:, :, atoms]
+        m_pos = (p_pos & s_pos[:, None])[:, :, None] & port
+        m_def = (p_def & s_def[:, None])[:, :, None] & port
+        for k, cr in enumerate(crs):
+            if cr.ports_uncertain is not None:
+                unc = cr.ports_uncertain if atoms is None else cr.ports_uncertain[atoms]
+                m_def[k] &= ~unc
+        return m_def, m_pos
+
+    def _atom_classes(self, crs: list[_CompiledRule], port: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Atoms that no rule of σ tells apart (same port/protocol admission everywhere)."""
+        cols = [port.reshape(-1, port.shape[2])]
+        unc = [cr.ports_uncertain for cr in crs if cr.ports_uncertain is not None]
+        if unc:
+            cols.append(np.stack(unc))
+        first, inv = unique_rows(np.packbits(np.concatenate(cols, axis=0), axis=0).T)
+        return first, inv
 
     def _cell_matches(
         self, d: Direction, rep: int, cr: _CompiledRule, peers: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(peers × atoms) certain/possible match of one rule for subject class ``rep``."""
-        sd, sp = self.m.side(cr.subject)
-        s_def, s_pos = bool(sd[rep]), bool(sp[rep])
-        n = peers.shape[0]
-        if not s_pos:
-            z = np.zeros((n, self.n_atoms), dtype=bool)
-            return z, z
-        pd, pp = self.m.side(cr.peer)
-        dst = np.full(n, rep, dtype=np.int64) if d == "ingress" else peers
-        port = np.broadcast_to(cr.ports_numeric, (n, self.n_atoms)).copy()
-        if cr.named is not None:
-            proto = self.m.protocol_mask(cr.rule)
-            named = self.m.named_ports(cr.named)[dst] & proto
-            port = port | named
-        if cr.not_numeric is not None:
-            port &= ~cr.not_numeric
-        if cr.not_named is not None:
-            port &= ~self.m.named_ports(cr.not_named)[dst]
-        m_pos = (pp[peers] & s_pos)[:, None] & port
-        m_def = pd[peers][:, None] & port if cr.certain and s_def else np.zeros_like(m_pos)
-        if cr.ports_uncertain is not None:
-            m_def &= ~cr.ports_uncertain
-        return m_def, m_pos
+        m_def, m_pos = self._stack_matches(d, rep, [cr], peers)
+        return m_def[0], m_pos[0]
 
     def _evaluate_sigma(
         self, d: Direction, rep: int, certain: list[int], uncertain: list[int]
@@ -348,39 +388,46 @@ class Engine:
             return np.zeros(c.n, np.int32), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.NO_POLICY, np.int32)
         crs = [cr for pi in (*certain, *uncertain) for cr in self._compiled[d][pi]]
         groups, reps = self._peer_groups(d, rep, crs)
-        matches = {id(cr): self._cell_matches(d, rep, cr, reps) for cr in crs}
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
             return groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
+        port = self._port_stack(d, rep, crs, reps)
+        atoms, atom_of = self._atom_classes(crs, port) if crs else (np.arange(A), np.arange(A))
+        m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
+        row_of = {id(cr): k for k, cr in enumerate(crs)}
         outcomes = []
         for k in range(len(uncertain) + 1):
             for subset in itertools.combinations(uncertain, k):
-                outcomes.append(self._decide(d, [*certain, *subset], matches, reps.shape[0]))
+                outcomes.append(self._decide(d, [*certain, *subset], m_def, m_pos, row_of, reps.shape[0],
+                                             atoms.size))
         v, r = outcomes[0]
         for v2, _ in outcomes[1:]:
             v = np.where(v == v2, v, UNKNOWN).astype(np.int8)
-        return groups, v, r
+        return groups, v[:, atom_of], r[:, atom_of]
 
     def _decide(
-        self, d: Direction, policy_ids: list[int], matches: dict[int, tuple[np.ndarray, np.ndarray]], g: int
+        self,
+        d: Direction,
+        policy_ids: list[int],
+        m_def: np.ndarray,
+        m_pos: np.ndarray,
+        row_of: dict[int, int],
+        g: int,
+        n_atoms: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """CAL-24 in three-valued logic: a pessimistic and an optimistic walk; disagreement → unknown."""
         if not policy_ids:
-            return np.full((g, self.n_atoms), ALLOW, np.int8), np.full((g, self.n_atoms), self.NO_POLICY, np.int32)
-        ordered = self._ordered(policy_ids)
-        uncertain = any(
-            not np.array_equal(*matches[id(cr)]) for pi in policy_ids for cr in self._compiled[d][pi]
-        )
-
-        def get(cr: _CompiledRule) -> tuple[np.ndarray, np.ndarray]:
-            return matches[id(cr)]
-
-        vp, rp, tp = walk(ordered, self._compiled[d], get, g, self.n_atoms, self, optimistic=False)
+            return np.full((g, n_atoms), ALLOW, np.int8), np.full((g, n_atoms), self.NO_POLICY, np.int32)
+        plan = _Plan.build(self, d, self._ordered(policy_ids), row_of)
+        rows = plan.rows
+        mdef, mpos = m_def[rows], m_pos[rows]
+        uncertain = not np.array_equal(mdef, mpos)
+        vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False)
         if not uncertain:
             if tp.any():  # CAL-18: equal-order policies that decide differently
                 vp = np.where(tp, UNKNOWN, vp).astype(np.int8)
             return vp, rp
-        vo, ro, to = walk(ordered, self._compiled[d], get, g, self.n_atoms, self, optimistic=True)
+        vo, ro, to = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=True)
         v = np.where(vp == vo, vp, UNKNOWN).astype(np.int8)
         v[tp | to] = UNKNOWN
         r = np.where((v == UNKNOWN) & (vo == ALLOW), ro, rp).astype(np.int32)
@@ -465,63 +512,103 @@ def _p(rule: Rule) -> str | None:
     return _proto(rule.protocol)
 
 
+_CODE = {Action.LOG: 0, Action.ALLOW: 1, Action.DENY: 2, Action.PASS: 4}
+
+
+@dataclass
+class _Plan:
+    """The rule rows of one walk laid out tier by tier, in evaluation order (Log rules dropped)."""
+
+    rows: np.ndarray  # indices into σ's match stacks
+    codes: np.ndarray  # action code per row (_CODE)
+    rids: np.ndarray  # deciding-rule id per row
+    tiers: list[tuple[Tier, int, int, list[list[tuple[int, int]]]]]  # tier, row range, tie groups
+
+    @classmethod
+    def build(cls, engine: Engine, d: Direction, ordered: list[tuple[Tier, list[int]]], row_of: dict[int, int]) -> _Plan:
+        rows: list[int] = []
+        codes: list[int] = []
+        rids: list[int] = []
+        tiers = []
+        for tier, pids in ordered:
+            start = len(rows)
+            spans: list[tuple[float | None, int, int]] = []
+            for pi in pids:
+                p_start = len(rows)
+                for cr in engine._compiled[d][pi]:
+                    if cr.rule.action == Action.LOG:
+                        continue  # CAL-42: Log never decides
+                    rows.append(row_of[id(cr)])
+                    codes.append(_CODE[cr.rule.action])
+                    rids.append(cr.rid)
+                spans.append((engine.policies[pi].order, p_start, len(rows)))
+            ties = []
+            for _, grouped in itertools.groupby(spans, key=lambda t: t[0]):
+                group = [(a, b) for _, a, b in grouped]
+                if len(group) > 1:
+                    ties.append(group)
+            tiers.append((tier, start, len(rows), ties))
+        return cls(np.array(rows, dtype=np.int64), np.array(codes, dtype=np.int8), np.array(rids, dtype=np.int32),
+                   tiers)
+
+
 def walk(
-    ordered: list[tuple[Tier, list[int]]],
-    compiled: list[list[_CompiledRule]],
-    get: Callable[[_CompiledRule], tuple[np.ndarray, np.ndarray]],
+    plan: _Plan,
+    mdef: np.ndarray,
+    mpos: np.ndarray,
     g: int,
     n_atoms: int,
     engine: Engine,
     *,
     optimistic: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One pass of CAL-24 over a (groups × atoms) grid.
+    """One pass of CAL-24 over a (groups × atoms) grid, one tier at a time: the first matching
+    rule of the tier (argmax over the tier's rule stack) decides Allow/Deny/Pass; no match → the
+    tier's default action.
 
     Pessimistic: uncertain Allow rules do not match, uncertain Deny rules do; optimistic: the
-    reverse. An uncertain Pass taints the cell (it may skip to another tier): unknown.
+    reverse. An uncertain Pass taints the cell (it may skip to another tier): unknown. So do
+    equal-order policies that would decide a cell differently (CAL-18, EDGE-33).
     """
     verdict = np.full((g, n_atoms), UNDECIDED, np.int8)
     rule = np.full((g, n_atoms), -1, np.int32)
     taint = np.zeros((g, n_atoms), dtype=bool)
-    codes = {Action.ALLOW: 1, Action.DENY: 2, Action.PASS: 4}
-    for tier, pids in ordered:
+    is_allow = plan.codes == _CODE[Action.ALLOW]
+    is_deny = plan.codes == _CODE[Action.DENY]
+    is_pass = plan.codes == _CODE[Action.PASS]
+    lenient, strict = (mpos, mdef) if optimistic else (mdef, mpos)
+    for tier, lo, hi, ties in plan.tiers:
         open_ = verdict == UNDECIDED
-        for _, grouped in itertools.groupby(pids, key=lambda i: engine.policies[i].order):
-            group = list(grouped)
-            tie = len(group) > 1
-            seen = np.zeros((g, n_atoms), dtype=np.int8)
-            start = open_.copy()
-            for pi in group:
-                own = start.copy()  # the cells this policy decides if it ran first among equals
-                for cr in compiled[pi]:
-                    action = cr.rule.action
-                    if action == Action.LOG:
+        if hi > lo:
+            sel = slice(lo, hi)
+            m = np.where(is_allow[sel, None, None], lenient[sel],
+                         np.where(is_deny[sel, None, None], strict[sel], mdef[sel]))
+            any_ = m.any(axis=0)
+            first = m.argmax(axis=0)
+            code = plan.codes[sel][first]
+            rid = plan.rids[sel][first]
+            hit = open_ & any_
+            verdict[hit & (code == _CODE[Action.ALLOW])] = ALLOW
+            verdict[hit & (code == _CODE[Action.DENY])] = DENY
+            rule[hit] = rid[hit]
+            if is_pass[sel].any():
+                maybe_pass = (mpos[sel] & ~mdef[sel]) & is_pass[sel, None, None]
+                t_any = maybe_pass.any(axis=0)
+                t_first = maybe_pass.argmax(axis=0)
+                taint |= open_ & t_any & (~any_ | (t_first < first))
+            for group in ties:
+                seen = np.zeros((g, n_atoms), dtype=np.int8)
+                g_start = group[0][0] - lo
+                for a, b in group:
+                    sub = m[a - lo : b - lo]
+                    if sub.shape[0] == 0:
                         continue
-                    mdef, mpos = get(cr)
-                    if action == Action.ALLOW:
-                        m = mpos if optimistic else mdef
-                    elif action == Action.DENY:
-                        m = mdef if optimistic else mpos
-                    else:  # Pass
-                        m = mdef
-                        taint |= open_ & mpos & ~mdef
-                    if tie:
-                        own_hit = own & m
-                        seen[own_hit] |= codes[action]
-                        own &= ~own_hit
-                    hit = open_ & m
-                    if not hit.any():
-                        continue
-                    if action == Action.ALLOW:
-                        verdict[hit] = ALLOW
-                    elif action == Action.DENY:
-                        verdict[hit] = DENY
-                    rule[hit] = cr.rid
-                    open_ &= ~hit
-            if tie:
-                # CAL-18/EDGE-33: equal order and different actions: which one decides depends on
-                # the tie-break, which changed between Calico versions → unknown.
-                taint |= (seen & (seen - 1)) != 0
+                    has = sub.any(axis=0)
+                    f = sub.argmax(axis=0)
+                    seen |= np.where(has, plan.codes[a:b][f], 0).astype(np.int8)
+                reached = open_ & (~any_ | (first >= g_start))
+                taint |= reached & ((seen & (seen - 1)) != 0)
+            open_ &= ~any_
         if tier.default_action == Action.DENY:
             verdict[open_] = DENY
             rule[open_] = engine.end_of_tier.get(tier.name, engine.NO_POLICY)

@@ -22,6 +22,18 @@ def mix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+_COEFFS = np.zeros(0, dtype=np.uint64)
+
+
+def _coefficients(n: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers, one per word (a linear hash; collisions are verified)."""
+    global _COEFFS
+    if _COEFFS.size < n:
+        seeds = np.arange(1, max(n, 2 * _COEFFS.size) + 1, dtype=np.uint64)
+        _COEFFS = mix64(seeds) | np.uint64(1)
+    return _COEFFS[:n]
+
+
 def _words(m: np.ndarray) -> np.ndarray:
     raw = np.ascontiguousarray(m).view(np.uint8).reshape(m.shape[0], -1)
     pad = (-raw.shape[1]) % 8
@@ -37,10 +49,14 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     words = _words(m.reshape(n, -1))
-    h = np.zeros(n, dtype=np.uint64)
+    if n <= 64:  # few rows (e.g. port atoms): a dict of their bytes is cheapest
+        index: dict[bytes, int] = {}
+        inverse = np.array([index.setdefault(words[i].tobytes(), i) for i in range(n)], dtype=np.int64)
+        first, inverse = np.unique(inverse, return_inverse=True)
+        return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
     with np.errstate(over="ignore"):
-        for w in range(words.shape[1]):
-            h = mix64(h ^ (words[:, w] + np.uint64(w + 1)))
+        coeffs = _coefficients(words.shape[1])
+        h = mix64((words * coeffs).sum(axis=1, dtype=np.uint64))
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     if not np.array_equal(words[first[inverse]], words):  # a collision: be exact instead
