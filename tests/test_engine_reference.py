@@ -161,9 +161,9 @@ def side_matches(em: EntityMatch, ep: Endpoint, ns_labels: dict[str, dict[str, s
         if ep.namespace is None or not em.namespace_selector.matches(
                 {**ns_labels[ep.namespace], "projectcalico.org/name": ep.namespace}):
             return False
-    elif em.scope_namespace is not None and (em.entity_scoped or em.not_selector is not None):
-        if ep.namespace != em.scope_namespace:
-            return False
+    elif (em.scope_namespace is not None and (em.entity_scoped or em.not_selector is not None)
+          and ep.namespace != em.scope_namespace):
+        return False
     if em.not_selector is not None and em.not_selector.matches(labels):
         return False
     if em.nets and not any(ip in n for n in em.nets if n.version == ip.version):
