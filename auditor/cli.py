@@ -19,7 +19,7 @@ from auditor.output import FORMATS, emit, to_csv, to_json, to_table
 from auditor.reach.addresses import parse_network
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, LEVELS, Analysis, AnalysisOptions, analyze
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork
-from auditor.reach.ports import ICMP_PROTOCOLS, PortQuery
+from auditor.reach.ports import PortQuery
 from auditor.snapshot import Snapshot
 
 
@@ -136,10 +136,30 @@ def run_analysis(inputs: Sequence[str], lenient: bool, externals: Sequence[str],
         raise ValueError(f"--pod-cidr: {exc}") from None
     options = AnalysisOptions(externals=parse_externals(externals), pod_cidrs=cidrs, lenient=lenient,
                               with_staged=bool(live_settings().get("with_staged")))
+    progress = Progress()
     snapshot = load(inputs, default_namespace)
+    progress.say(f"read {len(snapshot.resources)} resources")
     gc.collect()
     gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects
-    return analyze(snapshot, options)
+    analysis = analyze(snapshot, options)
+    progress.say(f"evaluated {analysis.classes.n} endpoint classes, {len(analysis.policies.policies)} policies, "
+                 f"{len(analysis.ports)} port atoms")
+    return analysis
+
+
+class Progress:
+    """Stage lines with elapsed time on an interactive terminal; silent when piped or in CI."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self.enabled = sys.stderr.isatty()
+
+    def say(self, message: str) -> None:
+        if self.enabled:
+            click.echo(f"[{self._clock() - self._start:6.1f}s] {message}", err=True)
 
 
 def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
@@ -201,6 +221,9 @@ def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
 @input_options
 @click.option("--port", "ports", multiple=True, metavar="PORT/PROTO",
               help="Report these destination (pod) ports, e.g. 80/TCP, 53/UDP, 8/ICMP. Repeatable.")
+@click.option("--http", "http", multiple=True, metavar="'METHOD /path'",
+              help="Evaluate the Istio layer for this HTTP request, e.g. 'GET /accounts' (repeatable); adds "
+                   "method,path columns. Without it a flow is allowed when some request is.")
 @click.option("--by", type=click.Choice(LEVELS), default="workload", show_default=True,
               help="Granularity of src/dst.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -209,24 +232,30 @@ def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
 @click.option("--to", "dst", metavar="NAME", help="Only flows to this pod/workload/namespace/network.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
 def reach(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-          default_namespace: str, ports: tuple[str, ...], by: str, fmt: str, only: str | None, src: str | None,
-          dst: str | None, output: str | None) -> None:
+          default_namespace: str, ports: tuple[str, ...], http: tuple[str, ...], by: str, fmt: str,
+          only: str | None, src: str | None, dst: str | None, output: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
-    from auditor.reach.rows import port_rows, summary_rows
+    from auditor.reach.l7 import Request
+    from auditor.reach.rows import http_rows, port_rows, summary_rows
 
     queries = [PortQuery.parse(p) for p in ports]
+    requests = [Request.parse(h) for h in http]
     analysis = run_analysis(inputs, lenient, externals, pod_cidrs, default_namespace)
     src_ents = [_resolve(analysis, src, by)] if src else None
     dst_ents = [_resolve(analysis, dst, by)] if dst else None
-    pm = analysis.pairs(by, src_ents, dst_ents)
-    df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+    if requests:
+        df = http_rows(analysis, [analysis.pairs(by, src_ents, dst_ents, request=r) for r in requests], queries)
+    else:
+        pm = analysis.pairs(by, src_ents, dst_ents)
+        df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         df = df[df["allowed"] == word].reset_index(drop=True)
     if fmt == "csv":
         emit(to_csv(df), output)
     elif fmt == "json":
-        emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries]), df), output)
+        emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests]), df),
+             output)
     else:
         emit(to_table(df) + notes_text(analysis), output)
 
@@ -247,27 +276,30 @@ def _resolve(analysis: Analysis, name: str, by: str) -> Any:
 @click.option("--from", "src", required=True, metavar="NAME", help="Source pod, workload, namespace or network.")
 @click.option("--to", "dst", required=True, metavar="NAME", help="Destination pod, workload, namespace or network.")
 @click.option("--port", "port", default=None, metavar="PORT/PROTO",
-              help="Destination (pod) port, e.g. 5432/TCP. Default: the first allowed port, else 80/TCP.")
+              help="Destination (pod) port, e.g. 5432/TCP. Default: the first allowed port, else the first "
+                   "port L3/L4 allows, else 80/TCP.")
+@click.option("--http", "http", default=None, metavar="'METHOD /path'",
+              help="Show the Istio stage for this HTTP request, e.g. 'GET /accounts'.")
 def explain(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-            default_namespace: str, src: str, dst: str, port: str | None) -> None:
-    """Why a flow is allowed or denied: the tier-by-tier walk at both ends."""
+            default_namespace: str, src: str, dst: str, port: str | None, http: str | None) -> None:
+    """Why a flow is allowed or denied: the tier-by-tier walk at both ends, then the destination's
+    Istio proxy (mTLS mode, AuthorizationPolicies, the rule that matched the request)."""
+    from auditor.reach.explain import default_query, render
     from auditor.reach.explain import explain as build
-    from auditor.reach.explain import render
+    from auditor.reach.l7 import Request
 
+    request = Request.parse(http) if http else None
     analysis = run_analysis(inputs, lenient, externals, pod_cidrs, default_namespace)
     s, _ = analysis.find(src)
     t, _ = analysis.find(dst)
-    pm = analysis.pairs("pod" if s.kind == "pod" and t.kind == "pod" else "workload", [s], [t])
+    pm = analysis.pairs("pod" if s.kind == "pod" and t.kind == "pod" else "workload", [s], [t], request=request)
     v = pm.verdict[pm.row[0, 0]]
     if port is None:
-        allowed = [a for a, ok in zip(analysis.ports.atoms, v == 2, strict=True) if ok]
-        first = allowed[0] if allowed else None
-        with_number = first is not None and (first.has_ports or first.protocol in ICMP_PROTOCOLS)
-        query = PortQuery(first.protocol, first.lo if with_number else None) if first else PortQuery("TCP", 80)
+        query = default_query(analysis, s, t, v == 2)
         click.echo(f"allowed ports: {analysis.ports.summary(v == 2)}")
     else:
         query = PortQuery.parse(port)
-    click.echo(render(build(analysis, s, t, query)))
+    click.echo(render(build(analysis, s, t, query, request)))
 
 
 def _load_commands() -> None:
