@@ -7,6 +7,7 @@ unknown (and none fails), or the input, a pack, the zones map or the waivers are
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,8 @@ import click
 import pandas as pd
 
 from auditor.canonical import canonical_json
-from auditor.cli import input_options, load, main, parse_externals
+from auditor.cli import input_options, live_settings, load, main, parse_externals
+from auditor.commands.report import check_report_options, report_options, run_reports
 from auditor.controls.result import AuditResult, Finding
 from auditor.errors import AuditorError
 from auditor.output import emit, to_table
@@ -127,9 +129,13 @@ def _line(v) -> str:  # type: ignore[no-untyped-def]
               help="Date waiver expiry is judged at (default: today, UTC). Only waivers depend on it.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write the JSON audit result here ('-' = stdout; the table then goes to stderr).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Also write the evidence reports (PDF, CSV, JUnit, SARIF) into DIR, as `auditor report` does.")
+@report_options
 def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
           default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
-          as_of: str | None, output: str | None) -> None:
+          as_of: str | None, output: str | None, report_dir: str | None, formats: tuple[str, ...],
+          templates: tuple[str, ...], paper: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.controls.pack import external_networks, load_packs
     from auditor.controls.runner import run_audit
@@ -138,19 +144,28 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     packs, zone_map = load_packs(list(controls), zones_file)
     waivers = load_waivers(waivers_file) if waivers_file else None
     day = parse_as_of(as_of)
+    if report_dir:
+        check_report_options(formats, templates)  # a bad template fails now, not after the analysis
     try:
         cidrs = tuple(parse_network(c) for c in pod_cidrs)
     except ValueError as exc:
         raise ValueError(f"--pod-cidr: {exc}") from None
     options = AnalysisOptions(externals=merge_externals(externals, external_networks(packs)), pod_cidrs=cidrs,
-                              lenient=lenient)
-    analysis = analyze(load(inputs, default_namespace), options)
+                              lenient=lenient, with_staged=bool(live_settings().get("with_staged")))
+    snapshot = load(inputs, default_namespace)
+    gc.collect()
+    gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects
+    analysis = analyze(snapshot, options)
     result = run_audit(analysis, packs, zone_map=zone_map, waivers=waivers, as_of=day)
+    result_dict = result.to_dict() if output or report_dir else None
     if output:
-        emit(canonical_json(result.to_dict()) + b"\n", output)
+        emit(canonical_json(result_dict) + b"\n", output)
     text = render(result)
     if output == "-":
         click.echo(text, err=True, nl=False)
     else:
         click.echo(text, nl=False)
+    if report_dir and result_dict is not None:
+        for path in run_reports(result_dict, report_dir, formats, templates, paper):
+            click.echo(f"wrote {path}", err=True)
     sys.exit(result.exit_code)

@@ -83,22 +83,33 @@ class FlowMatrix:
             hit = self._sets[row] = (PortSet.from_atoms(space, v == ALLOW), PortSet.from_atoms(space, v == UNKNOWN))
         return hit
 
-    def cells(self) -> list[tuple[int, int, int]]:
-        """(i, j, row) of every pair whose verdict is not deny on every port."""
-        if self.pm is None:
-            return []
-        live = (self.pm.verdict != DENY).any(axis=1)
-        ii, jj = np.nonzero(live[self.pm.row])
-        rows = self.pm.row[ii, jj]
-        return list(zip(ii.tolist(), jj.tolist(), rows.tolist(), strict=True))
+    def entity_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.ctx.zones.entity_id
+        return (np.array([ids[u.entity] for u in self.src], dtype=np.int64),
+                np.array([ids[u.entity] for u in self.dst], dtype=np.int64))
 
     def why(self, cell: tuple[int, int], ports: PortSet, verdicts: tuple[int, ...]) -> str:
         """The deciding rules of the pair ``cell`` = (i, j) over the atoms of ``ports``."""
+        return self.whys([(cell, ports, verdicts)])[0]
+
+    def whys(self, items: Sequence[tuple[tuple[int, int], PortSet, tuple[int, ...]]]) -> list[str]:
+        """``why`` for many cells at once (one pass over the class pairs)."""
+        if not items:
+            return []
         assert self.pm is not None
-        i, j = cell
-        v = self.pm.verdict[self.pm.row[i, j]]
-        atoms = ports.atom_mask(self.ctx.space) & np.isin(v, verdicts)
-        return self.ctx.analysis.decided_by(self.pm, i, j, np.flatnonzero(atoms) if atoms.any() else None)
+        ii = np.array([c[0] for c, _, _ in items], dtype=np.int64)
+        jj = np.array([c[1] for c, _, _ in items], dtype=np.int64)
+        atoms = []
+        for (i, j), ports, verdicts in items:
+            v = self.pm.verdict[self.pm.row[i, j]]
+            m = np.zeros(v.shape[0], dtype=bool)
+            for x in verdicts:
+                m |= v == x
+            m &= self.ctx.atom_mask(ports)
+            atoms.append(np.flatnonzero(m) if m.any() else None)
+        if any(a is None for a in atoms):  # decided_by_many wants all or none
+            return [self.ctx.analysis.decided_by(self.pm, int(i), int(j), a) for i, j, a in zip(ii, jj, atoms, strict=True)]
+        return self.ctx.analysis.decided_by_many(self.pm, ii, jj, atoms)
 
 
 def _entity(u: Unit) -> Entity:
@@ -120,9 +131,16 @@ class Context:
         self.space = self.analysis.ports
         self.universe = universe(self.analysis.ports)
         self.tcp = PortSet.everything(["TCP"])
+        self._masks: dict[PortSet, np.ndarray] = {}
         self.l7_present = bool(self.mesh.authorization_policies) or any(
             getattr(rule, "http", None) for pol in self.analysis.policies.policies for rule in (*pol.ingress, *pol.egress)
         )
+
+    def atom_mask(self, ports: PortSet) -> np.ndarray:
+        hit = self._masks.get(ports)
+        if hit is None:
+            hit = self._masks[ports] = ports.atom_mask(self.space)
+        return hit
 
     def collection_reasons(self, kinds: Sequence[str]) -> list[str]:
         out = []
@@ -188,45 +206,91 @@ class _Acc:
     unk_reasons: dict[str, None] = field(default_factory=dict)
 
 
-def scan(ctx: Context, fm: FlowMatrix, judge: Judge) -> tuple[list[Violation], list[Violation]]:
-    """Judge every live cell, aggregate per workload pair, return (violations, unknown flows)."""
-    acc: dict[tuple[str, str], _Acc] = {}
-    for i, j, row in fm.cells():
-        su, du = fm.src[i], fm.dst[j]
-        if su.entity == du.entity and su.single_pod:
-            continue  # a pod to itself never leaves the pod (K8S-15)
-        if su.kind == "external" and du.kind == "external":
-            continue
-        viol, why, unk, unk_why = judge(row, i, j)
-        if viol and not (su.definite and du.definite):
+def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
+         key: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> tuple[list[Violation], list[Violation]]:
+    """Judge every live cell, aggregate per workload pair, return (violations, unknown flows).
+
+    ``judge(row, i, j)`` must depend only on the verdict row and on what ``key(ii, jj)`` returns
+    (extra int64 columns per cell): it runs once per distinct key, not once per cell.
+    """
+    if fm.pm is None:
+        return [], []
+    pm = fm.pm
+    live = (pm.verdict != DENY).any(axis=1)
+    ii, jj = np.nonzero(live[pm.row])
+    s_eid, d_eid = fm.entity_ids()
+    s_single = np.array([u.single_pod for u in fm.src], dtype=bool)
+    s_ext = np.array([u.kind == "external" for u in fm.src], dtype=bool)
+    d_ext = np.array([u.kind == "external" for u in fm.dst], dtype=bool)
+    s_def = np.array([u.definite for u in fm.src], dtype=bool)
+    d_def = np.array([u.definite for u in fm.dst], dtype=bool)
+    # a pod to itself never leaves the pod (K8S-15); external to external is not ours to judge
+    keep = ~((s_eid[ii] == d_eid[jj]) & s_single[ii]) & ~(s_ext[ii] & d_ext[jj])
+    ii, jj = ii[keep], jj[keep]
+    if not ii.size:
+        return [], []
+    rows = pm.row[ii, jj].astype(np.int64)
+    definite = s_def[ii] & d_def[jj]
+    cols = [rows, definite.astype(np.int64), *(key(ii, jj) if key is not None else [])]
+    _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    results: list[tuple[PortSet, str, PortSet, str]] = []
+    for f in first.tolist():
+        viol, why, unk, unk_why = judge(int(rows[f]), int(ii[f]), int(jj[f]))
+        if viol and not definite[f]:
             unk, unk_why, viol = unk.union(viol), MEMBERSHIP_UNKNOWN, PortSet()
-        if not viol and not unk:
-            continue
-        a = acc.setdefault((su.entity, du.entity), _Acc())
-        if viol:
-            a.viol = a.viol.union(viol)
-            a.viol_reasons[why] = None
-            if a.viol_at is None:
-                a.viol_at = (i, j)
-        if unk:
-            a.unk = a.unk.union(unk)
-            a.unk_reasons[unk_why] = None
-            if a.unk_at is None:
-                a.unk_at = (i, j)
+        results.append((viol, why, unk, unk_why))
+    nonempty = np.array([bool(r[0]) or bool(r[2]) for r in results], dtype=bool)
+    sel = nonempty[inv]
+    ii, jj, inv = ii[sel], jj[sel], inv[sel]
+    if not ii.size:
+        return [], []
+    n_ent = int(max(s_eid.max(initial=0), d_eid.max(initial=0))) + 1
+    pair = s_eid[ii] * n_ent + d_eid[jj]
+    order = np.argsort(pair, kind="stable")
+    pair = pair[order]
+    bounds = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1], True])
+    acc: dict[tuple[str, str], _Acc] = {}
+    for g in range(len(bounds) - 1):
+        cells = order[bounds[g]:bounds[g + 1]]
+        i0 = int(ii[cells[0]])
+        j0 = int(jj[cells[0]])
+        a = acc[(fm.src[i0].entity, fm.dst[j0].entity)] = _Acc()
+        for c in cells.tolist():
+            viol, why, unk, unk_why = results[int(inv[c])]
+            if viol:
+                a.viol = a.viol.union(viol)
+                a.viol_reasons[why] = None
+                if a.viol_at is None:
+                    a.viol_at = (int(ii[c]), int(jj[c]))
+            if unk:
+                a.unk = a.unk.union(unk)
+                a.unk_reasons[unk_why] = None
+                if a.unk_at is None:
+                    a.unk_at = (int(ii[c]), int(jj[c]))
+    items = sorted(acc.items())
+    asks: list[tuple[tuple[int, int], PortSet, tuple[int, ...]]] = []
+    for _, a in items:
+        if a.viol and a.viol_at is not None:
+            asks.append((a.viol_at, a.viol, (ALLOW,)))
+        rest = a.unk.minus(a.viol)
+        if rest and a.unk_at is not None:
+            asks.append((a.unk_at, rest, (ALLOW, UNKNOWN)))
+    answers = iter(fm.whys(asks))
     violations, unknown = [], []
-    for (src, dst), a in sorted(acc.items()):
+    for (src, dst), a in items:
         sz, dz = ctx.zone_tuple(src), ctx.zone_tuple(dst)
         if a.viol:
             violations.append(Violation(
                 kind="flow", src=src, dst=dst, ports=a.viol.text(ctx.universe), flow="allowed",
-                decided_by=fm.why(a.viol_at, a.viol, (ALLOW,)) if a.viol_at else "", src_zones=sz, dst_zones=dz,
+                decided_by=next(answers) if a.viol_at is not None else "", src_zones=sz, dst_zones=dz,
                 reason="; ".join(a.viol_reasons), port_set=a.viol,
             ))
         rest = a.unk.minus(a.viol)
         if rest:
             unknown.append(Violation(
                 kind="flow", src=src, dst=dst, ports=rest.text(ctx.universe), flow="unknown",
-                decided_by=fm.why(a.unk_at, rest, (ALLOW, UNKNOWN)) if a.unk_at else "", src_zones=sz, dst_zones=dz,
+                decided_by=next(answers) if a.unk_at is not None else "", src_zones=sz, dst_zones=dz,
                 reason="; ".join(a.unk_reasons), port_set=rest,
             ))
     return violations, unknown
@@ -254,9 +318,14 @@ def no_flow(ctx: Context, c: Control) -> Outcome:
     if a.requests:
         why += " (no request-level restriction applies at L3/L4: every HTTP request is allowed)"
 
+    cache: dict[int, tuple[PortSet, str, PortSet, str]] = {}
+
     def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
-        allowed, unknown = fm.sets(row)
-        return allowed.intersect(scope), why, unknown.intersect(scope), FLOW_UNKNOWN
+        hit = cache.get(row)
+        if hit is None:
+            allowed, unknown = fm.sets(row)
+            hit = cache[row] = (allowed.intersect(scope), why, unknown.intersect(scope), FLOW_UNKNOWN)
+        return hit
 
     out.violations, out.unknown = scan(ctx, fm, judge)
     out.checked = _pairs_checked(src, dst)
@@ -312,7 +381,15 @@ def allow_only(ctx: Context, c: Control) -> Outcome:
                             else "request-level (HTTP) policy is not modelled by this version")
         return hit
 
-    out.violations, out.unknown = scan(ctx, fm, judge)
+    def key(ii: np.ndarray, jj: np.ndarray) -> list[np.ndarray]:
+        d_bits = np.zeros(ii.size, dtype=np.int64)
+        p_bits = np.zeros(ii.size, dtype=np.int64)
+        for k, en in enumerate(entries):
+            d_bits |= (en[0][ii] & en[2][jj]).astype(np.int64) << k
+            p_bits |= (en[1][ii] & en[3][jj]).astype(np.int64) << k
+        return [d_bits, p_bits]
+
+    out.violations, out.unknown = scan(ctx, fm, judge, key)
     out.checked = _pairs_checked(src, dst)
     return out
 
@@ -334,11 +411,19 @@ def egress_restricted(ctx: Context, c: Control) -> Outcome:
     allowed_to = ", ".join(f.dst[0].text() + (f" on {f.ports.text()}" if f.ports is not None else "") for f in a.allow)
     why = "reaches an external network not in the allow list" + (f" ({allowed_to})" if allowed_to else " (none)")
 
-    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
-        allowed, unknown = fm.sets(row)
-        return allowed.minus(permitted[j]), why, unknown.minus(permitted[j]), FLOW_UNKNOWN
+    cache: dict[tuple[int, PortSet], tuple[PortSet, str, PortSet, str]] = {}
 
-    out.violations, out.unknown = scan(ctx, fm, judge)
+    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+        key = (row, permitted[j])
+        hit = cache.get(key)
+        if hit is None:
+            allowed, unknown = fm.sets(row)
+            hit = cache[key] = (allowed.minus(permitted[j]), why, unknown.minus(permitted[j]), FLOW_UNKNOWN)
+        return hit
+
+    ids: dict[PortSet, int] = {}
+    perm_id = np.array([ids.setdefault(p, len(ids)) for p in permitted], dtype=np.int64)
+    out.violations, out.unknown = scan(ctx, fm, judge, lambda ii, jj: [perm_id[jj]])
     out.checked = _pairs_checked(src, dst)
     return out
 
@@ -467,15 +552,22 @@ def isolation(analysis: Analysis, direction: str, cls: int) -> tuple[str, str, P
     start = int(res.offset[s])
     v = res.verdict[start : start + n_groups]
     r = res.rule[start : start + n_groups]
-    fall = np.isin(r, [eng.NO_POLICY, eng.PROFILE])
+    # An allowed cell not decided by a real Allow rule fell through: "no policy" (K8S-2), the
+    # profile after the tiers passed (CAL-22; the engine may name the last Pass rule), or a
+    # tier whose default action is Pass.
+    explicit = np.array([act == "Allow" and ref is not None for act, ref in zip(eng.rules.actions, eng.rules.refs,
+                                                                                 strict=True)], dtype=bool)
+    fall = (v == ALLOW) & ~explicit[r]
+    unsure = bool(uncertain) or bool((v == UNKNOWN).any())
     if not fall.any():
-        if uncertain or (v == UNKNOWN).any():
+        if unsure:
             return "unknown", f"isolation for {direction} depends on Pass rules whose match is unknown (CAL-20)", None
         return "isolated", f"isolated for {direction}: every flow is decided by an explicit rule or a tier's deny", None
-    if not uncertain and not (v == UNKNOWN).any():
-        open_ports = PortSet.from_atoms(analysis.ports, (fall & (v == ALLOW)).any(axis=0))
+    if not unsure:
+        open_ports = PortSet.from_atoms(analysis.ports, fall.any(axis=0))
+        via = eng.rules.text[int(r[fall][0])]
         return ("open", f"not isolated for {direction}: some traffic passes every applicable tier and the profile "
-                "allows it (CAL-22)", open_ports)
+                f"allows it (CAL-22), via {via}", open_ports)
     return "unknown", f"isolation for {direction} depends on Pass rules or policies whose match is unknown", None
 
 
@@ -561,45 +653,118 @@ def zone_coverage(ctx: Context, c: Control) -> Outcome:
 def mtls_required(ctx: Context, c: Control) -> Outcome:
     a = c.assertion
     out = Outcome()
-    if ctx.mesh.model is not None:
-        out.blocking.append(NOT_MODELLED + " (the Istio model is present but controls do not use it yet)")
-        return out
     units = [u for u in ctx.zones.zone_units(a.zones) if u.kind != "external"]
     by_entity: dict[str, list[Unit]] = {}
     for u in units:
         by_entity.setdefault(u.entity, []).append(u)
     for name, us in sorted(by_entity.items()):
         dz = ctx.zone_tuple(name)
-        sidecar = ctx.mesh.sidecar([e for u in us for e in u.endpoints])
         definite = all(u.definite for u in us)
-        if sidecar is False:
-            reason = "no istio-proxy container in the pod spec: no sidecar, so no mTLS (IST-1, IST-2)"
-        elif not ctx.mesh.strict_anywhere:
-            reason = "no PeerAuthentication sets STRICT anywhere: the mode is PERMISSIVE and plaintext is accepted (IST-6)"
-        else:
-            out.unknown.append(Violation(kind="endpoint", dst=name, dst_zones=dz, reason=NOT_MODELLED))
-            continue
-        target = out.violations if definite else out.unknown
-        target.append(Violation(kind="endpoint", dst=name, dst_zones=dz,
-                                reason=reason if definite else MEMBERSHIP_UNKNOWN))
+        problems, unsure, ports = _mtls_problems(ctx, us)
+        if problems and definite:
+            out.violations.append(Violation(kind="endpoint", dst=name, dst_zones=dz, ports=ports.text(ctx.universe)
+                                            if ports else "", reason="; ".join(problems), port_set=ports or None))
+        elif problems or unsure:
+            out.unknown.append(Violation(kind="endpoint", dst=name, dst_zones=dz,
+                                         reason=unsure[0] if unsure else MEMBERSHIP_UNKNOWN))
     out.checked = {"workloads": len(by_entity)}
+    return out
+
+
+def _mtls_problems(ctx: Context, units: Sequence[Unit]) -> tuple[list[str], list[str], PortSet]:
+    """(definite problems, reasons it is unknown, ports affected) for one workload's pods."""
+    problems: dict[str, None] = {}
+    unsure: dict[str, None] = {}
+    ports = PortSet()
+    if ctx.mesh.model is None:  # without the Istio model: only what holds whatever it would say
+        sidecar = ctx.mesh.sidecar([e for u in units for e in u.endpoints])
+        if sidecar is False:
+            problems["no istio-proxy container in the pod spec: no sidecar, so no mTLS (IST-1, IST-2)"] = None
+        elif not ctx.mesh.strict_anywhere:
+            problems["no PeerAuthentication sets STRICT anywhere: the mode is PERMISSIVE and plaintext is "
+                     "accepted (IST-6)"] = None
+        else:
+            unsure[NOT_MODELLED] = None
+        return list(problems), list(unsure), ports
+    for u in units:
+        facts = ctx.analysis.mesh_facts(_entity(u))
+        if not facts:
+            problems["no Istio proxy (no mesh in the input): traffic to it is never mTLS (IST-1)"] = None
+            continue
+        f = facts[0]
+        why = f" ({f['why']})" if f.get("why") else ""
+        if f.get("proxy") == "unknown":
+            unsure[f"whether it has an Istio proxy is unknown{why} (IST-2)"] = None
+            continue
+        if f.get("proxy") == "no proxy":
+            problems[f"no Istio proxy{why}: traffic to it is never mTLS (IST-1)"] = None
+            continue
+        for mode, summary in sorted(dict(f.get("mtls") or {}).items()):
+            if mode == "STRICT":
+                continue
+            if mode == "unknown":
+                unsure[f"the mTLS mode of {summary} is unknown (IST-7)"] = None
+            else:
+                problems[f"mTLS mode {mode} on {summary}: plaintext is accepted (IST-6)"] = None
+                ports = ports.union(_summary_ports(summary))
+        bypass = dict(f.get("protocols") or {}).get("not intercepted")
+        if bypass:
+            problems[f"{bypass} not intercepted by the proxy: plaintext is accepted (IST-3)"] = None
+            ports = ports.union(_summary_ports(bypass))
+    return list(problems), list(unsure), ports
+
+
+def _summary_ports(summary: str) -> PortSet:
+    """``TCP:80,8000-8100`` / ``all`` (a PortSpace summary) → PortSet (TCP only, as mTLS is)."""
+    if summary in ("all", "TCP:all"):
+        return PortSet.everything(["TCP"])
+    out = PortSet()
+    for part in summary.split():
+        proto, _, ranges = part.partition(":")
+        if proto != "TCP" or not ranges:
+            continue
+        for r in ranges.split(","):
+            lo, _, hi = r.partition("-")
+            if lo.isdigit():
+                out = out.union(PortSet.of({"TCP": [(int(lo), int(hi or lo))]}))
     return out
 
 
 def identity_required(ctx: Context, c: Control) -> Outcome:
     a = c.assertion
     out = Outcome()
-    if ctx.mesh.model is not None:
-        out.blocking.append(NOT_MODELLED + " (the Istio model is present but controls do not use it yet)")
-        return out
     dst = [u for u in ctx.zones.zone_units(a.zones) if u.kind != "external"]
     src = ctx.zones.all_units()
     fm = FlowMatrix(ctx, src, dst)
+    two_factor = a.require == "network+identity"
+    pm = fm.pm
+    if ctx.mesh.model is not None and pm is not None and getattr(pm, "identity", None) is not None:
+        # The Istio model says, per allowed atom, whether every admitting path needed a verified
+        # principal (identity) and named the peer at L3/L4 (network).
+        space = ctx.space
+        lack_why = ("allowed without a verified mTLS identity on every admitting path"
+                    + (" or without an L3/L4 rule naming the peer" if two_factor else ""))
+
+        def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+            v = pm.verdict[row]
+            lacking = (v == ALLOW) & ~pm.identity[row]
+            if two_factor and getattr(pm, "network", None) is not None:
+                lacking |= (v == ALLOW) & ~pm.network[row]
+            return (PortSet.from_atoms(space, lacking), lack_why, PortSet.from_atoms(space, v == UNKNOWN),
+                    FLOW_UNKNOWN)
+
+        out.violations, out.unknown = scan(ctx, fm, judge)
+        out.checked = _pairs_checked(src, dst)
+        return out
+    # Without the Istio model: only conclusions that hold whatever it would say.
+    if two_factor:
+        out.blocking.append(NOT_MODELLED + ": the network factor needs the Istio model")
+        return out
     sidecars = [ctx.mesh.sidecar(u.endpoints) for u in dst]
     plaintext_ok = not ctx.mesh.strict_anywhere and not ctx.mesh.authorization_policies
     non_tcp = ctx.universe.minus(ctx.tcp)
 
-    def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
+    def heuristic(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
         allowed, unknown = fm.sets(row)
         if sidecars[j] is False:
             return allowed, "allowed, and the destination has no Istio sidecar: no peer identity is verified (IST-1)", \
@@ -611,7 +776,8 @@ def identity_required(ctx: Context, c: Control) -> Outcome:
         return (bypass, "allowed on a non-TCP protocol, which bypasses the sidecar: no identity (IST-3)",
                 allowed.minus(non_tcp).union(unknown), NOT_MODELLED)
 
-    out.violations, out.unknown = scan(ctx, fm, judge)
+    code = np.array([{None: 0, False: 1, True: 2}[x] for x in sidecars], dtype=np.int64)
+    out.violations, out.unknown = scan(ctx, fm, heuristic, lambda ii, jj: [code[jj]])
     out.checked = _pairs_checked(src, dst)
     if not out.violations and not out.unknown:
         out.blocking.append(NOT_MODELLED + ": no flow into the zone is allowed at L3/L4, but identity assurance "

@@ -49,7 +49,9 @@ class MeshFacts:
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         snap = analysis.snapshot
-        self.model = getattr(analysis, "mesh", None)  # the Istio model, once issue 4 provides it
+        # The engine's Istio model (mTLS admission, AuthorizationPolicy, identity per flow), when
+        # this version has it: then the controls ask it instead of the conservative rules here.
+        self.model = analysis if hasattr(analysis, "mesh_facts") and hasattr(analysis, "l7") else None
         self.peer_authentications = snap.of_kind("istio/PeerAuthentication")
         self.authorization_policies = snap.of_kind("istio/AuthorizationPolicy")
         self.strict_anywhere = any(_is_strict(r.body) for r in self.peer_authentications)
@@ -73,6 +75,11 @@ class MeshFacts:
     def _decide(self, ep: Endpoint) -> bool | None:
         if ep.kind != "pod":
             return False
+        membership = getattr(ep, "mesh", None)
+        if self.model is not None and membership is not None:  # the model's injection prediction
+            if getattr(membership, "uncertain", False) or getattr(membership, "ambient", False):
+                return None
+            return bool(getattr(membership, "sidecar", False))
         ns = ep.namespace or "default"
         ns_labels = self.analysis.inventory.namespace_labels.get(ns, {})
         if ns_labels.get("istio.io/dataplane-mode") == "ambient" or ep.labels.get("istio.io/dataplane-mode") == "ambient":

@@ -44,6 +44,8 @@ ASSERTION_KINDS = (
     "identity-required",
     "egress-restricted",
 )
+MAX_ALLOWANCES = 60
+IDENTITY_FACTORS = ("identity", "network+identity")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 _CONTROL_ID = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$")
 _NETWORK_SET = re.compile(r"^(GlobalNetworkSet/[^/]+|[^/]+/NetworkSet/[^/]+)$")
@@ -143,6 +145,7 @@ class Assertion:
     flows: tuple[FlowSpec, ...] = ()  # must-allow
     directions: tuple[str, ...] = ()  # isolated
     exclude: Selector | None = None  # zone-coverage
+    require: str = "identity"  # identity-required: identity | network+identity (two-factor)
     spec: Any = field(default=None, compare=False)  # the mapping as written, for the result
 
     def referenced_zones(self) -> list[str]:
@@ -383,6 +386,8 @@ class _ControlParser:
             allow.append(FlowSpec(src=self.peers(ar, "from", required=inbound),
                                   dst=self.peers(ar, "to", required=not inbound),
                                   ports=self.ports(ar), requests=self.requests(ar)))
+        if len(allow) > MAX_ALLOWANCES:
+            raise r.fail("allow", f"at most {MAX_ALLOWANCES} allowances per control (got {len(allow)}): split it")
         if inbound:
             return Assertion(kind="allow-only", dst=protected, allow=tuple(allow))
         return Assertion(kind="allow-only", src=protected, allow=tuple(allow))
@@ -420,8 +425,12 @@ class _ControlParser:
         return Assertion(kind="mtls-required", zones=self.zone_list(r, "zones", kind="selector"))
 
     def _identity_required(self, r: Reader) -> Assertion:
-        r.only("kind", "zones")
-        return Assertion(kind="identity-required", zones=self.zone_list(r, "zones", kind="selector"))
+        r.only("kind", "zones", "require")
+        require = r.str("require", required=False, default="identity")
+        if require not in IDENTITY_FACTORS:
+            raise r.fail("require", f"unknown factor {require!r} ({', '.join(IDENTITY_FACTORS)})")
+        return Assertion(kind="identity-required", zones=self.zone_list(r, "zones", kind="selector"),
+                         require=require or "identity")
 
     def _egress_restricted(self, r: Reader) -> Assertion:
         r.only("kind", "zones", "allow")

@@ -101,14 +101,26 @@ class PortSet:
         return bool(self.items)
 
     def union(self, other: PortSet) -> PortSet:
+        if not other.items or self is other:
+            return self
+        if not self.items:
+            return other
         a, b = self.as_dict(), other.as_dict()
         return PortSet.of({p: [*a.get(p, ()), *b.get(p, ())] for p in {*a, *b}})
 
     def intersect(self, other: PortSet) -> PortSet:
+        if not self.items or not other.items:
+            return _EMPTY
+        if self is other:
+            return self
         a, b = self.as_dict(), other.as_dict()
         return PortSet.of({p: _intersect(a[p], b[p]) for p in a.keys() & b.keys()})
 
     def minus(self, other: PortSet) -> PortSet:
+        if not self.items or not other.items:
+            return self
+        if self is other:
+            return _EMPTY
         a, b = self.as_dict(), other.as_dict()
         return PortSet.of({p: (_subtract(r, b[p]) if p in b else r) for p, r in a.items()})
 
@@ -152,19 +164,39 @@ class PortSet:
 
     def atom_mask(self, space: PortSpace) -> np.ndarray:
         """Atoms that overlap this set (their verdict is the verdict of these ports)."""
+        proto, lo, hi = _atom_bounds(space)
         out = np.zeros(len(space), dtype=bool)
-        mine = self.as_dict()
-        for i, atom in enumerate(space.atoms):
-            ranges = mine.get(atom.protocol)
-            if not ranges:
+        for p, ranges in self.items:
+            sel = proto == p
+            if not sel.any():
                 continue
-            if atom.protocol not in FULL:
-                out[i] = True
-                continue
-            lo, hi = (atom.lo, atom.hi) if (atom.lo, atom.hi) != (0, 0) or atom.has_ports else FULL[atom.protocol]
-            if _intersect(ranges, ((lo, hi),)):
-                out[i] = True
+            for a, b in ranges:
+                out |= sel & (lo <= b) & (hi >= a)
         return out
+
+
+_EMPTY = PortSet()
+_BOUNDS: dict[int, tuple[PortSpace, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+
+def _atom_bounds(space: PortSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(protocol, lo, hi) arrays of the atoms; whole-protocol atoms span their full range."""
+    hit = _BOUNDS.get(id(space))
+    if hit is not None and hit[0] is space:
+        return hit[1]
+    proto = np.array([a.protocol for a in space.atoms], dtype=object)
+    lo = np.empty(len(space), dtype=np.int64)
+    hi = np.empty(len(space), dtype=np.int64)
+    for i, atom in enumerate(space.atoms):
+        if atom.protocol not in FULL:
+            lo[i], hi[i] = WHOLE
+        elif (atom.lo, atom.hi) == (0, 0) and not atom.has_ports:
+            lo[i], hi[i] = FULL[atom.protocol]
+        else:
+            lo[i], hi[i] = atom.lo, atom.hi
+    _BOUNDS.clear()  # one space at a time is all an audit needs
+    _BOUNDS[id(space)] = (space, (proto, lo, hi))
+    return proto, lo, hi
 
 
 def universe(space: PortSpace) -> PortSet:

@@ -168,6 +168,9 @@ class AuditResult:
     assumptions: tuple[str, ...]
     unsupported: tuple[str, ...]
     notes: tuple[str, ...]
+    # What reports need besides the findings (auditor/controls/evidence.py): top-level keys
+    # scope, inventory, tiers, policies, zones_matrix, flows.
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(VERDICTS, 0)
@@ -208,4 +211,5 @@ class AuditResult:
             "assumptions": list(self.assumptions),
             "unsupported": list(self.unsupported),
             "notes": list(self.notes),
+            **self.evidence,
         }

@@ -8,6 +8,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.controls.assertions import Context, evaluate
+from auditor.controls.evidence import build_evidence
 from auditor.controls.pack import Pack, ZoneMap
 from auditor.controls.result import AuditResult, Finding
 from auditor.controls.waivers import WaiverFile, apply_waivers
@@ -24,8 +25,10 @@ def run_audit(
 ) -> AuditResult:
     findings: list[Finding] = []
     zones: dict[str, Any] = {}
+    contexts: list[Context] = []
     for pack in packs:
         ctx = Context(analysis, pack)
+        contexts.append(ctx)
         for control in pack.controls:
             findings.append(evaluate(ctx, control))
         zones[pack.id] = {}
@@ -35,6 +38,7 @@ def run_audit(
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
+    evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings)
     return AuditResult(
         tool_version=__version__,
         snapshot={
@@ -56,4 +60,5 @@ def run_audit(
         assumptions=IMPL_ASSUMPTIONS,
         unsupported=tuple(analysis.policies.unsupported),
         notes=(*analysis.inventory.notes, *analysis.policies.notes, *analysis.inventory.excluded),
+        evidence=evidence,
     )

@@ -61,22 +61,24 @@ class YamlFile:
     digest: str  # sha256 of the file bytes
 
 
-def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], loc: Locator) -> None:
-    lines[path] = node.start_mark.line + 1
+def _walk(node: yaml.Node, path: Path, line: int, lines: dict[Path, int], loc: Locator) -> None:
+    """Record where each path starts: the line of its key in a mapping, of the item in a list."""
+    lines[path] = line
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            key_line = key_node.start_mark.line + 1
             if key in seen:
                 raise AuditorError(
                     f"duplicate key {key!r} (first at line {seen[key]})",
-                    where=f"{loc.file}:{key_node.start_mark.line + 1}: {path_text((*path, str(key)))}",
+                    where=f"{loc.file}:{key_line}: {path_text((*path, str(key)))}",
                 )
-            seen[key] = key_node.start_mark.line + 1
-            _walk(value_node, (*path, str(key)), lines, loc)
+            seen[key] = key_line
+            _walk(value_node, (*path, str(key)), key_line, lines, loc)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, loc)
+            _walk(item, (*path, i), item.start_mark.line + 1, lines, loc)
 
 
 def parse_yaml(text: str, name: str) -> tuple[Any, Locator]:
@@ -88,7 +90,7 @@ def parse_yaml(text: str, name: str) -> tuple[Any, Locator]:
             node = loader.get_single_node()
             if node is None:
                 raise AuditorError("the file is empty", where=name)
-            _walk(node, (), loc.lines, loc)
+            _walk(node, (), node.start_mark.line + 1, loc.lines, loc)
             data = loader.construct_document(node)
         finally:
             loader.dispose()

@@ -79,8 +79,10 @@ class ZoneIndex:
         self.table = LabelTable.from_maps([zone_label_map(analysis, i) for i in range(c.n)])
         self.entities: list[Entity] = list(analysis.entities("workload"))
         self.by_name = {e.name: e for e in self.entities}
+        self.entity_id = {e.name: k for k, e in enumerate(self.entities)}
         self._sel_cache: dict[tuple[Selector | None, Selector | None], Mask] = {}
         self._ext_atoms: dict[int, np.ndarray] | None = None
+        self._zones_of: dict[str, tuple[str, ...]] = {}
         self.masks: dict[str, Mask] = {ANY_EXTERNAL: (~c.is_pod, ~c.is_pod)}
         for zone in pack.zones.values():
             self.masks[zone.name] = self._zone_mask(zone)
@@ -226,14 +228,17 @@ class ZoneIndex:
     # -- per workload ------------------------------------------------------------------------------
     def zones_of(self, entity: str) -> tuple[str, ...]:
         """Zones the workload (or external network) is definitely in, sorted."""
+        hit = self._zones_of.get(entity)
+        if hit is not None:
+            return hit
         ent = self.by_name.get(entity)
-        if ent is None:
-            return ()
         out = []
-        for name, (d, _) in self.masks.items():
-            if name != ANY_EXTERNAL and any(d[c] for c in ent.classes):
-                out.append(name)
-        return tuple(sorted(out))
+        if ent is not None:
+            for name, (d, _) in self.masks.items():
+                if name != ANY_EXTERNAL and any(d[c] for c in ent.classes):
+                    out.append(name)
+        hit = self._zones_of[entity] = tuple(sorted(out))
+        return hit
 
     def members(self, zone: str) -> tuple[list[str], list[str]]:
         """(definite, possible-only) member workloads of a zone."""

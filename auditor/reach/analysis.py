@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auditor.policy.compile import compile_policies
-from auditor.policy.ir import PORT_PROTOCOLS, IPNetwork, PolicySet
+from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
+from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine
+from auditor.reach.l7 import L7Result, MeshLayer, Request, mesh_cuts, mesh_networks
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import unique_rows
@@ -80,6 +82,14 @@ IMPL_ASSUMPTIONS = (
     "ports are pod (target) ports after Service DNAT (K8S-16, CAL-47)",
     "a pod without an IP may have any address in the pod CIDRs (--pod-cidr; default all IPv4)",
 )
+MESH_ASSUMPTIONS = (
+    "Istio: sidecar clients use auto-mTLS; DestinationRules are not read (IST-9)",
+    "Istio: injection of pods not in the input is predicted with the injector's defaults (IST-2)",
+    "Istio: request paths are normalized as with the default BASE normalization (IST-21)",
+    "Istio: remoteIpBlocks/remote.ip equal the source IP (no trusted proxies, IST-19)",
+    "Istio: Sidecar/outbound traffic policy is not a security control and is ignored (IST-5)",
+)
+ASSURANCES = ("none", "network", "identity", "network+identity", "unknown")
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,8 @@ class AnalysisOptions:
     pod_cidrs: tuple[IPNetwork, ...] = ()
     lenient: bool = False
     with_staged: bool = False  # evaluate Calico staged policies as if enforced (CAL-43)
+    mesh_root_namespace: str = ROOT_NAMESPACE  # Istio meshConfig.rootNamespace (IST-7, IST-10)
+    trust_domain: str = TRUST_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,12 @@ class _Blocks:
 class PairMatrix:
     """Verdicts for every (src entity, dst entity): ``verdict[row[i, j]]`` over port atoms
     (0 deny, 1 unknown, 2 allow). Rows are distinct verdict vectors; the deciding rules of a
-    pair come from ``Analysis.decided_by(pm, i, j)``."""
+    pair come from ``Analysis.decided_by(pm, i, j)``.
+
+    ``network[row]`` / ``identity[row]``: per atom, every path (class pair, request) that
+    admits or may admit the flow was admitted by an L3/L4 rule that names its peer (labels,
+    namespaces, service accounts, CIDRs) / by an Istio rule that needs a verified mTLS identity.
+    ``request``: the ``--http`` request the Istio layer was evaluated for (None: any request)."""
 
     src: list[Entity]
     dst: list[Entity]
@@ -136,6 +153,10 @@ class PairMatrix:
     verdict: np.ndarray  # (rows, atoms) int8
     excluded_self: bool = True
     blocks: _Blocks | None = None
+    network: np.ndarray | None = None  # (rows, atoms) bool
+    identity: np.ndarray | None = None  # (rows, atoms) bool
+    request: Request | None = None
+    l7: L7Result | None = None  # the Istio verdicts the matrix used (None: no Istio layer)
 
     def include(self, i: int, j: int) -> bool:
         return not (self.excluded_self and self.src[i].name == self.dst[j].name and self.src[i].kind == "pod")
@@ -153,9 +174,22 @@ class Analysis:
     egress: DirectionResult
     ingress: DirectionResult
     options: AnalysisOptions
+    istio: MeshPolicies | None = None
+    l7: MeshLayer | None = None  # None: no Istio object and no meshed pod
     _entities: dict[str, list[Entity]] = field(default_factory=dict)
     _behaviour: tuple[np.ndarray, np.ndarray] | None = None
     _bits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    _net_bits: tuple[np.ndarray, np.ndarray] | None = None
+    _hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    _allow_rule: np.ndarray | None = None
+    _l7_bits: dict[Request | None, tuple[L7Result, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
+
+    @property
+    def l7_active(self) -> bool:
+        """The Istio layer can change a verdict: some Istio security object is in the input (or
+        could not be read). Meshed pods alone allow everything (PERMISSIVE, no policy)."""
+        return self.l7 is not None and self.istio is not None and self.istio.present
 
     # -- entities ------------------------------------------------------------------------------
     def entities(self, by: str) -> list[Entity]:
@@ -219,6 +253,11 @@ class Analysis:
                 self.egress.group_of.T,
                 self.ingress.group_of.T,
             ]
+            if self.l7_active:
+                assert self.l7 is not None
+                parts += [self.l7.result.sigma_of[:, None], self.l7.result.group_of.T]
+            if self._hbone_atom() is not None:  # ambient pairs meet L3/L4 policy on 15008 (IST-28)
+                parts.append(self.classes.ambient[:, None])
             sig = np.ascontiguousarray(np.concatenate(parts, axis=1).astype(np.int32))
             first, inv = unique_rows(sig)
             self._behaviour = (inv, first)
@@ -236,6 +275,74 @@ class Analysis:
         v = np.minimum(self.egress.verdict[ge], self.ingress.verdict[gi])  # DENY<UNKNOWN<ALLOW
         return v, self.egress.rule[ge], self.ingress.rule[gi]
 
+    def class_verdicts(self, s_cls: np.ndarray, t_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``combo_verdicts`` for class pairs (1-D arrays), with the ambient HBONE rule: between
+        two ambient pods the L3/L4 layers see every TCP connection on port 15008 (IST-28, CMP-8)."""
+        v, re_, ri = self.combo_verdicts(self.combo_keys(s_cls, t_cls))
+        amb = self.classes.ambient[s_cls] & self.classes.ambient[t_cls]
+        hb = self._hbone_atom()
+        if hb is not None and amb.any():
+            tcp = self.ports.protocol_mask("TCP")
+            rows = np.flatnonzero(amb)
+            for arr in (v, re_, ri):
+                sub = arr[rows]
+                sub[:, tcp] = sub[:, [hb]]
+                arr[rows] = sub
+        return v, re_, ri
+
+    def _hbone_atom(self) -> int | None:
+        if not self.classes.ambient.any():
+            return None
+        return self.ports.index_of("TCP", HBONE_PORT)
+
+    def hbone_bits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """``group_bits`` with every TCP atom taking the verdict of port 15008 (ambient↔ambient)."""
+        hb = self._hbone_atom()
+        if hb is None:
+            return None
+        if self._hbone is None:
+            tcp = self.ports.protocol_mask("TCP")
+
+            def sub(v: np.ndarray) -> np.ndarray:
+                out = v.copy()
+                out[:, tcp] = v[:, [hb]]
+                return out
+
+            e, i = sub(self.egress.verdict), sub(self.ingress.verdict)
+            self._hbone = (_pack(e == ALLOW), _pack(e == DENY), _pack(i == ALLOW), _pack(i == DENY))
+        return self._hbone
+
+    def l7_result(self, request: Request | None = None) -> L7Result | None:
+        """The Istio layer for any request (None) or one ``--http`` request; None when inactive."""
+        if not self.l7_active:
+            return None
+        assert self.l7 is not None
+        return self.l7.result if request is None else self.l7.view(request)
+
+    def l7_bits(self, request: Request | None = None) -> tuple[L7Result, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Istio allow, deny and identity-required bitsets per L7 group."""
+        res = self.l7_result(request)
+        if res is None:
+            return None
+        hit = self._l7_bits.get(request)
+        if hit is None:
+            hit = self._l7_bits[request] = (res, _pack(res.verdict == ALLOW), _pack(res.verdict == DENY),
+                                            _pack(res.identity))
+        return hit
+
+    def network_bits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per egress/ingress group: atoms allowed by a rule that names its peer (the network factor)."""
+        if self._net_bits is None:
+            out = []
+            for d, res in (("egress", self.egress), ("ingress", self.ingress)):
+                names = np.zeros(len(self.engine.rules.text), dtype=bool)
+                for compiled in self.engine._compiled[d]:
+                    for cr in compiled:
+                        names[cr.rid] = _names_peer(cr.peer)
+                out.append(_pack((res.verdict == ALLOW) & names[res.rule]))
+            self._net_bits = (out[0], out[1])
+        return self._net_bits
+
     # -- entity pairs ---------------------------------------------------------------------------
     def group_bits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per group and 64-atom word: allow and deny bitsets of egress and ingress groups."""
@@ -248,13 +355,17 @@ class Analysis:
             )
         return self._bits
 
-    def pairs(self, by: str, src: Sequence[Entity] | None = None, dst: Sequence[Entity] | None = None) -> PairMatrix:
+    def pairs(self, by: str, src: Sequence[Entity] | None = None, dst: Sequence[Entity] | None = None,
+              request: Request | None = None) -> PairMatrix:
         """Every (src entity, dst entity) verdict over all port atoms, fully vectorised.
 
-        A class pair's verdict is (egress group allow ∧ ingress group allow) as 64-atom bitsets;
-        an entity pair ORs the bitsets of its class pairs (any-of) with ``bitwise_or.reduceat``
-        over entity blocks. Identical verdict rows are stored once; the deciding rules are
-        recovered on demand (``decided_by``), exactly, from the entity pair's class pairs.
+        A class pair's verdict is (egress group allow ∧ ingress group allow ∧ Istio allow) as
+        64-atom bitsets (CMP-1); an entity pair ORs the bitsets of its class pairs (any-of) with
+        ``bitwise_or.reduceat`` over entity blocks. The assurance bits OR the class pairs that
+        admit (or may admit) a flow *without* the factor, so a factor holds for the entity pair
+        only if it holds on every admitting path. Identical rows are stored once; the deciding
+        rules are recovered on demand (``decided_by``), exactly, from the entity pair's class pairs.
+        ``request``: evaluate the Istio layer for one HTTP request instead of "any request".
         """
         ents = self.entities(by)
         src = list(src if src is not None else ents)
@@ -262,10 +373,14 @@ class Analysis:
         behaviour, rep = self.behaviour_classes()
         blocks = _Blocks(_flatten(src, behaviour, rep), len(src), _flatten(dst, behaviour, rep), len(dst))
         ae, de, ai, di = self.group_bits()
+        ne, ni = self.network_bits()
+        l7 = self.l7_bits(request)
+        hbone = self.hbone_bits()
+        ambient = self.classes.ambient
         n_words = ae.shape[1]
         n_s, n_t = len(src), len(dst)
-        allow = np.zeros((n_s, n_t, n_words), dtype=np.uint64)
-        unknown = np.zeros((n_s, n_t, n_words), dtype=np.uint64)
+        # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
+        out = np.zeros((4, n_s, n_t, n_words), dtype=np.uint64)
         valid_words = _pack(np.ones((1, len(self.ports)), dtype=bool))[0]
         t_has, s_has = blocks.t_has, blocks.s_has
         if s_has.size and t_has.size:
@@ -282,37 +397,88 @@ class Analysis:
                 tc = blocks.t_cls[None, :]
                 ge = self.egress.gid(sc, tc)
                 gi = self.ingress.gid(tc, sc)
+                gl = l7[0].gid(tc, sc) if l7 is not None else None
+                amb = ambient[sc] & ambient[tc] if hbone is not None else None
+                if amb is not None and not amb.any():
+                    amb = None
                 for w in range(n_words):
                     a = ae[ge, w] & ai[gi, w]
-                    u = ~(a | de[ge, w] | di[gi, w]) & valid_words[w]
-                    a = np.bitwise_or.reduceat(a, blocks.t_start[t_has], axis=1)
-                    a = np.bitwise_or.reduceat(a, blocks.s_start[chunk] - lo, axis=0)
-                    u = np.bitwise_or.reduceat(u, blocks.t_start[t_has], axis=1)
-                    u = np.bitwise_or.reduceat(u, blocks.s_start[chunk] - lo, axis=0)
-                    allow[np.ix_(chunk, t_has, [w])] = a[:, :, None]
-                    unknown[np.ix_(chunk, t_has, [w])] = (u & ~a)[:, :, None]
+                    denied = de[ge, w] | di[gi, w]
+                    if amb is not None and hbone is not None:  # IST-28: HBONE on 15008
+                        a = np.where(amb, hbone[0][ge, w] & hbone[2][gi, w], a)
+                        denied = np.where(amb, hbone[1][ge, w] | hbone[3][gi, w], denied)
+                    if l7 is not None:
+                        a &= l7[1][gl, w]
+                        denied |= l7[2][gl, w]
+                    u = ~(a | denied) & valid_words[w]
+                    admits = a | u
+                    parts = [a, u, admits & ~(ne[ge, w] | ni[gi, w]),
+                             admits & ~l7[3][gl, w] if l7 is not None else admits]
+                    for n, bits in enumerate(parts):
+                        bits = np.bitwise_or.reduceat(bits, blocks.t_start[t_has], axis=1)
+                        bits = np.bitwise_or.reduceat(bits, blocks.s_start[chunk] - lo, axis=0)
+                        if n == 1:
+                            bits &= ~out[0][np.ix_(chunk, t_has, [w])][:, :, 0]
+                        out[n][np.ix_(chunk, t_has, [w])] = bits[:, :, None]
                 k = stop
-        key = np.concatenate([allow, unknown], axis=2).reshape(n_s * n_t, 2 * n_words)
+        key = np.concatenate(list(out), axis=2).reshape(n_s * n_t, 4 * n_words)
         valid = np.zeros((n_s, n_t), dtype=bool)
         valid[np.ix_(s_has, t_has)] = True
         row, first = _distinct_rows(key)
-        verdict = _unpack(key[first], n_words, len(self.ports))
+        n_atoms = len(self.ports)
+        verdict = _unpack(key[first, : 2 * n_words], n_words, n_atoms)
+        allowed = verdict == ALLOW
+        network = allowed & ~_bits(key[first, 2 * n_words : 3 * n_words], n_atoms)
+        identity = allowed & ~_bits(key[first, 3 * n_words :], n_atoms)
         row = row.reshape(n_s, n_t)
         if not valid.all():  # an entity with no address class left (fully shadowed network)
-            verdict = np.concatenate([verdict, np.full((1, len(self.ports)), DENY, np.int8)])
+            verdict = np.concatenate([verdict, np.full((1, n_atoms), DENY, np.int8)])
+            network = np.concatenate([network, np.zeros((1, n_atoms), bool)])
+            identity = np.concatenate([identity, np.zeros((1, n_atoms), bool)])
             row[~valid] = verdict.shape[0] - 1
         return PairMatrix(src=src, dst=dst, row=row.astype(np.int32), verdict=verdict,
-                          excluded_self=(by == "pod"), blocks=blocks)
+                          excluded_self=(by == "pod"), blocks=blocks, network=network, identity=identity,
+                          request=request, l7=l7[0] if l7 is not None else None)
 
-    def witness_rules(self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Deciding egress and ingress rule per atom for entity pairs (ii, jj): those of the most
-        permissive class pair at each atom (exact, computed in bounded chunks)."""
+    def assurance(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> str:
+        """How an entity pair's allowed flows are admitted (at ``atoms``, default all):
+        ``network`` (every admitting path passes an L3/L4 rule naming its peer by labels,
+        namespace, service account or CIDR), ``identity`` (every admitting path passes an Istio
+        rule that needs an mTLS-verified principal), ``network+identity`` (both: the two-factor
+        property), ``none``; ``unknown`` when nothing is certainly allowed but something may be;
+        ``""`` when denied."""
+        r = int(pm.row[i, j])
+        v = pm.verdict[r] if atoms is None else pm.verdict[r][np.asarray(atoms, dtype=np.int64)]
+        ok = v == ALLOW
+        if not ok.any():
+            return "unknown" if (v == UNKNOWN).any() else ""
+        assert pm.network is not None and pm.identity is not None
+        net = pm.network[r] if atoms is None else pm.network[r][np.asarray(atoms, dtype=np.int64)]
+        ide = pm.identity[r] if atoms is None else pm.identity[r][np.asarray(atoms, dtype=np.int64)]
+        n, d = bool(net[ok].all()), bool(ide[ok].all())
+        return "network+identity" if n and d else "network" if n else "identity" if d else "none"
+
+    def mesh_facts(self, entity: Entity) -> list[dict[str, object]]:
+        """Istio facts of an entity's classes (sidecar, principal, mTLS mode and protocol per
+        port, attached AuthorizationPolicies); ``[]`` without an Istio layer or for externals."""
+        if self.l7 is None or entity.kind == "external":
+            return []
+        return [self.l7.facts(c) for c in entity.classes]
+
+    def witness_rules(
+        self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Deciding egress, ingress and Istio rule per atom for entity pairs (ii, jj): those of
+        the most permissive class pair at each atom (exact, computed in bounded chunks). The
+        Istio array is None without an Istio layer."""
         b = pm.blocks
         ii = np.asarray(ii, dtype=np.int64)
         jj = np.asarray(jj, dtype=np.int64)
         n_atoms = len(self.ports)
         out_e = np.full((ii.size, n_atoms), self.engine.EXTERNAL, np.int32)
         out_i = np.full((ii.size, n_atoms), self.engine.EXTERNAL, np.int32)
+        l7 = pm.l7
+        out_l = np.zeros((ii.size, n_atoms), np.int32) if l7 is not None else None
         sizes = b.s_cnt[ii] * b.t_cnt[jj]
         budget = max(1, _CHUNK_CELLS // max(1, n_atoms))
         cols = np.arange(n_atoms)[None, :]
@@ -329,14 +495,19 @@ class Analysis:
                 width = b.t_cnt[sj][owner]
                 s_idx = b.s_start[si][owner] + off // width
                 t_idx = b.t_start[sj][owner] + off % width
-                v, re_, ri = self.combo_verdicts(self.combo_keys(b.s_cls[s_idx], b.t_cls[t_idx]))
+                v, re_, ri = self.class_verdicts(b.s_cls[s_idx], b.t_cls[t_idx])
+                if l7 is not None:
+                    gl = l7.gid(b.t_cls[t_idx], b.s_cls[s_idx])
+                    v = np.minimum(v, l7.verdict[gl])
                 enc = v.astype(np.int64) * (1 << 40) + np.arange(total, dtype=np.int64)[:, None]
                 best = np.maximum.reduceat(enc, (np.cumsum(sz) - sz)[seg], axis=0)
                 witness = best & ((1 << 40) - 1)
                 out_e[k + seg] = re_[witness, cols]
                 out_i[k + seg] = ri[witness, cols]
+                if l7 is not None and out_l is not None:
+                    out_l[k + seg] = l7.rule[gl[witness], cols]
             k = stop
-        return out_e, out_i
+        return out_e, out_i, out_l
 
     # -- words -------------------------------------------------------------------------------------
     def decided_by(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> str:
@@ -347,20 +518,22 @@ class Analysis:
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
     ) -> list[str]:
         """``decided_by`` for many pairs; identical evidence is formatted once."""
-        re_, ri = self.witness_rules(pm, ii, jj)
+        re_, ri, rl = self.witness_rules(pm, ii, jj)
         v = pm.verdict[pm.row[ii, jj]]
         cache: dict[bytes, str] = {}
         out: list[str] = []
         for k in range(len(ii)):
             at = atoms[k] if atoms is not None else None
-            key = v[k].tobytes() + re_[k].tobytes() + ri[k].tobytes() + (b"" if at is None else np.asarray(at).tobytes())
+            key = (v[k].tobytes() + re_[k].tobytes() + ri[k].tobytes() + (b"" if rl is None else rl[k].tobytes())
+                   + (b"" if at is None else np.asarray(at).tobytes()))
             text = cache.get(key)
             if text is None:
-                text = cache[key] = self._why(v[k], re_[k], ri[k], at)
+                text = cache[key] = self._why(v[k], re_[k], ri[k], at, None if rl is None else rl[k])
             out.append(text)
         return out
 
-    def _why(self, v: np.ndarray, re_: np.ndarray, ri: np.ndarray, atoms: np.ndarray | None) -> str:
+    def _why(self, v: np.ndarray, re_: np.ndarray, ri: np.ndarray, atoms: np.ndarray | None,
+             rl: np.ndarray | None = None) -> str:
         if atoms is None:
             if (v == ALLOW).any():
                 atoms = np.flatnonzero(v == ALLOW)
@@ -368,22 +541,50 @@ class Analysis:
                 atoms = np.flatnonzero(v == UNKNOWN)
             else:
                 atoms = np.arange(v.shape[0])
+                if rl is not None:  # admitted at L3/L4 on some atoms: Istio is what denies there
+                    if self._allow_rule is None:
+                        self._allow_rule = np.array([x == "Allow" for x in self.engine.rules.actions], dtype=bool)
+                    l4 = self._allow_rule[re_] & self._allow_rule[ri]
+                    if l4.any():
+                        atoms = np.flatnonzero(l4)
         parts = []
-        for side, table in (("egress", re_), ("ingress", ri)):
+        sides = [("egress", re_, self.engine.rules), ("ingress", ri, self.engine.rules)]
+        if rl is not None and self.l7 is not None:
+            sides.append(("istio", rl, self.l7.rules))
+        for side, table, rules in sides:
             ids = sorted({int(x) for x in table[atoms]})
+            if side == "istio" and not (v[atoms] == ALLOW).any() and all(rules.actions[x] == "Allow" for x in ids):
+                continue  # the Istio layer did not take part in the denial
             if not (v[atoms] == ALLOW).any():
-                denying = [x for x in ids if self.engine.rules.actions[x] == "Deny"]
+                denying = [x for x in ids if rules.actions[x] == "Deny"]
                 ids = denying or ids  # a denied flow: name the side(s) that denied it
-            texts = list(dict.fromkeys(self.engine.rules.text[x] for x in ids))
+            texts = list(dict.fromkeys(rules.text[x] for x in ids))
             if len(texts) > 3:
                 texts = [*texts[:3], f"+{len(texts) - 3} more"]
             parts.append(f"{side}: " + " | ".join(texts))
         return "; ".join(parts)
 
 
-def port_space(policies: PolicySet, inventory: Inventory) -> PortSpace:
-    """Atoms cut at every numeric range rules mention and every named port's number."""
+def _names_peer(em: EntityMatch) -> bool:
+    """A rule side that picks its peer by labels, namespace, service account or a CIDR narrower
+    than everything: the network factor of ``assurance``."""
+    if em.entity_scoped or em.not_selector is not None or em.not_nets:
+        return True
+    if em.scope_namespace is not None and em.pods_only:
+        return True
+    return em.nets is not None and not any(n.prefixlen == 0 for n in em.nets)
+
+
+def _bits(words: np.ndarray, n_atoms: int) -> np.ndarray:
+    raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], -1)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_atoms].astype(bool)
+
+
+def port_space(policies: PolicySet, inventory: Inventory, tcp_ports: Sequence[int] = ()) -> PortSpace:
+    """Atoms cut at every numeric range rules mention, every named port's number and the TCP
+    ports the Istio layer distinguishes (``tcp_ports``)."""
     cuts: dict[str, list[tuple[int, int]]] = {p: [] for p in PORT_PROTOCOLS}
+    cuts["TCP"].extend((p, p) for p in tcp_ports)
     extra: set[str] = set()
     for pol in policies.policies:
         for rule in (*pol.ingress, *pol.egress):
@@ -410,14 +611,23 @@ def port_space(policies: PolicySet, inventory: Inventory) -> PortSpace:
 def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analysis:
     """Snapshot → policies, endpoints, classes, and both directions evaluated."""
     options = options or AnalysisOptions()
+    istio = load_mesh(snapshot, lenient=options.lenient, root_namespace=options.mesh_root_namespace,
+                      trust_domain=options.trust_domain)
     policies = compile_policies(snapshot, lenient=options.lenient, with_staged=options.with_staged)
+    policies.unsupported.extend(istio.unsupported)
+    policies.notes.extend(istio.notes)
     inventory = build_inventory(snapshot, options.externals)
-    classes, addresses = build_classes(inventory, policies, pod_cidrs=options.pod_cidrs)
-    ports = port_space(policies, inventory)
+    classes, addresses = build_classes(inventory, policies, pod_cidrs=options.pod_cidrs,
+                                       mesh_networks=mesh_networks(istio))
+    ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))
     matcher = Matcher(classes, addresses, ports)
     engine = Engine(policies, classes, matcher)
     egress = engine.run("egress")
     ingress = engine.run("ingress")
+    meshed = bool((classes.sidecar | classes.ambient | classes.mesh_uncertain).any())
+    l7 = MeshLayer(istio, snapshot, inventory, classes, matcher, ports) if (istio.present or meshed) else None
+    if istio.present:
+        inventory.notes.extend(MESH_ASSUMPTIONS)
     return Analysis(
         snapshot=snapshot,
         policies=policies,
@@ -429,4 +639,6 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analy
         egress=egress,
         ingress=ingress,
         options=options,
+        istio=istio,
+        l7=l7,
     )

@@ -1,7 +1,8 @@
 """Endpoint equivalence classes: endpoints no rule can tell apart are evaluated once.
 
 Two endpoints are in one class when they share namespace, labels, service account, named
-ports and *address class* (the set of policy CIDRs containing their IP, or "IP unknown").
+ports, mesh membership (sidecar / ambient, hence whether the service account is a verified
+mTLS identity, IST-2, IST-17) and *address class* (the set of policy CIDRs containing their IP, or "IP unknown").
 Externals are split by address class too, so ``internet`` may be several classes.
 """
 
@@ -42,12 +43,18 @@ class ClassTable:
     named_ports: list[tuple[tuple[str, str, int], ...]]
     is_netset: np.ndarray = field(default=None)  # type: ignore[assignment]  # Calico network sets (CAL-41)
     networks: list[tuple[IPNetwork, ...]] = field(default_factory=list)  # a network set's CIDRs, per class
+    sidecar: np.ndarray = field(default=None)  # type: ignore[assignment]  # Istio sidecar (IST-2)
+    ambient: np.ndarray = field(default=None)  # type: ignore[assignment]  # ztunnel (IST-28)
+    mesh_uncertain: np.ndarray = field(default=None)  # type: ignore[assignment]  # membership not predictable
 
     def __post_init__(self) -> None:
         if self.is_netset is None:
             self.is_netset = np.zeros(self.n, dtype=bool)
         if not self.networks:
             self.networks = [() for _ in range(self.n)]
+        for name in ("sidecar", "ambient", "mesh_uncertain"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(self.n, dtype=bool))
 
 
 def calico_labels(
@@ -173,10 +180,12 @@ def build_classes(
     *,
     extra_networks: Sequence[IPNetwork] = (),
     pod_cidrs: Sequence[IPNetwork] = (),
+    mesh_networks: Sequence[IPNetwork] = (),
 ) -> tuple[ClassTable, AddressClasses]:
-    """Group endpoints into classes; externals get one class per address class they span."""
+    """Group endpoints into classes; externals get one class per address class they span.
+    ``mesh_networks``: CIDRs Istio rules mention (ipBlocks, source.ip), which split classes too."""
     set_nets = {n for e in inventory.endpoints if e.kind == "networkset" for n in e.networks}
-    cidrs = sorted(set(policy_networks(policies)) | set_nets, key=lambda n: (n.version, n))
+    cidrs = sorted(set(policy_networks(policies)) | set_nets | set(mesh_networks), key=lambda n: (n.version, n))
     ext_nets = [n for e in inventory.endpoints for n in e.networks]
     space = AddressSpace([*cidrs, *ext_nets, *extra_networks, *pod_cidrs])
     addr = address_classes(space, cidrs, pod_cidrs)
@@ -213,6 +222,7 @@ def build_classes(
             tuple(sorted(ep.labels.items())),
             ep.service_account,
             ep.named_ports,
+            ep.mesh,
             ac,
         )
         idx = keys.setdefault(key, len(members))
@@ -274,6 +284,9 @@ def build_classes(
         named_ports=[r.named_ports for r in reps],
         is_netset=is_netset,
         networks=[r.networks if r.kind == "networkset" else () for r in reps],
+        sidecar=np.array([r.mesh.sidecar for r in reps], dtype=bool),
+        ambient=np.array([r.mesh.ambient for r in reps], dtype=bool),
+        mesh_uncertain=np.array([r.mesh.uncertain for r in reps], dtype=bool),
     )
     return table, addr
 

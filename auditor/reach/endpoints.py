@@ -15,9 +15,11 @@ from typing import Any
 
 from auditor.kinds import WORKLOAD_KINDS
 from auditor.policy.ir import IPNetwork
+from auditor.policy.istio import TRUST_DOMAIN, MeshMembership, mesh_membership, principal_of
 from auditor.snapshot import Resource, Snapshot
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NO_MESH = MeshMembership()
 TERMINAL_PHASES = ("Succeeded", "Failed")
 _JOB_SUFFIX = re.compile(r"^(?P<base>.+)-\d+$")
 
@@ -38,6 +40,22 @@ class Endpoint:
     ip: IPAddress | None = None
     networks: tuple[IPNetwork, ...] = ()  # external endpoints and network sets only
     template: bool = False
+    mesh: MeshMembership = NO_MESH  # Istio sidecar / ambient facts (IST-2, IST-28)
+
+    @property
+    def has_sidecar(self) -> bool:
+        return self.mesh.sidecar
+
+    @property
+    def ambient(self) -> bool:
+        return self.mesh.ambient
+
+    @property
+    def principal(self) -> str | None:
+        """The mTLS identity the pod presents (IST-17), ``None`` without sidecar or ztunnel."""
+        if self.kind != "pod" or not (self.mesh.sidecar or self.mesh.ambient):
+            return None
+        return principal_of(self.namespace or "default", self.service_account or "default", TRUST_DOMAIN)
 
 
 @dataclass(frozen=True)
@@ -205,6 +223,7 @@ def build_inventory(
                 service_account=str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"),
                 named_ports=_named_ports(spec),
                 ip=_parse_ip(status.get("podIP")),
+                mesh=mesh_membership(ns, meta, spec, namespace_labels.get(ns, {}), observed=True),
             )
         )
 
@@ -237,6 +256,8 @@ def build_inventory(
                     service_account=str(tspec.get("serviceAccountName") or tspec.get("serviceAccount") or "default"),
                     named_ports=_named_ports(tspec),
                     template=True,
+                    mesh=mesh_membership(ns, tmeta, tspec, namespace_labels.get(ns, {}), observed=False,
+                                         namespace_known=ns in namespace_labels),
                 )
             )
 

@@ -27,8 +27,72 @@ def _pair_index(pm: PairMatrix) -> tuple[np.ndarray, np.ndarray]:
     return ii[keep], jj[keep]
 
 
+def _assurance(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atom: int | None = None) -> np.ndarray:
+    """The ``assurance`` word of every pair (computed once per distinct row)."""
+    rows = pm.row[ii, jj]
+    uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+    atoms = None if atom is None else np.array([atom])
+    words = [analysis.assurance(pm, int(ii[k]), int(jj[k]), atoms) for k in first]
+    return np.array(words, dtype=object)[inv] if len(uniq) else np.array([], dtype=object)
+
+
+def _requests(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """The request classes each allowed pair admits (Istio layer, CMP-6): ``any request`` where
+    no AuthorizationPolicy applies to the destination. Pairs of single-class entities are
+    grouped by (σ, peer group, verdict row), so the labels are computed once per group."""
+    out = np.full(len(ii), "", dtype=object)
+    l7 = analysis.l7
+    b = pm.blocks
+    if l7 is None or b is None or pm.request is not None or not len(ii):
+        return out
+    res = l7.result
+    rows = pm.row[ii, jj]
+    allowed_row = (pm.verdict == ALLOW).any(axis=1)
+    has_pol = np.array([bool(info.policies) for info in l7.infos], dtype=bool)
+    cache: dict[tuple[int, int, int], list[str]] = {}
+
+    def labels_for(sc: int, t: int, r: int) -> list[str]:
+        sig = int(res.sigma_of[t])
+        if not has_pol[sig]:
+            return ["any request"]
+        key = (sig, int(res.group_of[sig, sc]), r)
+        hit = cache.get(key)
+        if hit is None:
+            ok = np.flatnonzero(pm.verdict[r] == ALLOW)
+            a = analysis.class_verdicts(np.array([sc]), np.array([t]))[0][0]
+            atoms = ok[a[ok] == ALLOW]
+            hit = cache[key] = l7.allowed_requests(t, sc, atoms) if atoms.size else []
+        return hit
+
+    single = (b.s_cnt[ii] == 1) & (b.t_cnt[jj] == 1) & allowed_row[rows]
+    if single.any():
+        k = np.flatnonzero(single)
+        sc = b.s_cls[b.s_start[ii[k]]]
+        tc = b.t_cls[b.t_start[jj[k]]]
+        sig = res.sigma_of[tc]
+        plain = ~has_pol[sig]
+        out[k[plain]] = "any request"
+        k, sc, tc = k[~plain], sc[~plain], tc[~plain]
+        if k.size:
+            key = np.stack([res.sigma_of[tc], res.group_of[res.sigma_of[tc], sc], rows[k]], axis=1)
+            _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            texts = np.array([" | ".join(labels_for(int(sc[f]), int(tc[f]), int(rows[k[f]]))) for f in first],
+                             dtype=object)
+            out[k] = texts[inv.reshape(-1)]
+    for n in np.flatnonzero(~single & allowed_row[rows]):
+        i, j = int(ii[n]), int(jj[n])
+        labels: list[str] = []
+        for t in b.t_cls[b.t_start[j]: b.t_start[j] + b.t_cnt[j]]:
+            for sc_ in b.s_cls[b.s_start[i]: b.s_start[i] + b.s_cnt[i]]:
+                labels.extend(labels_for(int(sc_), int(t), int(rows[n])))
+        labels = list(dict.fromkeys(labels))
+        out[n] = "any request" if "any request" in labels else " | ".join(labels)
+    return out
+
+
 def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
-    """One row per pair: allowed (any port), the allowed and unknown port summaries, why."""
+    """One row per pair: allowed (any port), the allowed and unknown port summaries, which
+    request classes get through (with an Istio layer), why, and the assurance."""
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
     uniq, inv = np.unique(rows, return_inverse=True)
@@ -41,20 +105,24 @@ def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
         unknown_w.append(analysis.ports.summary(v == UNKNOWN) if (v == UNKNOWN).any() else "")
     src = np.array([e.name for e in pm.src], dtype=object)[ii]
     dst = np.array([e.name for e in pm.dst], dtype=object)[jj]
-    return pd.DataFrame(
-        {
-            "src": src,
-            "dst": dst,
-            "allowed": np.array(allowed_w, dtype=object)[inv],
-            "ports": np.array(ports_w, dtype=object)[inv],
-            "unknown_ports": np.array(unknown_w, dtype=object)[inv],
-            "decided_by": np.array(analysis.decided_by_many(pm, ii, jj), dtype=object),
-        }
-    )
+    cols: dict[str, object] = {"src": src, "dst": dst}
+    if pm.request is not None:
+        cols["method"] = pm.request.method
+        cols["path"] = pm.request.path
+    cols.update({
+        "allowed": np.array(allowed_w, dtype=object)[inv],
+        "ports": np.array(ports_w, dtype=object)[inv],
+        "unknown_ports": np.array(unknown_w, dtype=object)[inv],
+    })
+    if analysis.l7_active and pm.request is None:
+        cols["requests"] = _requests(analysis, pm, ii, jj)
+    cols["decided_by"] = np.array(analysis.decided_by_many(pm, ii, jj), dtype=object)
+    cols["assurance"] = _assurance(analysis, pm, ii, jj)
+    return pd.DataFrame(cols)
 
 
 def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) -> pd.DataFrame:
-    """One row per (pair, port): ``src,dst,port,protocol,allowed,decided_by``."""
+    """One row per (pair, port): ``src,dst,port,protocol,[method,path,]allowed,decided_by,assurance``."""
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
     frames = []
@@ -64,19 +132,37 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
             raise ValueError(f"--port {q}: protocol {q.protocol} is not modelled")
         words = np.array([VERDICT_WORDS[int(x)] for x in range(3)], dtype=object)[pm.verdict[rows, atom]]
         whys = analysis.decided_by_many(pm, ii, jj, [np.array([atom])] * len(ii))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "src": np.array([e.name for e in pm.src], dtype=object)[ii],
-                    "dst": np.array([e.name for e in pm.dst], dtype=object)[jj],
-                    "port": "" if q.port is None else str(q.port),
-                    "protocol": q.protocol,
-                    "allowed": words,
-                    "decided_by": np.array(whys, dtype=object),
-                    "_order": order,
-                }
-            )
-        )
+        cols: dict[str, object] = {
+            "src": np.array([e.name for e in pm.src], dtype=object)[ii],
+            "dst": np.array([e.name for e in pm.dst], dtype=object)[jj],
+            "port": "" if q.port is None else str(q.port),
+            "protocol": q.protocol,
+        }
+        if pm.request is not None:
+            cols["method"] = pm.request.method
+            cols["path"] = pm.request.path
+        cols.update({
+            "allowed": words,
+            "decided_by": np.array(whys, dtype=object),
+            "assurance": _assurance(analysis, pm, ii, jj, atom),
+            "_order": order,
+        })
+        frames.append(pd.DataFrame(cols))
     df = pd.concat(frames, ignore_index=True)
     df = df.sort_values(["src", "dst", "_order"], kind="stable").drop(columns="_order")
     return df.reset_index(drop=True)
+
+
+def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[PortQuery]) -> pd.DataFrame:
+    """``--http``: one pair matrix per request; rows per (pair, [port,] request), with
+    ``method,path`` after ``protocol`` (port rows) or after ``dst`` (summary rows)."""
+    frames = []
+    for order, pm in enumerate(pms):
+        df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+        df["_request"] = order
+        df["_row"] = np.arange(len(df))
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    df = df.sort_values(["src", "dst", "_row", "_request"], kind="stable") if queries else \
+        df.sort_values(["src", "dst", "_request"], kind="stable")
+    return df.drop(columns=["_request", "_row"]).reset_index(drop=True)

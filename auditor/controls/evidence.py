@@ -1,0 +1,447 @@
+"""What the reports need besides the findings: scope, inventory, policies, zone matrix, flows.
+
+``auditor report`` works from the audit result JSON alone (an auditor re-reads it months later,
+without the cluster or the tool), so everything a report shows is computed here, once, and
+added to the result as top-level keys:
+
+- ``scope``: collection status of every kind, resource counts, kinds not modelled, analysis options;
+- ``inventory``: workloads (namespace, kind, pods, service accounts, labels, zones, manifest origin),
+  namespaces and external networks;
+- ``tiers`` and ``policies``: every policy with its tier, order, rule counts and manifest origin;
+- ``zones_matrix``: per pack, zone × zone: allowed / partial / unknown / denied, with the ports;
+- ``flows``: every zone-crossing flow (allowed or unknown on some port) and every flow a control
+  cites, with its ports, verdict, assurance, deciding rules and the controls it bears on.
+
+Every list is sorted, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from auditor.controls.mesh import MeshFacts
+from auditor.controls.pack import Control, Pack
+from auditor.controls.result import Finding
+from auditor.controls.zones import ZoneIndex
+from auditor.reach.analysis import Analysis, Entity, PairMatrix
+from auditor.reach.engine import ALLOW, UNKNOWN
+
+UNZONED = "(unzoned)"
+# Flow assurance: what a verdict rests on (docs/reports.md).
+ASSURANCE_L4 = "L3/L4"
+ASSURANCE_NO_SIDECAR = "L3/L4; no sidecar"
+ASSURANCE_MESH = "L3/L4; mesh not modelled"
+ASSURANCE_UNKNOWN = "unknown"
+ANY_REQUEST = "*"
+FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
+                "controls", "crossing")
+ENDPOINT_KINDS = ("isolated", "zone-coverage", "mtls-required")
+
+
+def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
+                   findings: Sequence[Finding]) -> dict[str, Any]:
+    """The extra top-level keys of the audit result (see the module docstring)."""
+    ents = list(analysis.entities("workload"))
+    several = len(packs) > 1
+    zones_of = [[zi.zones_of(e.name) for e in ents] for zi in zone_indexes]
+    pm = analysis.pairs("workload", ents, ents)
+    return {
+        "scope": _scope(analysis),
+        "inventory": _inventory(analysis, ents, packs, zone_indexes, zones_of),
+        "tiers": _tiers(analysis),
+        "policies": _policies(analysis),
+        "zones_matrix": {
+            pack.id: _matrix(analysis, pm, ents, pack, zi, zones)
+            for pack, zi, zones in zip(packs, zone_indexes, zones_of, strict=True)
+        },
+        "flows": _flows(analysis, pm, ents, packs, zone_indexes, zones_of, findings, several),
+    }
+
+
+def control_name(f: Finding | tuple[str, str], several: bool) -> str:
+    pack, control = (f.pack, f.control) if isinstance(f, Finding) else f
+    return f"{pack}/{control}" if several else control
+
+
+# -- scope ---------------------------------------------------------------------------------------
+
+
+def _scope(analysis: Analysis) -> dict[str, Any]:
+    snap = analysis.snapshot
+    counts: dict[str, int] = {}
+    for res in snap.resources:
+        counts[res.kind_key] = counts.get(res.kind_key, 0) + 1
+    eps = analysis.inventory.endpoints
+    opts = analysis.options
+    return {
+        "collection": dict(sorted(snap.collection.items())),
+        "resources": dict(sorted(counts.items())),
+        "ignored": dict(sorted(snap.ignored.items())),
+        "counts": {
+            "pods": sum(1 for e in eps if e.kind == "pod" and not e.template),
+            "templates": sum(1 for e in eps if e.kind == "pod" and e.template),
+            "workloads": len({e.workload for e in eps if e.kind == "pod"}),
+            "namespaces": len({e.namespace for e in eps if e.kind == "pod"}),
+            "policies": len(analysis.policies.policies),
+            "endpoint_classes": int(analysis.classes.n),
+            "excluded_pods": len(analysis.inventory.excluded),
+        },
+        "options": {
+            "externals": [{"name": n.name, "cidrs": [str(c) for c in n.networks]}
+                          for n in sorted(opts.externals, key=lambda n: n.name)],
+            "pod_cidrs": [str(c) for c in opts.pod_cidrs],
+            "lenient": bool(opts.lenient),
+            "with_staged": bool(getattr(opts, "with_staged", False)),
+        },
+    }
+
+
+# -- inventory -----------------------------------------------------------------------------------
+
+
+def _origin(res: Any) -> dict[str, Any] | None:
+    if res is None or res.origin is None:
+        return None
+    return res.origin.to_dict()
+
+
+def _workload_resource(analysis: Analysis, ent: Entity) -> Any:
+    snap = analysis.snapshot
+    parts = ent.name.split("/", 2)
+    if len(parts) == 3:
+        res = snap.get(parts[1], parts[0], parts[2])
+        if res is not None:
+            return res
+    eps = analysis.inventory.endpoints
+    for i in ent.endpoints:  # pods rolled up to a controller absent from the input
+        ep = eps[i]
+        if not ep.template:
+            return snap.get("Pod", ep.namespace, ep.pod)
+    return None
+
+
+def _inventory(analysis: Analysis, ents: Sequence[Entity], packs: Sequence[Pack],
+               zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]]) -> dict[str, Any]:
+    eps = analysis.inventory.endpoints
+    possible: list[dict[str, set[str]]] = []
+    for zi in zone_indexes:
+        per: dict[str, set[str]] = {}
+        for zone in zi.pack.zones:
+            for name in zi.members(zone)[1]:
+                per.setdefault(name, set()).add(zone)
+        possible.append(per)
+    workloads, externals = [], []
+    for k, ent in enumerate(ents):
+        zones = {pack.id: list(zones_of[p][k]) for p, pack in enumerate(packs)}
+        if ent.kind == "external":
+            ep = eps[ent.endpoints[0]]
+            externals.append({"name": ent.name, "kind": ep.kind, "cidrs": [str(c) for c in ep.networks],
+                              "zones": zones})
+            continue
+        members = [eps[i] for i in ent.endpoints]
+        parts = ent.name.split("/", 2)
+        common: dict[str, str] | None = None
+        for ep in members:
+            labels = {k2: str(v) for k2, v in ep.labels.items() if k2 != "pod-template-hash"}
+            common = labels if common is None else {k2: v for k2, v in common.items() if labels.get(k2) == v}
+        workloads.append({
+            "name": ent.name,
+            "namespace": ent.namespace,
+            "kind": parts[1] if len(parts) == 3 else "Pod",
+            "pods": sum(1 for ep in members if not ep.template),
+            "template": all(ep.template for ep in members),
+            "service_accounts": sorted({ep.service_account or "default" for ep in members}),
+            "labels": dict(sorted((common or {}).items())),
+            "zones": zones,
+            "possible_zones": {pack.id: sorted(possible[p].get(ent.name, ())) for p, pack in enumerate(packs)},
+            "origin": _origin(_workload_resource(analysis, ent)),
+        })
+    inv = analysis.inventory
+    namespaces = [{"name": ns, "labels": dict(sorted(labels.items())), "in_input": True}
+                  for ns, labels in sorted(inv.namespace_labels.items())]
+    namespaces += [{"name": ns, "labels": {}, "in_input": False} for ns in sorted(inv.missing_namespaces)]
+    namespaces.sort(key=lambda n: n["name"])
+    return {
+        "workloads": workloads,
+        "external_networks": externals,
+        "namespaces": namespaces,
+        "excluded": sorted(inv.excluded),
+    }
+
+
+# -- policies ------------------------------------------------------------------------------------
+
+
+def _tiers(analysis: Analysis) -> list[dict[str, Any]]:
+    per: dict[str, int] = {}
+    for pol in analysis.policies.policies:
+        per[pol.tier] = per.get(pol.tier, 0) + 1
+    out = []
+    for rank, tier in enumerate(analysis.policies.ordered_tiers()):
+        out.append({"name": tier.name, "order": tier.order, "rank": rank,
+                    "default_action": str(tier.default_action.value), "policies": per.get(tier.name, 0)})
+    return out
+
+
+def _policies(analysis: Analysis) -> list[dict[str, Any]]:
+    by_ref = {res.ref: res for res in analysis.snapshot.resources}
+    out = []
+    for pol in analysis.policies.policies:
+        res = by_ref.get(pol.ref)
+        out.append({
+            "ref": pol.ref,
+            "kind": res.kind_key if res is not None else pol.kind,
+            "namespace": pol.namespace if res is None else res.namespace,
+            "name": pol.name,
+            "tier": pol.tier,
+            "order": pol.order,
+            "types": sorted(pol.types),
+            "ingress_rules": len(pol.ingress),
+            "egress_rules": len(pol.egress),
+            "staged": bool(pol.staged),
+            "broken": pol.broken,
+            "origin": _origin(res),
+        })
+    out.sort(key=lambda p: (p["tier"], p["ref"]))
+    return out
+
+
+# -- zone matrix -----------------------------------------------------------------------------------
+
+
+def _single_pods(analysis: Analysis, ents: Sequence[Entity]) -> np.ndarray:
+    eps = analysis.inventory.endpoints
+    return np.array([e.kind != "external" and len(e.endpoints) == 1 and not eps[e.endpoints[0]].template
+                     for e in ents], dtype=bool)
+
+
+def _matrix(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], pack: Pack, zi: ZoneIndex,
+            zones_of: Sequence[tuple[str, ...]]) -> dict[str, Any]:
+    """Zone × zone over definite members: allowed (every member pair on some port), partial,
+    unknown (none certainly allowed, some may be), denied, empty (a zone without members)."""
+    is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
+    single = _single_pods(analysis, ents)
+    names = list(pack.zones)
+    members: dict[str, np.ndarray] = {z: np.array([k for k, zs in enumerate(zones_of) if z in zs], dtype=np.int64)
+                                      for z in names}
+    unzoned = np.array([k for k, zs in enumerate(zones_of) if not zs and not is_ext[k]], dtype=np.int64)
+    order = sorted(names, key=lambda z: (pack.zones[z].external, names.index(z)))
+    if unzoned.size:
+        order.append(UNZONED)
+        members[UNZONED] = unzoned
+    allow_rows = pm.verdict == ALLOW
+    unknown_rows = pm.verdict == UNKNOWN
+    row_allow = allow_rows.any(axis=1)
+    row_unknown = unknown_rows.any(axis=1)
+    cells = []
+    for a in order:
+        for b in order:
+            si, dj = members[a], members[b]
+            rows = pm.row[np.ix_(si, dj)] if si.size and dj.size else np.zeros((0, 0), np.int32)
+            keep = np.ones(rows.shape, dtype=bool)
+            if rows.size:
+                keep &= ~(is_ext[si][:, None] & is_ext[dj][None, :])
+                same = si[:, None] == dj[None, :]
+                keep &= ~(same & single[si][:, None])
+            live = rows[keep]
+            n = int(live.size)
+            n_allow = int(row_allow[live].sum()) if n else 0
+            n_unknown = int((~row_allow[live] & row_unknown[live]).sum()) if n else 0
+            uniq = np.unique(live) if n else np.zeros(0, np.int64)
+            ports = analysis.ports.summary(allow_rows[uniq].any(axis=0)) if n_allow else ""
+            unknown_ports = analysis.ports.summary(unknown_rows[uniq].any(axis=0)) if n and row_unknown[uniq].any() else ""
+            if n == 0:
+                status = "empty"
+            elif n_allow == n:
+                status = "allowed"
+            elif n_allow:
+                status = "partial"
+            elif n_unknown:
+                status = "unknown"
+            else:
+                status = "denied"
+            cells.append({"src": a, "dst": b, "status": status, "pairs": n, "allowed_pairs": n_allow,
+                          "unknown_pairs": n_unknown, "ports": ports, "unknown_ports": unknown_ports})
+    return {
+        "zones": [{"name": z, "members": int(members[z].size),
+                   "external": bool(z != UNZONED and pack.zones[z].external)} for z in order],
+        "cells": cells,
+    }
+
+
+# -- flows -------------------------------------------------------------------------------------
+
+
+def _scope_masks(zi: ZoneIndex, control: Control, index: dict[str, int], n: int,
+                 is_ext: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(source mask, destination mask) pairs over entities: the flows the control judges."""
+    a = control.assertion
+    everything = np.ones(n, dtype=bool)
+
+    def mask(units: Sequence[Any]) -> np.ndarray:
+        m = np.zeros(n, dtype=bool)
+        for u in units:
+            k = index.get(u.entity)
+            if k is not None:
+                m[k] = True
+        return m
+
+    kind = a.kind
+    if kind in ENDPOINT_KINDS:
+        return []
+    if kind == "no-flow":
+        return [(mask(zi.units(a.src)), mask(zi.units(a.dst)))]
+    if kind == "allow-only":
+        if a.dst:
+            return [(everything, mask(zi.units(a.dst)))]
+        return [(mask(zi.units(a.src)), everything)]
+    if kind == "egress-restricted":
+        return [(mask(zi.zone_units(a.zones)), is_ext.copy())]
+    if kind == "must-allow":
+        return [(mask(zi.units(f.src)), mask(zi.units(f.dst))) for f in a.flows]
+    if kind == "identity-required":
+        return [(everything, mask(zi.zone_units(a.zones)) & ~is_ext)]
+    return []
+
+
+def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Sequence[Pack],
+           zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]],
+           findings: Sequence[Finding], several: bool) -> dict[str, Any]:
+    """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "rows": [[...]...]}``; a row's
+    ``decided_by`` is an index into the ``decided_by`` list (the same texts repeat across many
+    thousands of flows). Rows are sorted by source, destination, verdict and ports."""
+    n = len(ents)
+    index = {e.name: k for k, e in enumerate(ents)}
+    is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
+    single = _single_pods(analysis, ents)
+    allow_rows = pm.verdict == ALLOW
+    unknown_rows = pm.verdict == UNKNOWN
+    live_row = allow_rows.any(axis=1) | unknown_rows.any(axis=1)
+
+    live = live_row[pm.row]
+    live &= ~(is_ext[:, None] & is_ext[None, :])
+    diag = np.arange(n)
+    live[diag[single], diag[single]] = False
+
+    crossing = np.zeros((n, n), dtype=bool)
+    for zones in zones_of:
+        codes: dict[tuple[str, ...], int] = {}
+        code = np.array([codes.setdefault(z, len(codes)) for z in zones], dtype=np.int64)
+        zoned = np.array([bool(z) for z in zones], dtype=bool)
+        crossing |= (code[:, None] != code[None, :]) & (zoned[:, None] | zoned[None, :])
+
+    # pairs the findings cite, and the controls citing them
+    cited: dict[tuple[int, int], set[str]] = {}
+    denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
+    for f in findings:
+        name = control_name(f, several)
+        for v in (*f.violations, *f.unknown_flows):
+            if v.kind != "flow" or v.src is None:
+                continue
+            i, j = index.get(v.src), index.get(v.dst)
+            if i is None or j is None:
+                continue
+            cited.setdefault((i, j), set()).add(name)
+            if v.flow == "denied":
+                denied.setdefault((i, j, v.ports), (v.decided_by, set()))[1].add(name)
+    cited_mask = np.zeros((n, n), dtype=bool)
+    if cited:
+        ci = np.array([k[0] for k in cited], dtype=np.int64)
+        cj = np.array([k[1] for k in cited], dtype=np.int64)
+        cited_mask[ci, cj] = True
+
+    ii, jj = np.nonzero(live & (crossing | cited_mask))
+
+    # controls whose scope covers each pair, as a bit pattern per flow
+    control_ids: list[str] = []
+    scope_bits: list[np.ndarray] = []
+    for pack, zi in zip(packs, zone_indexes, strict=True):
+        for control in pack.controls:
+            masks = _scope_masks(zi, control, index, n, is_ext)
+            hit = np.zeros(ii.size, dtype=bool)
+            for s, d in masks:
+                hit |= s[ii] & d[jj]
+            control_ids.append(control_name((pack.id, control.id), several))
+            scope_bits.append(hit)
+    patterns: list[list[str]]
+    if scope_bits and ii.size:
+        bits = np.stack(scope_bits, axis=1)
+        packed = np.packbits(bits, axis=1)
+        uniq, inv = np.unique(packed, axis=0, return_inverse=True)
+        unpacked = np.unpackbits(uniq, axis=1)[:, : len(control_ids)].astype(bool)
+        patterns = [[control_ids[c] for c in np.flatnonzero(u)] for u in unpacked]
+        pattern_of = np.asarray(inv).reshape(-1)
+    else:
+        patterns = [[]]
+        pattern_of = np.zeros(ii.size, dtype=np.int64)
+
+    mesh = MeshFacts(analysis)
+    assurance_of: dict[int, str] = {}
+
+    def assurance(j: int) -> str:
+        hit = assurance_of.get(j)
+        if hit is None:
+            ent = ents[j]
+            if not mesh.present or ent.kind == "external":
+                hit = ASSURANCE_L4
+            elif mesh.sidecar(ent.endpoints) is False:
+                hit = ASSURANCE_NO_SIDECAR
+            else:
+                hit = ASSURANCE_MESH
+            assurance_of[j] = hit
+        return hit
+
+    rows = pm.row[ii, jj]
+    has_allow = allow_rows.any(axis=1)[rows]
+    has_unknown = unknown_rows.any(axis=1)[rows]
+    port_text: dict[tuple[int, int], str] = {}
+
+    def ports(row: int, which: int) -> str:
+        key = (row, which)
+        hit = port_text.get(key)
+        if hit is None:
+            hit = port_text[key] = analysis.ports.summary(pm.verdict[row] == which)
+        return hit
+
+    why_allow = analysis.decided_by_many(pm, ii[has_allow], jj[has_allow]) if has_allow.any() else []
+    u_idx = np.flatnonzero(has_unknown)
+    why_unknown = analysis.decided_by_many(
+        pm, ii[u_idx], jj[u_idx], [np.flatnonzero(unknown_rows[r]) for r in rows[u_idx]]
+    ) if u_idx.size else []
+
+    names = [e.name for e in ents]
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(n)
+    flat_zones = [sorted({z for zones in zones_of for z in zones[k]}) for k in range(n)]
+    why_of = np.empty(ii.size, dtype=object)
+    why_of[has_allow] = why_allow
+    why_u = np.empty(ii.size, dtype=object)
+    why_u[u_idx] = why_unknown
+    # (src rank, dst rank, verdict, ports, i, j, row kind, decided_by, controls)
+    records: list[tuple[Any, ...]] = []
+    for k in np.lexsort((rank[jj], rank[ii])).tolist():
+        i, j, r = int(ii[k]), int(jj[k]), int(rows[k])
+        controls = patterns[int(pattern_of[k])]
+        extra = cited.get((i, j))
+        if extra:
+            controls = sorted(set(controls) | extra)
+        if has_allow[k]:
+            records.append((rank[i], rank[j], "allowed", ports(r, ALLOW), i, j, assurance(j), why_of[k], controls))
+        if has_unknown[k]:
+            records.append((rank[i], rank[j], "unknown", ports(r, UNKNOWN), i, j, ASSURANCE_UNKNOWN, why_u[k],
+                            controls))
+    if denied:
+        for (i, j, port_text_), (why, controls) in denied.items():
+            records.append((rank[i], rank[j], "denied", port_text_, i, j, ASSURANCE_L4, why, sorted(controls)))
+        records.sort(key=lambda x: x[:4])
+    texts = sorted({x[7] for x in records})
+    text_id = {t: k for k, t in enumerate(texts)}
+    out_rows = [
+        [names[i], names[j], flat_zones[i], flat_zones[j], port, ANY_REQUEST, verdict, assurance_, text_id[why],
+         controls, bool(crossing[i, j])]
+        for _, _, verdict, port, i, j, assurance_, why, controls in records
+    ]
+    return {"columns": list(FLOW_COLUMNS), "decided_by": texts, "rows": out_rows}

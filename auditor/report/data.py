@@ -1,0 +1,377 @@
+"""What the report writers need, derived from the audit result JSON alone.
+
+A report is made from ``auditor audit -o result.json`` (or directly by ``audit --report``) and
+must be reproducible from that file months later, without the cluster, the packs or the tool's
+analysis. ``ReportData`` validates the result and offers the views every writer shares:
+controls with qualified ids, verdict counts, requirements, zones per workload, the policies that
+decided a flow (with their manifest origin), the command that reproduces the audit, and the
+values of the template placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from auditor.errors import AuditorError
+
+RESULT_KIND = "zone-auditor/audit-result"
+SUPPORTED_SCHEMAS = (1,)
+VERDICT_ORDER = ("fail", "unknown", "waived", "pass")  # worst first
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+_REQUIRED_KEYS = ("schema_version", "kind", "snapshot", "packs", "summary", "findings")
+FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
+                "controls", "crossing")
+_RULE = re.compile(r"(\S+ \S+) (?:ingress|egress) rule \d+")
+
+
+def worst(verdicts: Iterable[str]) -> str:
+    seen = set(verdicts)
+    for v in VERDICT_ORDER:
+        if v in seen:
+            return v
+    return "pass"
+
+
+def natural_key(text: str) -> tuple[Any, ...]:
+    """``PCI DSS v4.0 1.4.10`` after ``1.4.2``: digits compare as numbers."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text))
+
+
+@dataclass(frozen=True)
+class Control:
+    """One finding of the result, with the id reports show (``pack/control`` when several packs)."""
+
+    key: str
+    finding: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.finding[name]
+
+    @property
+    def verdict(self) -> str:
+        return str(self.finding["verdict"])
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        return self.finding.get("counts") or {}
+
+    @property
+    def open_violations(self) -> list[Mapping[str, Any]]:
+        return [v for v in self.finding.get("violations", []) if not v.get("waived_by")]
+
+    @property
+    def waived_violations(self) -> list[Mapping[str, Any]]:
+        return [v for v in self.finding.get("violations", []) if v.get("waived_by")]
+
+    @property
+    def unknown_flows(self) -> list[Mapping[str, Any]]:
+        return list((self.finding.get("unknown") or {}).get("flows", []))
+
+    @property
+    def blocking(self) -> list[str]:
+        return list((self.finding.get("unknown") or {}).get("reasons", []))
+
+
+class ReportData:
+    """A validated audit result and the views derived from it."""
+
+    def __init__(self, result: Mapping[str, Any], *, where: str = "audit result") -> None:
+        if not isinstance(result, Mapping):
+            raise AuditorError("not an audit result (expected a JSON object)", where=where)
+        if result.get("kind") != RESULT_KIND:
+            raise AuditorError(f"not an audit result (kind {result.get('kind')!r}, expected {RESULT_KIND!r}); "
+                               "write one with: auditor audit INPUT... --controls PACK -o result.json", where=where)
+        missing = [k for k in _REQUIRED_KEYS if k not in result]
+        if missing:
+            raise AuditorError(f"incomplete audit result: missing {', '.join(missing)}", where=where)
+        if result["schema_version"] not in SUPPORTED_SCHEMAS:
+            raise AuditorError(f"audit result schema_version {result['schema_version']!r} is not supported by this "
+                               f"version (supported: {', '.join(map(str, SUPPORTED_SCHEMAS))})", where=where)
+        self.result = result
+        self.where = where
+        self._deciding: dict[str, list[tuple[str, str]]] = {}
+
+    # -- basics ------------------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Mapping[str, Any]:
+        return self.result["snapshot"]
+
+    @property
+    def digest(self) -> str:
+        return str(self.snapshot.get("digest", ""))
+
+    @property
+    def captured_at(self) -> str:
+        return str(self.snapshot.get("captured_at") or "")
+
+    @property
+    def date(self) -> str:
+        return self.captured_at[:10]
+
+    @property
+    def verdict(self) -> str:
+        return str(self.result["summary"]["verdict"])
+
+    @property
+    def tool_version(self) -> str:
+        return str(self.result.get("tool_version", ""))
+
+    @property
+    def packs(self) -> list[Mapping[str, Any]]:
+        return list(self.result["packs"])
+
+    @property
+    def several_packs(self) -> bool:
+        return len(self.packs) > 1
+
+    @property
+    def has_evidence(self) -> bool:
+        """Results written before reports existed lack inventory/flows/matrix."""
+        return "flows" in self.result and "inventory" in self.result
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.result.get(key, default)
+
+    @cached_property
+    def controls(self) -> list[Control]:
+        several = self.several_packs
+        out = []
+        for f in self.result["findings"]:
+            key = f"{f['pack']}/{f['control']}" if several else str(f["control"])
+            out.append(Control(key=key, finding=f))
+        return out
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        out = {"pass": 0, "fail": 0, "waived": 0, "unknown": 0}
+        for c in self.controls:
+            out[c.verdict] = out.get(c.verdict, 0) + 1
+        return out
+
+    @cached_property
+    def violation_totals(self) -> dict[str, int]:
+        out = {"violations": 0, "waived": 0, "unknown": 0}
+        for c in self.controls:
+            for k in out:
+                out[k] += int(c.counts.get(k, 0))
+        return out
+
+    @cached_property
+    def frameworks(self) -> list[str]:
+        return list(dict.fromkeys(str(p.get("framework") or p.get("title") or p.get("id")) for p in self.packs))
+
+    @cached_property
+    def requirements(self) -> list[tuple[str, list[Control], str]]:
+        """(reference, controls citing it, worst verdict), in natural order of the reference."""
+        per: dict[str, list[Control]] = {}
+        for c in self.controls:
+            for ref in c.finding.get("references", []):
+                per.setdefault(str(ref), []).append(c)
+        return [(ref, cs, worst(c.verdict for c in cs)) for ref, cs in sorted(per.items(), key=lambda x: natural_key(x[0]))]
+
+    # -- zones, workloads, policies --------------------------------------------------------------------
+    @cached_property
+    def workloads(self) -> dict[str, Mapping[str, Any]]:
+        return {w["name"]: w for w in (self.result.get("inventory") or {}).get("workloads", [])}
+
+    @cached_property
+    def externals(self) -> dict[str, Mapping[str, Any]]:
+        return {w["name"]: w for w in (self.result.get("inventory") or {}).get("external_networks", [])}
+
+    def flows_table(self) -> tuple[list[str], list[str], list[list[Any]]]:
+        """(columns, decided_by texts, rows) of the result's ``flows``; the ``decided_by`` cell of
+        a row is an index into the texts (see auditor/controls/evidence.py)."""
+        fl = self.result.get("flows")
+        if not fl:
+            return list(FLOW_COLUMNS), [], []
+        return list(fl["columns"]), list(fl.get("decided_by", [])), list(fl["rows"])
+
+    def iter_flows(self) -> Iterator[dict[str, Any]]:
+        cols, texts, rows = self.flows_table()
+        k = cols.index("decided_by")
+        for row in rows:
+            d = dict(zip(cols, row, strict=True))
+            d["decided_by"] = texts[row[k]]
+            yield d
+
+    def zone_names(self, pack: str) -> list[str]:
+        return list((self.result.get("zones") or {}).get(pack, {}))
+
+    def zones_text(self, zones: Mapping[str, Iterable[str]]) -> str:
+        """``cde`` (one pack) or ``pci-dss-v4:cde; hipaa:ephi`` (several)."""
+        if not self.several_packs:
+            return ", ".join(z for zs in zones.values() for z in zs)
+        return "; ".join(f"{p}:{z}" for p, zs in sorted(zones.items()) for z in zs)
+
+    @cached_property
+    def policies(self) -> dict[str, Mapping[str, Any]]:
+        return {p["ref"]: p for p in self.result.get("policies", [])}
+
+    def deciding_policies(self, decided_by: str) -> list[tuple[str, str]]:
+        """(side, policy ref) named in a ``decided_by`` text, ingress side first.
+
+        Rule texts are ``[tier T: ]<kind> <namespace/name> <direction> rule <n> (<action>)`` (the
+        engine's rule table); kinds and names contain no spaces, so the two words before
+        `` ingress rule ``/`` egress rule `` are the policy ref. Memoised per text.
+        """
+        hit = self._deciding.get(decided_by)
+        if hit is not None:
+            return hit
+        out: list[tuple[str, str]] = []
+        sides: dict[str, str] = {}
+        for chunk in (decided_by or "").split("; "):
+            side, _, text = chunk.partition(": ")
+            sides[side.strip()] = text
+        for side in ("ingress", "egress"):
+            for m in _RULE.finditer(sides.get(side, "")):
+                ref = m.group(1)
+                if ref in self.policies and (side, ref) not in out:
+                    out.append((side, ref))
+        if len(self._deciding) < 200_000:
+            self._deciding[decided_by] = out
+        return out
+
+    @staticmethod
+    def short_rule(decided_by: str, limit: int = 160) -> str:
+        text = decided_by.replace(" (K8S-2, CAL-22)", "").replace(" (CAL-21, K8S-4)", "")
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    # -- reproduce -----------------------------------------------------------------------------------------
+    def reproduce_command(self) -> str:
+        source = str(self.snapshot.get("source") or "")
+        args = ["auditor", "audit"]
+        if source.startswith("manifests: "):
+            args += [p.strip() for p in source[len("manifests: "):].split(", ") if p.strip()]
+        elif source.startswith("live:"):
+            m = re.search(r"context=(\S+)", source)
+            args += ["--live"] + (["--context", m.group(1)] if m and m.group(1) not in ("None", "unknown") else [])
+        else:
+            args.append("SNAPSHOT.json")
+        for p in self.packs:
+            args += ["--controls", str(p.get("path") or p.get("id"))]
+        if self.result.get("zones_file"):
+            args += ["--zones", str(self.result["zones_file"].get("path"))]
+        if self.result.get("waivers_file"):
+            args += ["--waivers", str(self.result["waivers_file"].get("path"))]
+        if self.result.get("as_of"):
+            args += ["--as-of", str(self.result["as_of"])]
+        options = (self.result.get("scope") or {}).get("options") or {}
+        pack_cidr_zones = {name for zones in (self.result.get("zones") or {}).values()
+                           for name, z in zones.items() if z.get("kind") == "cidr"}
+        for ext in options.get("externals", []):
+            if ext["name"] in pack_cidr_zones or (ext["name"] == "internet" and ext["cidrs"] == ["0.0.0.0/0"]):
+                continue
+            args += ["--external", f"{ext['name']}={','.join(ext['cidrs'])}"]
+        for cidr in options.get("pod_cidrs", []):
+            args += ["--pod-cidr", cidr]
+        if options.get("lenient"):
+            args.append("--lenient")
+        if options.get("with_staged"):
+            args.append("--with-staged")
+        args += ["-o", "result.json"]
+        return " ".join(shlex.quote(a) for a in args)
+
+    # -- placeholders ----------------------------------------------------------------------------------------
+    def cluster_name(self, override: str = "") -> str:
+        if override:
+            return override
+        source = str(self.snapshot.get("source") or "")
+        if source.startswith("manifests: "):
+            return source[len("manifests: "):]
+        if source.startswith("live:"):
+            m = re.search(r"context=(\S+)", source)
+            return f"{m.group(1)} (live)" if m else source
+        return source or "unnamed cluster"
+
+    def placeholders(self, organisation: str = "", cluster: str = "", evidence_rows: int = 200) -> dict[str, str]:
+        scope = self.result.get("scope") or {}
+        counts = scope.get("counts") or {}
+        zones = []
+        for pack in self.packs:
+            zones.extend(self.zone_names(str(pack["id"])))
+        c = self.counts
+        return {
+            "organisation": organisation or "the organisation",
+            "cluster": self.cluster_name(cluster),
+            "source": str(self.snapshot.get("source") or ""),
+            "framework": ", ".join(self.frameworks),
+            "packs": ", ".join(f"{p.get('title', p['id'])} (v{p.get('version') or '-'})" for p in self.packs),
+            "date": self.date,
+            "captured_at": self.captured_at,
+            "result": self.verdict,
+            "result_upper": self.verdict.upper(),
+            "controls_total": str(len(self.controls)),
+            "controls_pass": str(c["pass"]),
+            "controls_fail": str(c["fail"]),
+            "controls_waived": str(c["waived"]),
+            "controls_unknown": str(c["unknown"]),
+            "violations": str(self.violation_totals["violations"]),
+            "waived_violations": str(self.violation_totals["waived"]),
+            "snapshot_digest": self.digest,
+            "snapshot_digest_short": self.digest[:12],
+            "tool_version": self.tool_version,
+            "workloads": str(counts.get("workloads", len(self.workloads))),
+            "pods": str(counts.get("pods", "n/a")),
+            "namespaces": str(counts.get("namespaces", "n/a")),
+            "policies": str(counts.get("policies", len(self.policies))),
+            "zones": ", ".join(dict.fromkeys(zones)),
+            "flows": str(self.crossing_flows),
+            "evidence_rows": str(evidence_rows),
+        }
+
+    @cached_property
+    def crossing_flows(self) -> int:
+        cols, _, rows = self.flows_table()
+        k = cols.index("crossing")
+        return sum(1 for r in rows if r[k])
+
+    # -- evidence summaries ------------------------------------------------------------------------------------
+    @staticmethod
+    def summarise_by_workload(violations: list[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+        """Group flow evidence by the side with fewer distinct workloads.
+
+        Returns ``(side, rows)``: side is ``dst`` or ``src``; each row has the workload, the number
+        of flows, distinct peers, an example peer, the union of ports (as listed) and the most
+        common deciding rule.
+        """
+        srcs = {v.get("src") for v in violations}
+        dsts = {v.get("dst") for v in violations}
+        side = "src" if len(srcs) < len(dsts) and None not in srcs else "dst"
+        other = "dst" if side == "src" else "src"
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for v in violations:
+            groups.setdefault(str(v.get(side) or ""), []).append(v)
+        rows = []
+        for name, items in groups.items():
+            peers = sorted({str(v.get(other) or "") for v in items if v.get(other)})
+            ports = list(dict.fromkeys(str(v.get("ports") or "") for v in items))
+            rules = Counter(str(v.get("decided_by") or v.get("reason") or "") for v in items)
+            rows.append({
+                "workload": name,
+                "flows": len(items),
+                "peers": len(peers),
+                "example": peers[0] if peers else "",
+                "ports": "all" if "all" in ports else " ".join(ports[:4]) + (" …" if len(ports) > 4 else ""),
+                "decided_by": rules.most_common(1)[0][0] if rules else "",
+            })
+        rows.sort(key=lambda r: (-r["flows"], r["workload"]))
+        return side, rows
+
+
+_CACHE: list[tuple[Mapping[str, Any], ReportData]] = []
+
+
+def view(result: Mapping[str, Any]) -> ReportData:
+    """The ``ReportData`` of a result dict, built once per dict (the writers share it)."""
+    for obj, data in _CACHE:
+        if obj is result:
+            return data
+    data = ReportData(result)
+    _CACHE[:] = [(result, data)]
+    return data

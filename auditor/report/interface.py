@@ -1,0 +1,34 @@
+"""The one interface every report format implements (like pip-audit's ``format/``).
+
+Adding a format is one new module in this package with a class satisfying ``ReportWriter``,
+registered in ``auditor/report/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the user chose: templates (names or paths) and paper for the PDF."""
+
+    templates: Sequence[str] = ("auditor", "executive")
+    paper: str | None = None  # a4 | letter; None = the template's own
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ReportWriter(Protocol):
+    """Writes one format from the audit result JSON (as a dict) into ``out_dir``.
+
+    ``write`` returns the files it wrote (atomically, via ``auditor.canonical.atomic_write``).
+    Everything but the PDF is byte-deterministic; the PDF too, given the same fonts.
+    """
+
+    name: str
+
+    def write(self, result: Mapping[str, Any], out_dir: Path, options: ReportOptions) -> list[Path]: ...
