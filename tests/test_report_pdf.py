@@ -181,13 +181,17 @@ def _content(page: Any) -> bytes:
 
 
 def test_a_rendered_page_is_not_blank(tmp_path: Path, pdfs: dict[tuple[str, str], bytes]) -> None:
-    """Renders the zone-matrix page to PNG with poppler when it is installed and checks the
-    pixels; otherwise checks that the page's content stream paints text and coloured areas."""
+    """The zone-matrix page paints text and coloured cells: always checked in its content
+    stream, and, where poppler is installed, in the pixels of the page rendered to PNG."""
     data = pdfs[("before", "auditor")]
     reader = PdfReader(io.BytesIO(data))
     page_no = next(i for i, p in enumerate(reader.pages, start=1) if "Zone-to-zone reachability" in p.extract_text()
                    and "from \\ to" in p.extract_text())
+    ops = _content(reader.pages[page_no - 1])
+    assert ops.count(b" Tj") + ops.count(b" TJ") > 50  # text
+    assert ops.count(b" re") > 20 and ops.count(b" rg") > 10  # filled, coloured rectangles (the grid)
     if shutil.which("pdftoppm"):
+        import numpy as np
         from PIL import Image
 
         pdf = tmp_path / "r.pdf"
@@ -195,18 +199,11 @@ def test_a_rendered_page_is_not_blank(tmp_path: Path, pdfs: dict[tuple[str, str]
         subprocess.run(["pdftoppm", "-r", "40", "-f", str(page_no), "-l", str(page_no), "-png", str(pdf),
                         str(tmp_path / "p")], check=True)
         png = next(tmp_path.glob("p*.png"))
-        img = Image.open(png).convert("RGB")
-        pixels = list(img.getdata())
-        non_white = sum(1 for px in pixels if px != (255, 255, 255)) / len(pixels)
-        assert non_white > 0.05
-        assert len(set(pixels)) > 50  # text, the header band and the coloured matrix cells
-        matrix_red = sum(1 for r, g, b in pixels if r > 200 and g < 120 and b < 90)
-        assert matrix_red > 100  # "allowed" cells of the unsegmented cluster
-    else:
-        ops = _content(reader.pages[page_no - 1])
-        assert ops.count(b" Tj") + ops.count(b" TJ") > 50
-        assert b" re" in ops and (b" f\n" in ops or b" f " in ops or b"f*" in ops)
-        assert b"rg" in ops
+        px = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3).astype(int)
+        assert (px != 255).any(axis=1).mean() > 0.05  # not blank
+        assert len(np.unique(px, axis=0)) > 50  # text, header band, coloured cells
+        red = (px[:, 0] > 200) & (px[:, 1] < 120) & (px[:, 2] < 90)
+        assert red.sum() > 100  # the "allowed" cells of the unsegmented cluster
 
 
 def test_a_large_result_is_summarised_and_capped() -> None:
