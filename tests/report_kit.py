@@ -1,5 +1,5 @@
-"""Audit results for the report tests: the bank sample (before, after, with a waiver, with an
-over-permissive policy) audited in-process once per test session, plus PDF helpers."""
+"""Audit results for the report tests: the bank sample (before, after, istio, with a waiver,
+with an over-permissive policy) audited in-process once per test session, plus PDF helpers."""
 
 from __future__ import annotations
 
@@ -69,10 +69,10 @@ def _audit(paths: list[str], waivers: str | None = None) -> dict[str, Any]:
     return orjson.loads(canonical_json(result.to_dict()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str, tmp: str) -> bytes:
     work = Path(tmp)
-    if name in ("before", "after"):
+    if name in ("before", "after", "istio"):
         data = _audit([os.path.relpath(BANK / name)])
     elif name == "waived":
         w = work / "waivers.yaml"

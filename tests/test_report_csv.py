@@ -74,7 +74,7 @@ def test_flows_carry_zones_ports_verdict_rules_and_controls(tmp_path: Path) -> N
     r = row.iloc[0]
     assert (r.src_zones, r.dst_zones, r.ports, r.verdict, r.request, r.zone_crossing) == (
         "trusted", "restricted", "TCP:2379", "allowed", "*", "true")
-    assert r.assurance == "L3/L4"
+    assert r.assurance == "network"  # both ends name their peer
     assert "NetworkPolicy restricted/database-allow-ingress-from-summary ingress rule 0" in r.decided_by
     assert r.deciding_policies == ("NetworkPolicy restricted/database-allow-ingress-from-summary; "
                                    "NetworkPolicy trusted/summary-allow-egress-to-database")
@@ -127,3 +127,16 @@ def test_same_result_same_bytes(tmp_path: Path) -> None:
         assert a == (tmp_path / "b" / name).read_bytes()
         a.decode("utf-8")
         assert b"\r\n" not in a
+
+
+def test_istio_requests_assurance_and_mesh_policies(tmp_path: Path) -> None:
+    frames = write("istio", tmp_path)
+    flows = frames["flows.csv"].set_index(["src", "dst"])
+    db = flows.loc[("trusted/Deployment/summary", "restricted/StatefulSet/database")]
+    assert db.request == "GET /accounts | GET /balances/*"
+    assert db.assurance == "network+identity"
+    assert "AuthorizationPolicy restricted/database-allow-summary" in db.deciding_policies.split("; ")
+    assert flows.loc[("internet", "dmz/Deployment/customer")].assurance == "none"  # any address may connect
+    pol = frames["policies.csv"].set_index("policy").loc["AuthorizationPolicy restricted/database-allow-summary"]
+    assert (pol.kind, pol.tier) == ("istio/AuthorizationPolicy", "istio")
+    assert pol.origin_file.endswith("71-istio-authz-database.yaml")

@@ -10,7 +10,13 @@ import pytest
 from auditor.errors import AuditorError
 from auditor.report.data import ReportData
 from auditor.report.pdf import render_pdf
-from auditor.report.template import DEFAULT_TEMPLATES, PLACEHOLDERS, load_template, resolve, template_dirs
+from auditor.report.template import (
+    DEFAULT_TEMPLATES,
+    PLACEHOLDERS,
+    load_template,
+    resolve,
+    template_dirs,
+)
 from tests.report_kit import flat, pdf_text, result
 
 GOOD = """\

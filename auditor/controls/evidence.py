@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from auditor.controls.mesh import MeshFacts
 from auditor.controls.pack import Control, Pack
 from auditor.controls.result import Finding
 from auditor.controls.zones import ZoneIndex
@@ -30,12 +29,9 @@ from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, UNKNOWN
 
 UNZONED = "(unzoned)"
-# Flow assurance: what a verdict rests on (docs/reports.md).
-ASSURANCE_L4 = "L3/L4"
-ASSURANCE_NO_SIDECAR = "L3/L4; no sidecar"
-ASSURANCE_MESH = "L3/L4; mesh not modelled"
+# Flow assurance (Analysis.assurance): network | identity | network+identity | none | unknown.
 ASSURANCE_UNKNOWN = "unknown"
-ANY_REQUEST = "*"
+ANY_REQUEST = "*"  # no request-level (L7) layer in the input: every request of an allowed flow
 FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
                 "controls", "crossing")
 ENDPOINT_KINDS = ("isolated", "zone-coverage", "mtls-required")
@@ -183,6 +179,10 @@ def _tiers(analysis: Analysis) -> list[dict[str, Any]]:
     for rank, tier in enumerate(analysis.policies.ordered_tiers()):
         out.append({"name": tier.name, "order": tier.order, "rank": rank,
                     "default_action": str(tier.default_action.value), "policies": per.get(tier.name, 0)})
+    mesh = getattr(analysis, "istio", None)
+    if mesh is not None and (mesh.authz or mesh.peer or mesh.request):
+        out.append({"name": "istio", "order": None, "rank": len(out), "default_action": "Allow",
+                    "policies": len(mesh.authz) + len(mesh.peer) + len(mesh.request)})
     return out
 
 
@@ -205,7 +205,28 @@ def _policies(analysis: Analysis) -> list[dict[str, Any]]:
             "broken": pol.broken,
             "origin": _origin(res),
         })
-    out.sort(key=lambda p: (p["tier"], p["ref"]))
+    mesh = getattr(analysis, "istio", None)  # the Istio layer: its own "tier", evaluated after L3/L4
+    if mesh is not None:
+        for kind, items in (("istio/AuthorizationPolicy", mesh.authz), ("istio/PeerAuthentication", mesh.peer),
+                            ("istio/RequestAuthentication", mesh.request)):
+            for pol in items:
+                res = analysis.snapshot.get(kind, pol.namespace, pol.name)
+                rules = getattr(pol, "rules", None)
+                out.append({
+                    "ref": pol.ref,
+                    "kind": kind,
+                    "namespace": pol.namespace,
+                    "name": pol.name,
+                    "tier": "istio",
+                    "order": None,
+                    "types": ["ingress"],
+                    "ingress_rules": len(rules) if rules else 0,
+                    "egress_rules": 0,
+                    "staged": bool(getattr(pol, "dry_run", False)),
+                    "broken": getattr(pol, "broken", None),
+                    "origin": _origin(res),
+                })
+    out.sort(key=lambda p: (p["tier"] == "istio", p["tier"], p["ref"]))
     return out
 
 
@@ -378,20 +399,13 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         patterns = [[]]
         pattern_of = np.zeros(ii.size, dtype=np.int64)
 
-    mesh = MeshFacts(analysis)
     assurance_of: dict[int, str] = {}
 
-    def assurance(j: int) -> str:
-        hit = assurance_of.get(j)
+    def assurance(i: int, j: int, r: int) -> str:
+        """How the allowed flows of a pair are admitted; a function of its verdict row."""
+        hit = assurance_of.get(r)
         if hit is None:
-            ent = ents[j]
-            if not mesh.present or ent.kind == "external":
-                hit = ASSURANCE_L4
-            elif mesh.sidecar(ent.endpoints) is False:
-                hit = ASSURANCE_NO_SIDECAR
-            else:
-                hit = ASSURANCE_MESH
-            assurance_of[j] = hit
+            hit = assurance_of[r] = analysis.assurance(pm, i, j, np.flatnonzero(allow_rows[r])) or ASSURANCE_UNKNOWN
         return hit
 
     rows = pm.row[ii, jj]
@@ -420,7 +434,14 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
     why_of[has_allow] = why_allow
     why_u = np.empty(ii.size, dtype=object)
     why_u[u_idx] = why_unknown
-    # (src rank, dst rank, verdict, ports, i, j, row kind, decided_by, controls)
+    # With an Istio layer: the request classes each allowed pair admits ("any request" without
+    # an AuthorizationPolicy at the destination); without one, "*" (L3/L4 admits every request).
+    requests = np.full(ii.size, "", dtype=object)
+    if getattr(analysis, "l7_active", False) and ii.size:
+        from auditor.reach import rows as reach_rows
+
+        requests = reach_rows._requests(analysis, pm, ii, jj)
+    # (src rank, dst rank, verdict, ports, i, j, assurance, decided_by, controls, request)
     records: list[tuple[Any, ...]] = []
     for k in np.lexsort((rank[jj], rank[ii])).tolist():
         i, j, r = int(ii[k]), int(jj[k]), int(rows[k])
@@ -429,19 +450,20 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         if extra:
             controls = sorted(set(controls) | extra)
         if has_allow[k]:
-            records.append((rank[i], rank[j], "allowed", ports(r, ALLOW), i, j, assurance(j), why_of[k], controls))
+            records.append((rank[i], rank[j], "allowed", ports(r, ALLOW), i, j, assurance(i, j, r), why_of[k],
+                            controls, requests[k] or ANY_REQUEST))
         if has_unknown[k]:
             records.append((rank[i], rank[j], "unknown", ports(r, UNKNOWN), i, j, ASSURANCE_UNKNOWN, why_u[k],
-                            controls))
+                            controls, ANY_REQUEST))
     if denied:
         for (i, j, port_text_), (why, controls) in denied.items():
-            records.append((rank[i], rank[j], "denied", port_text_, i, j, ASSURANCE_L4, why, sorted(controls)))
+            records.append((rank[i], rank[j], "denied", port_text_, i, j, "", why, sorted(controls), ANY_REQUEST))
         records.sort(key=lambda x: x[:4])
     texts = sorted({x[7] for x in records})
     text_id = {t: k for k, t in enumerate(texts)}
     out_rows = [
-        [names[i], names[j], flat_zones[i], flat_zones[j], port, ANY_REQUEST, verdict, assurance_, text_id[why],
+        [names[i], names[j], flat_zones[i], flat_zones[j], port, request, verdict, assurance_, text_id[why],
          controls, bool(crossing[i, j])]
-        for _, _, verdict, port, i, j, assurance_, why, controls in records
+        for _, _, verdict, port, i, j, assurance_, why, controls, request in records
     ]
     return {"columns": list(FLOW_COLUMNS), "decided_by": texts, "rows": out_rows}

@@ -27,7 +27,7 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 _REQUIRED_KEYS = ("schema_version", "kind", "snapshot", "packs", "summary", "findings")
 FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
                 "controls", "crossing")
-_RULE = re.compile(r"(\S+ \S+) (?:ingress|egress) rule \d+")
+_RULE = re.compile(r"(\S+ \S+) (?:(?:ingress|egress) )?rule \d+")
 
 
 def worst(verdicts: Iterable[str]) -> str:
@@ -214,11 +214,12 @@ class ReportData:
         return {p["ref"]: p for p in self.result.get("policies", [])}
 
     def deciding_policies(self, decided_by: str) -> list[tuple[str, str]]:
-        """(side, policy ref) named in a ``decided_by`` text, ingress side first.
+        """(side, policy ref) named in a ``decided_by`` text: ingress side, Istio, egress side.
 
         Rule texts are ``[tier T: ]<kind> <namespace/name> <direction> rule <n> (<action>)`` (the
-        engine's rule table); kinds and names contain no spaces, so the two words before
-        `` ingress rule ``/`` egress rule `` are the policy ref. Memoised per text.
+        engine's rule table; Istio: ``AuthorizationPolicy <ns/name> rule <n> (<action>)``); kinds
+        and names contain no spaces, so the two words before `` [direction] rule `` are the policy
+        ref. Memoised per text.
         """
         hit = self._deciding.get(decided_by)
         if hit is not None:
@@ -228,7 +229,7 @@ class ReportData:
         for chunk in (decided_by or "").split("; "):
             side, _, text = chunk.partition(": ")
             sides[side.strip()] = text
-        for side in ("ingress", "egress"):
+        for side in ("ingress", "istio", "egress"):
             for m in _RULE.finditer(sides.get(side, "")):
                 ref = m.group(1)
                 if ref in self.policies and (side, ref) not in out:

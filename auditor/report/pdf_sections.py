@@ -208,7 +208,7 @@ class LazyCell:
 
 @dataclass(frozen=True)
 class RuleCell(LazyCell):
-    """``egress: …; ingress: …`` with each side on its own line, identifiers wrapped at ``/ -``."""
+    """``egress: …; ingress: …[; istio: …]`` one side per line, identifiers wrapped at ``/ -``."""
 
     text: str
     limit: int = 260
@@ -219,7 +219,7 @@ class RuleCell(LazyCell):
         lines = []
         for p in (x for x in ctx.data.short_rule(self.text, 10_000).split("; ") if x):
             side, sep, rest = p.partition(": ")
-            if sep and side in ("egress", "ingress"):
+            if sep and side in ("egress", "ingress", "istio"):
                 half = self.limit // 2
                 rest = rest if len(rest) <= half else rest[: half - 1] + "…"
                 label = f"<font color='{th.hex['muted']}'>{side}:</font> "
@@ -468,13 +468,15 @@ def control_table(ctx: Ctx, controls: Sequence[Control], with_message: bool = Tr
     th = ctx.theme
     header = ["Control", "Title and finding" if with_message else "Title", "Severity", "Verdict", "Open",
               "Waived", "Unknown"]
-    widths = [1.3, 4.4, 0.95, 1.15, 0.85, 0.8, 0.9]
+    widths = [1.25, 4.1, 0.95, 1.1, 0.85, 0.95, 1.1]
     rows, extra = [], []
     for i, c in enumerate(controls, start=1):
         f = c.finding
         title = th.esc(f.get("title", ""))
         if with_message and c.verdict != "pass":
-            title += f'<br/><font size="6.8" color="{th.hex["muted"]}">{th.esc(f.get("message", ""))}</font>'
+            message = str(f.get("message", ""))
+            message = message if len(message) <= 110 else message[:109] + "…"
+            title += f'<br/><font size="6.8" color="{th.hex["muted"]}">{th.esc(message)}</font>'
         rows.append([c.key, Paragraph(title, ctx.s["cell"]), str(f.get("severity", "")),
                      Paragraph(VERDICT_WORDS.get(c.verdict, c.verdict), ctx.s["badge"]),
                      f"{c.counts.get('violations', 0):,}", f"{c.counts.get('waived', 0):,}",
@@ -533,21 +535,27 @@ def build_control_table(ctx: Ctx, section: Section) -> list[Flowable]:
 
 def build_matrix(ctx: Ctx, section: Section) -> list[Flowable]:
     d = ctx.data
-    out: list[Flowable] = [heading(ctx, section_title(ctx, section, "Zone-to-zone reachability"), 0, "matrix")]
-    out += narrative(ctx, section.text)
+    head: list[Flowable] = [heading(ctx, section_title(ctx, section, "Zone-to-zone reachability"), 0, "matrix")]
+    head += narrative(ctx, section.text)
+    out: list[Flowable] = []
     matrices = d.get("zones_matrix") or {}
     if not matrices:
-        out.append(para(ctx, "This audit result does not record the zone matrix (it was written by an older "
-                             "version); re-run the audit to include it.", "note"))
-        return out
-    for pack in d.packs:
+        return [*head, para(ctx, "This audit result does not record the zone matrix (it was written by an older "
+                                 "version); re-run the audit to include it.", "note")]
+    for n, pack in enumerate(d.packs):
         m = matrices.get(pack["id"])
         if not m:
             continue
+        block: list[Flowable] = head if n == 0 else []
         if len(d.packs) > 1:
-            out.append(para(ctx, f"{pack.get('title', pack['id'])}", "h3"))
-        out.append(_matrix_table(ctx, m))
-        out.append(Spacer(1, 3 * mm))
+            block.append(para(ctx, f"{pack.get('title', pack['id'])}", "h3"))
+        block += [_matrix_table(ctx, m), Spacer(1, 3 * mm)]
+        if len(m["zones"]) <= 14:
+            out.append(KeepTogether(block))  # a grid is read whole
+        else:
+            out += block
+    if not out:
+        out = head
     legend = KeepTogether([_legend(ctx), para(ctx, (
         "Rows are sources, columns destinations. A cell aggregates every pair of member workloads (and external "
         "networks): allowed = every pair can connect on some port; partial = some pairs can; denied = none can; "
@@ -576,16 +584,22 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
     if len(live) <= cap:
         out.append(para(ctx, "Every flow between workloads (or external networks) of different zones that the "
                              "policies allow or may allow, with the rule that decided each end and the controls "
-                             "that judge it.", "small"))
+                             "that judge it. Assurance: network = every admitting rule names its peer (labels, "
+                             "namespace, service account or CIDR); identity = an mTLS-verified principal is "
+                             "required; none = admitted without naming the peer.", "small"))
         body = []
         for k, r in enumerate(live, start=1):
             src = NameCell(r[at["src"]], zones(r[at["src_zones"]]))
             dst = NameCell(r[at["dst"]], zones(r[at["dst_zones"]]))
             ports = r[at["ports"]] + (" (unknown)" if r[at["verdict"]] == "unknown" else "")
-            body.append([str(k), src, dst, ports,
+            request = r[at["request"]] if "request" in at else "*"
+            sub = [] if request in ("*", "any request", "") else [request]
+            if r[at["assurance"]] if "assurance" in at else "":
+                sub.append(f"assurance: {r[at['assurance']]}")
+            body.append([str(k), src, dst, NameCell(ports, "; ".join(sub)),
                          rule_markup(ctx, texts[r[at["decided_by"]]]), ", ".join(r[at["controls"]]) or "—"])
-        out.append(grid(ctx, ["#", "Source (zone)", "Destination (zone)", "Ports", "Deciding rule at each end",
-                              "Controls"], body, [0.35, 2.1, 2.1, 1.1, 3.5, 1.0],
+        out.append(grid(ctx, ["#", "Source (zone)", "Destination (zone)", "Ports (requests, assurance)",
+                              "Deciding rule at each end", "Controls"], body, [0.35, 2.0, 2.0, 1.5, 3.3, 0.95],
                         styles=["cell", "cell", "cell", "cell_id", "cell", "cell_id"]))
         return out
     groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -901,13 +915,13 @@ def _workload_table(ctx: Ctx, members: list[Mapping[str, Any]], cap: int) -> lis
 
 def build_signoff(ctx: Ctx, section: Section) -> list[Flowable]:
     th = ctx.theme
-    out: list[Flowable] = [CondPageBreak(110 * mm),
+    roles = section.options.get("roles") or ("Prepared by", "Reviewed by", "Approved by")
+    out: list[Flowable] = [CondPageBreak((45 + 15 * len(roles)) * mm),  # the block stays on one page
                            heading(ctx, section_title(ctx, section, "Sign-off"), 0, "signoff")]
     out += narrative(ctx, section.text)
     statement = str(section.options.get("statement") or "")
     if statement:
         out += narrative(ctx, statement)
-    roles = section.options.get("roles") or ("Prepared by", "Reviewed by", "Approved by")
     rows = [[Paragraph(th.esc(r), ctx.s["cell_bold"]), "", "", ""] for r in roles]
     body = [[Paragraph(th.esc(h), ctx.s["cell_head"]) for h in ("Role", "Name and title", "Signature", "Date")],
             *rows]

@@ -35,7 +35,7 @@ DEFAULT_FONTS = {
     "bold_italic": _RL_FONTS / "VeraBI.ttf",
 }
 PAPER = {"a4": A4, "letter": LETTER}
-_TOKENS = re.compile(r"[^/,:=-]*[/,:=-]+|[^/,:=-]+$")
+_CUTS = (re.compile(r"[^/]*/+|[^/]+$"), re.compile(r"[^,:=-]*[,:=-]+|[^,:=-]+$"))
 TRANSLITERATE = {
     "→": "->", "←": "<-", "⇒": "=>", "↔": "<->", "✓": "yes", "✔": "yes", "✗": "no", "✘": "no",
     "≠": "!=", "⟶": "->", "∧": "and", "∨": "or", "¬": "not ", "∅": "none", "⚠": "!",
@@ -126,14 +126,21 @@ class Theme:
         def fits(t: str) -> bool:
             return stringWidth(t, font, size) <= width
 
-        pieces: list[str] = []  # words; a word too wide is cut at its separators
+        def cut(word: str, level: int) -> list[str]:
+            """A word too wide: cut after "/" first, then after other separators."""
+            if fits(word) or level >= len(_CUTS):
+                return [word]
+            toks = _CUTS[level].findall(word) or [word]
+            out: list[str] = []
+            for t in toks:
+                out.extend(cut(t, level + 1))
+            return out
+
+        pieces: list[str] = []  # words, or the parts of a word too wide for the cell
         for word in s.split(" "):
-            if fits(word):
-                pieces.append(word + " ")
-            else:
-                toks = _TOKENS.findall(word)
-                pieces.extend(toks[:-1])
-                pieces.append(toks[-1] + " " if toks else word + " ")
+            parts = cut(word, 0)
+            pieces.extend(parts[:-1])
+            pieces.append(parts[-1] + " ")
         lines: list[str] = []
         cur = ""
         for tok in pieces:
