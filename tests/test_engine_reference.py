@@ -248,3 +248,26 @@ def test_engine_equals_scalar_reference(tmp_path, cluster):
 
 def test_reference_helpers_agree_on_ipaddress():
     assert ipaddress.ip_address("10.1.2.3") in ipaddress.ip_network("10.1.0.0/16")
+
+
+def test_forked_sigma_evaluation_gives_identical_results(tmp_path, monkeypatch):
+    """The σ loop may run on forked workers; the result must not depend on it."""
+    import numpy as np
+
+    import auditor.reach.engine as engine_mod
+
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent / "sample_clusters" / "bank" / "calico"
+    monkeypatch.setattr(engine_mod, "_MIN_SIGMAS_PER_WORKER", 1)
+    runs = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("AUDITOR_WORKERS", workers)
+        a = analyze(load_manifests([str(root)]))
+        runs.append(a)
+    one, two = runs
+    assert two.engine.workers == 2 and one.engine.workers == 1
+    for d in ("egress", "ingress"):
+        r1, r2 = getattr(one, d), getattr(two, d)
+        assert np.array_equal(r1.sigma_of, r2.sigma_of)
+        assert np.array_equal(r1.group_of, r2.group_of)
+        assert np.array_equal(r1.verdict, r2.verdict)
+        assert np.array_equal(r1.rule, r2.rule)

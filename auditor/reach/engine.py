@@ -10,6 +10,8 @@ the id of the deciding rule per cell, so "why" costs nothing extra.
 from __future__ import annotations
 
 import itertools
+import multiprocessing as mp
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +93,8 @@ class TraceEvent:
 class Engine:
     """Evaluates both directions for all classes."""
 
-    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher) -> None:
+    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else max(1, workers)
         self.ps = policies
         self.c = classes
         self.m = matcher
@@ -116,6 +119,7 @@ class Engine:
         n_sides = len(self._side_masks)
         self._peer_def = np.stack([m[0] for m in self._side_masks]) if n_sides else np.zeros((0, classes.n), bool)
         self._peer_pos = np.stack([m[1] for m in self._side_masks]) if n_sides else np.zeros((0, classes.n), bool)
+        self._bits: tuple[np.ndarray, np.ndarray] | None = None
         self._tier_of = {t.name: t for t in policies.ordered_tiers()}
         self._tier_rank = {t.name: i for i, t in enumerate(policies.ordered_tiers())}
 
@@ -265,11 +269,10 @@ class Engine:
         for s in range(n_sigma):
             rep = int(first[s])
             reps.append(rep)
-            certain = [int(i) for i in np.flatnonzero(app_def[:, rep])]
-            uncertain = [int(i) for i in np.flatnonzero(app_pos[:, rep] & ~app_def[:, rep])]
-            sig_pols.append(certain)
-            sig_unc.append(uncertain)
-            groups, v, r = self._evaluate_sigma(d, rep, certain, uncertain)
+            sig_pols.append([int(i) for i in np.flatnonzero(app_def[:, rep])])
+            sig_unc.append([int(i) for i in np.flatnonzero(app_pos[:, rep] & ~app_def[:, rep])])
+        tasks = [(d, reps[s], sig_pols[s], sig_unc[s]) for s in range(n_sigma)]
+        for s, (groups, v, r) in enumerate(self._evaluate_all(tasks)):
             group_of[s] = groups
             offsets[s] = total
             total += v.shape[0]
@@ -287,6 +290,28 @@ class Engine:
             sigma_rep=reps,
         )
 
+    def _evaluate_all(
+        self, tasks: list[tuple[Direction, int, list[int], list[int]]]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Every σ, independent of the others: on ``workers`` forked processes when there are
+        enough of them to pay for the fork (results are identical either way)."""
+        workers = min(self.workers, len(tasks) // _MIN_SIGMAS_PER_WORKER)
+        if workers <= 1 or "fork" not in mp.get_all_start_methods():
+            return [self._evaluate_sigma(*t) for t in tasks]
+        global _FORKED
+        _FORKED = (self, tasks)
+        try:
+            chunks = [list(range(k, len(tasks), workers * 4)) for k in range(workers * 4)]
+            with mp.get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_evaluate_chunk, chunks)
+        finally:
+            _FORKED = None
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(tasks)
+        for chunk, results in zip(chunks, parts, strict=True):
+            for k, res in zip(chunk, results, strict=True):
+                out[k] = res
+        return out  # type: ignore[return-value]
+
     def _ordered(self, policy_ids: list[int]) -> list[tuple[Tier, list[int]]]:
         """Applicable policies grouped by tier, tiers and policies in evaluation order."""
         by_tier: dict[str, list[int]] = {}
@@ -297,6 +322,12 @@ class Engine:
             tier = self._tier_of.get(name) or Tier(name=name, order=None)
             out.append((tier, sorted(by_tier[name], key=lambda i: self.policies[i].sort_key)))
         return out
+
+    def _peer_bits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(classes × ⌈sides/8⌉) packed side memberships, definite and possible."""
+        if self._bits is None:
+            self._bits = (np.packbits(self._peer_def.T, axis=1), np.packbits(self._peer_pos.T, axis=1))
+        return self._bits
 
     def _peer_groups(self, d: Direction, rep: int, crs: list[_CompiledRule]) -> tuple[np.ndarray, np.ndarray]:
         """Group peers that every rule of σ sees alike; returns (group per peer, representative per group)."""
@@ -310,8 +341,15 @@ class Engine:
             return np.zeros(c.n, dtype=np.int32), np.zeros(1, dtype=np.int64)
         parts = []
         if ids:
+            # Side bits are stored per class, 8 sides a byte; the rules of one policy are interned
+            # consecutively, so σ's sides share few bytes: gather those bytes, mask the others.
             sel = np.array(ids, dtype=np.int64)
-            parts.append(np.packbits(np.concatenate([self._peer_def[sel], self._peer_pos[sel]]), axis=0).T)
+            cols, where = np.unique(sel // 8, return_inverse=True)
+            mask = np.zeros(cols.size, dtype=np.uint8)
+            np.bitwise_or.at(mask, where.reshape(-1), (1 << (7 - sel % 8)).astype(np.uint8))
+            def_bits, pos_bits = self._peer_bits()
+            parts.append(def_bits[:, cols] & mask)
+            parts.append(pos_bits[:, cols] & mask)
         if specs:
             parts.append(np.stack([self.m.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
         key = np.ascontiguousarray(np.concatenate(parts, axis=1))
@@ -504,6 +542,28 @@ class Engine:
             if bool(mdef[0, atom]):
                 return cr.rule.action.value
         return None
+
+
+_MIN_SIGMAS_PER_WORKER = 200
+_FORKED: tuple[Engine, list[tuple[Direction, int, list[int], list[int]]]] | None = None
+
+
+def _evaluate_chunk(indices: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Worker side of ``Engine._evaluate_all``: the engine arrives by fork, not by pickling."""
+    assert _FORKED is not None
+    engine, tasks = _FORKED
+    return [engine._evaluate_sigma(*tasks[k]) for k in indices]
+
+
+def default_workers() -> int:
+    """Processes for the σ loop: the CPUs this process may use (AUDITOR_WORKERS overrides)."""
+    env = os.environ.get("AUDITOR_WORKERS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _p(rule: Rule) -> str | None:

@@ -9,6 +9,7 @@ can never merge two different rows.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -57,8 +58,11 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(over="ignore"):
         coeffs = _coefficients(words.shape[1])
         h = mix64((words * coeffs).sum(axis=1, dtype=np.uint64))
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    # a hash table (pandas' factorize) instead of sorting: ids in order of first appearance
+    inverse, uniques = pd.factorize(h)
+    inverse = inverse.astype(np.int64)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
     if not np.array_equal(words[first[inverse]], words):  # a collision: be exact instead
         _, first, inverse = np.unique(words, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
