@@ -76,7 +76,9 @@ def test_json_result_is_deterministic_and_schema_versioned(tmp_path: Path) -> No
     assert p["id"] == "bank-zones" and len(p["digest"]) == 64
     f = result["findings"][0]
     assert sorted(f) == ["assertion", "checked", "claim", "control", "counts", "message", "notes", "pack",
-                         "rationale", "references", "severity", "title", "unknown", "verdict", "violations"]
+                         "rationale", "references", "severity", "title", "unknown", "verdict", "violations",
+                         "violations_omitted"]
+    assert f["violations_omitted"] == 0 and f["unknown"]["flows_omitted"] == 0
     assert result["zones"]["bank-zones"]["restricted"]["members"] == ["restricted/StatefulSet/database",
                                                                      "restricted/attacker"]
 

@@ -12,12 +12,13 @@ import sys
 from collections.abc import Sequence
 
 import click
+import numpy as np
 import pandas as pd
 
 from auditor.canonical import canonical_json
 from auditor.cli import input_options, live_settings, load, main, parse_externals
 from auditor.commands.report import check_report_options, report_options, run_reports
-from auditor.controls.result import AuditResult, Finding
+from auditor.controls.result import DEFAULT_MAX_EVIDENCE, AuditResult, Finding
 from auditor.errors import AuditorError
 from auditor.output import emit, to_table
 from auditor.reach.addresses import parse_network
@@ -55,12 +56,13 @@ def render(result: AuditResult) -> str:
     several = len(result.packs) > 1
     rows = []
     for f in result.findings:
+        counts = f.counts
         rows.append({
             "control": f"{f.pack}/{f.control}" if several else f.control,
             "verdict": f.verdict,
-            "violations": len(f.open_violations),
-            "waived": len(f.violations) - len(f.open_violations),
-            "unknown": len(f.unknown_flows),
+            "violations": counts["violations"],
+            "waived": counts["waived"],
+            "unknown": counts["unknown"],
             "severity": f.severity,
             "title": f.title,
         })
@@ -94,19 +96,27 @@ def _detail(f: Finding) -> list[str]:
         out.extend(f"  unknown: {reason}" for reason in f.blocking)
     else:
         out = [f"{f.pack}/{f.control} {f.verdict.upper()} ({refs}): {f.message}"]
+    counts = f.counts
     shown = f.open_violations[:DETAIL_LINES] if f.verdict == "fail" else []
+    if f.verdict == "fail" and not shown:  # every violation listed is waived: show unlisted open ones
+        table = f.all_violations
+        shown = [table.row(int(k)) for k in np.flatnonzero(~table.waived_mask())[:DETAIL_LINES]]
     for v in shown:
         out.append("  " + _line(v))
-    if f.verdict == "fail" and len(f.open_violations) > len(shown):
-        out.append(f"  … {len(f.open_violations) - len(shown)} more (see -o result.json)")
+    listed = "" if not f.violations_omitted else \
+        f"; it lists the first {len(f.violations)} of {len(f.all_violations)}, --max-evidence 0 lists all"
+    if f.verdict == "fail" and counts["violations"] > len(shown):
+        out.append(f"  … {counts['violations'] - len(shown)} more (see -o result.json{listed})")
     if f.verdict == "waived":
         for v in f.violations[:DETAIL_LINES]:
             out.append(f"  waived by {', '.join(v.waived_by)}: " + _line(v))
-    if f.unknown_flows and not f.blocking:
+    if counts["unknown"] and not f.blocking:
         for v in f.unknown_flows[:DETAIL_LINES]:
             out.append("  unknown: " + _line(v))
-        if len(f.unknown_flows) > DETAIL_LINES:
-            out.append(f"  … {len(f.unknown_flows) - DETAIL_LINES} more unknown (see -o result.json)")
+        if counts["unknown"] > DETAIL_LINES:
+            listed = "" if not f.unknown_omitted else \
+                f"; it lists the first {len(f.unknown_flows)}, --max-evidence 0 lists all"
+            out.append(f"  … {counts['unknown'] - DETAIL_LINES} more unknown (see -o result.json{listed})")
     return out
 
 
@@ -131,11 +141,15 @@ def _line(v) -> str:  # type: ignore[no-untyped-def]
               help="Write the JSON audit result here ('-' = stdout; the table then goes to stderr).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Also write the evidence reports (PDF, CSV, JUnit, SARIF) into DIR, as `auditor report` does.")
+@click.option("--max-evidence", "max_evidence", type=click.IntRange(min=0), default=DEFAULT_MAX_EVIDENCE,
+              show_default=True, metavar="N",
+              help="Violations and unknown flows listed per control, and flows listed, in the result and reports "
+                   "(the first N by source, destination, ports); counts and verdicts always cover all. 0 = list all.")
 @report_options
 def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
           default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
-          as_of: str | None, output: str | None, report_dir: str | None, formats: tuple[str, ...],
-          templates: tuple[str, ...], paper: str | None) -> None:
+          as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
+          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.controls.pack import external_networks, load_packs
     from auditor.controls.runner import run_audit
@@ -156,7 +170,7 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     gc.collect()
     gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects
     analysis = analyze(snapshot, options)
-    result = run_audit(analysis, packs, zone_map=zone_map, waivers=waivers, as_of=day)
+    result = run_audit(analysis, packs, zone_map=zone_map, waivers=waivers, as_of=day, max_evidence=max_evidence)
     result_dict = result.to_dict() if output or report_dir else None
     if output:
         emit(canonical_json(result_dict) + b"\n", output)

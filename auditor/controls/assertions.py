@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
 from auditor.controls.mesh import MESH_KINDS, NOT_MODELLED, MeshFacts
 from auditor.controls.pack import Assertion, Control, FlowSpec, Pack
 from auditor.controls.portset import PortSet, universe
-from auditor.controls.result import Finding, Violation, decide
+from auditor.controls.result import Finding, Violation, ViolationTable, decide_counts
 from auditor.controls.zones import Unit, ZoneIndex
 from auditor.kinds import WORKLOAD_KINDS
 from auditor.policy.ir import Action
@@ -71,7 +72,7 @@ class FlowMatrix:
         self.dst = list(dst)
         self.pm: PairMatrix | None = None
         if self.src and self.dst:
-            self.pm = ctx.analysis.pairs("workload", [_entity(u) for u in self.src], [_entity(u) for u in self.dst])
+            self.pm = ctx.pairs(self.src, self.dst)
         self._sets: dict[int, tuple[PortSet, PortSet]] = {}
 
     def sets(self, row: int) -> tuple[PortSet, PortSet]:
@@ -124,6 +125,7 @@ class Context:
     pack: Pack
     zones: ZoneIndex = field(init=False)
     mesh: MeshFacts = field(init=False)
+    max_evidence: int = 0  # violations (and unknown flows) listed per control; 0 = all
 
     def __post_init__(self) -> None:
         self.zones = ZoneIndex(self.analysis, self.pack)
@@ -132,9 +134,39 @@ class Context:
         self.universe = universe(self.analysis.ports)
         self.tcp = PortSet.everything(["TCP"])
         self._masks: dict[PortSet, np.ndarray] = {}
+        self._pairs: dict[tuple[tuple[tuple[str, int], ...], ...], PairMatrix] = {}
         self.l7_present = bool(self.mesh.authorization_policies) or any(
             getattr(rule, "http", None) for pol in self.analysis.policies.policies for rule in (*pol.ingress, *pol.egress)
         )
+
+    def pairs(self, src: Sequence[Unit], dst: Sequence[Unit]) -> PairMatrix:
+        """The pair matrix over units (shared by the controls judging the same units: computing
+        one is the costliest step of a large audit)."""
+        key = (tuple((u.entity, u.cls) for u in src), tuple((u.entity, u.cls) for u in dst))
+        hit = self._pairs.get(key)
+        if hit is None:
+            hit = self._pairs[key] = self.analysis.pairs("workload", [_entity(u) for u in src],
+                                                         [_entity(u) for u in dst])
+        return hit
+
+    def release(self) -> None:
+        """Drop the cached pair matrices (once every control of the pack has been evaluated)."""
+        self._pairs.clear()
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Workload (and external network) names by entity id, as flow tables reference them."""
+        return tuple(e.name for e in self.zones.entities)
+
+    @cached_property
+    def name_zones(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(self.zones.zones_of(n) for n in self.names)
+
+    @cached_property
+    def name_rank(self) -> np.ndarray:
+        rank = np.empty(len(self.names), dtype=np.int64)
+        rank[np.argsort(np.array(self.names, dtype=object), kind="stable")] = np.arange(len(self.names))
+        return rank
 
     def atom_mask(self, ports: PortSet) -> np.ndarray:
         hit = self._masks.get(ports)
@@ -183,8 +215,8 @@ class Context:
 
 @dataclass
 class Outcome:
-    violations: list[Violation] = field(default_factory=list)
-    unknown: list[Violation] = field(default_factory=list)
+    violations: list[Violation] | ViolationTable = field(default_factory=list)
+    unknown: list[Violation] | ViolationTable = field(default_factory=list)
     blocking: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
@@ -196,25 +228,48 @@ class Outcome:
 Judge = Callable[[int, int, int], tuple[PortSet, str, PortSet, str]]
 
 
-@dataclass
-class _Acc:
-    viol: PortSet = field(default_factory=PortSet)
-    unk: PortSet = field(default_factory=PortSet)
-    viol_at: tuple[int, int] | None = None
-    unk_at: tuple[int, int] | None = None
-    viol_reasons: dict[str, None] = field(default_factory=dict)
-    unk_reasons: dict[str, None] = field(default_factory=dict)
+def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, inverse) of the distinct rows of non-negative int64 columns: one mixed-radix
+    code per row when it fits in 62 bits (a 1-D sort), else ``np.unique(axis=0)``."""
+    code = np.zeros(cols[0].size, dtype=np.int64)
+    span = 1
+    for c in cols:
+        hi = int(c.max(initial=0)) + 1
+        if (c.size and int(c.min()) < 0) or span * hi >= 1 << 62:
+            _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
+            return first, inv.reshape(-1)
+        code = code * hi + c
+        span *= hi
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    return first, inv.reshape(-1)
+
+
+def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per group (``starts``: first position of each group in a grouped array), the first position
+    where ``has`` holds (-1: none)."""
+    out = np.full(starts.size, -1, dtype=np.int64)
+    pos = np.flatnonzero(has)
+    if pos.size:
+        group = np.searchsorted(starts, pos, side="right") - 1
+        groups, at = np.unique(group, return_index=True)
+        out[groups] = pos[at]
+    return out
 
 
 def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
-         key: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> tuple[list[Violation], list[Violation]]:
+         key: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> tuple[ViolationTable, ViolationTable]:
     """Judge every live cell, aggregate per workload pair, return (violations, unknown flows).
 
     ``judge(row, i, j)`` must depend only on the verdict row and on what ``key(ii, jj)`` returns
-    (extra int64 columns per cell): it runs once per distinct key, not once per cell.
+    (extra int64 columns per cell): it runs once per distinct key, not once per cell. A workload
+    pair's evidence is the union of its cells' (ports, reasons in cell order), a function of the
+    sequence of distinct judgements met in its cells: it is computed once per such sequence, and
+    the pairs are kept as rows of a ``ViolationTable`` (``decided_by`` is worked out only for the
+    rows listed, from the first cell of the pair that violates).
     """
+    empty = ViolationTable(names=ctx.names, zones=ctx.name_zones)
     if fm.pm is None:
-        return [], []
+        return empty, empty
     pm = fm.pm
     live = (pm.verdict != DENY).any(axis=1)
     ii, jj = np.nonzero(live[pm.row])
@@ -228,72 +283,91 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     keep = ~((s_eid[ii] == d_eid[jj]) & s_single[ii]) & ~(s_ext[ii] & d_ext[jj])
     ii, jj = ii[keep], jj[keep]
     if not ii.size:
-        return [], []
+        return empty, empty
     rows = pm.row[ii, jj].astype(np.int64)
     definite = s_def[ii] & d_def[jj]
-    cols = [rows, definite.astype(np.int64), *(key(ii, jj) if key is not None else [])]
-    _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
+    first, inv = _distinct([rows, definite.astype(np.int64), *(key(ii, jj) if key is not None else [])])
     results: list[tuple[PortSet, str, PortSet, str]] = []
     for f in first.tolist():
         viol, why, unk, unk_why = judge(int(rows[f]), int(ii[f]), int(jj[f]))
         if viol and not definite[f]:
             unk, unk_why, viol = unk.union(viol), MEMBERSHIP_UNKNOWN, PortSet()
         results.append((viol, why, unk, unk_why))
-    nonempty = np.array([bool(r[0]) or bool(r[2]) for r in results], dtype=bool)
-    sel = nonempty[inv]
+    n_res = len(results)
+    has_viol = np.array([bool(r[0]) for r in results], dtype=bool)
+    has_unk = np.array([bool(r[2]) for r in results], dtype=bool)
+    sel = (has_viol | has_unk)[inv]
     ii, jj, inv = ii[sel], jj[sel], inv[sel]
     if not ii.size:
-        return [], []
+        return empty, empty
     n_ent = int(max(s_eid.max(initial=0), d_eid.max(initial=0))) + 1
     pair = s_eid[ii] * n_ent + d_eid[jj]
-    order = np.argsort(pair, kind="stable")
-    pair = pair[order]
-    bounds = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1], True])
-    acc: dict[tuple[str, str], _Acc] = {}
-    for g in range(len(bounds) - 1):
-        cells = order[bounds[g]:bounds[g + 1]]
-        i0 = int(ii[cells[0]])
-        j0 = int(jj[cells[0]])
-        a = acc[(fm.src[i0].entity, fm.dst[j0].entity)] = _Acc()
-        for c in cells.tolist():
-            viol, why, unk, unk_why = results[int(inv[c])]
-            if viol:
-                a.viol = a.viol.union(viol)
-                a.viol_reasons[why] = None
-                if a.viol_at is None:
-                    a.viol_at = (int(ii[c]), int(jj[c]))
-            if unk:
-                a.unk = a.unk.union(unk)
-                a.unk_reasons[unk_why] = None
-                if a.unk_at is None:
-                    a.unk_at = (int(ii[c]), int(jj[c]))
-    items = sorted(acc.items())
-    asks: list[tuple[tuple[int, int], PortSet, tuple[int, ...]]] = []
-    for _, a in items:
-        if a.viol and a.viol_at is not None:
-            asks.append((a.viol_at, a.viol, (ALLOW,)))
-        rest = a.unk.minus(a.viol)
-        if rest and a.unk_at is not None:
-            asks.append((a.unk_at, rest, (ALLOW, UNKNOWN)))
-    answers = iter(fm.whys(asks))
-    violations, unknown = [], []
-    for (src, dst), a in items:
-        sz, dz = ctx.zone_tuple(src), ctx.zone_tuple(dst)
-        if a.viol:
-            violations.append(Violation(
-                kind="flow", src=src, dst=dst, ports=a.viol.text(ctx.universe), flow="allowed",
-                decided_by=next(answers) if a.viol_at is not None else "", src_zones=sz, dst_zones=dz,
-                reason="; ".join(a.viol_reasons), port_set=a.viol,
-            ))
-        rest = a.unk.minus(a.viol)
-        if rest:
-            unknown.append(Violation(
-                kind="flow", src=src, dst=dst, ports=rest.text(ctx.universe), flow="unknown",
-                decided_by=next(answers) if a.unk_at is not None else "", src_zones=sz, dst_zones=dz,
-                reason="; ".join(a.unk_reasons), port_set=rest,
-            ))
-    return violations, unknown
+    order = np.argsort(pair, kind="stable")  # cells grouped by workload pair, in cell order within
+    pair, res = pair[order], inv[order]
+    ii, jj = ii[order], jj[order]
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])  # first cell of each pair
+    # the distinct judgements of each pair, in the order its cells meet them
+    _, seen = np.unique(pair * n_res + res, return_index=True)
+    seen.sort()
+    grp = np.searchsorted(starts, seen, side="right") - 1
+    g_start = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
+    g_len = np.diff(np.r_[g_start, grp.size])
+    combo = res[seen[g_start]].astype(np.int64)  # a pair meeting one judgement: its id
+    sequences: dict[tuple[int, ...], int] = {}
+    seq_res = res[seen].tolist()
+    for g in np.flatnonzero(g_len > 1).tolist():
+        a = int(g_start[g])
+        combo[g] = n_res + sequences.setdefault(tuple(seq_res[a:a + int(g_len[g])]), len(sequences))
+    seqs = [(r,) for r in range(n_res)] + list(sequences)
+    # per sequence: (violating ports, reasons, unknown ports not violating, reasons)
+    agg: dict[int, tuple[PortSet, str, PortSet, str]] = {}
+    for c in np.unique(combo).tolist():
+        viol, unk = PortSet(), PortSet()
+        v_why: dict[str, None] = {}
+        u_why: dict[str, None] = {}
+        for r in seqs[c]:
+            v, why, u, uwhy = results[r]
+            if v:
+                viol = viol.union(v)
+                v_why[why] = None
+            if u:
+                unk = unk.union(u)
+                u_why[uwhy] = None
+        agg[c] = (viol, "; ".join(v_why), unk.minus(viol), "; ".join(u_why))
+    src = s_eid[ii[starts]]
+    dst = d_eid[jj[starts]]
+    v_at = _first_where(has_viol[res], starts)  # the witness cells of decided_by
+    u_at = _first_where(has_unk[res], starts)
+    rank = ctx.name_rank
+
+    def table(flow: str, pick: int, at: np.ndarray, verdicts: tuple[int, ...]) -> ViolationTable:
+        templates: list[Violation] = []
+        tid: dict[int, int] = {}
+        for c, a in agg.items():
+            ports = a[pick]
+            if ports:
+                tid[c] = len(templates)
+                templates.append(Violation(kind="flow", src=None, dst="", ports=ports.text(ctx.universe), flow=flow,
+                                           reason=a[pick + 1], port_set=ports))
+        lookup = np.full(n_res + len(sequences), -1, dtype=np.int64)
+        for c, t in tid.items():
+            lookup[c] = t
+        t_of = lookup[combo]
+        keep = np.flatnonzero(t_of >= 0)
+        keep = keep[np.lexsort((rank[dst[keep]], rank[src[keep]]))]
+        t_of, cell = t_of[keep], at[keep]
+        wi, wj = ii[cell], jj[cell]
+
+        def explainer(n: int) -> list[str]:
+            asks = [((int(wi[k]), int(wj[k])), templates[int(t_of[k])].port_set or PortSet(), verdicts)
+                    for k in range(n)]
+            return fm.whys(asks)
+
+        return ViolationTable(templates=tuple(templates), template=t_of.astype(np.int32),
+                              src=src[keep].astype(np.int32), dst=dst[keep].astype(np.int32), names=ctx.names,
+                              zones=ctx.name_zones, explainer=explainer)
+
+    return table("allowed", 0, v_at, (ALLOW,)), table("unknown", 2, u_at, (ALLOW, UNKNOWN))
 
 
 def _pairs_checked(src: Sequence[Unit], dst: Sequence[Unit]) -> dict[str, int]:
@@ -835,6 +909,16 @@ def evaluate(ctx: Context, control: Control) -> Finding:
     out = Outcome(blocking=blocking) if blocking else KINDS[a.kind](ctx, control)
     if out.unknown and ctx.analysis.policies.unsupported:
         out.notes.append("not modelled in this input: " + "; ".join(ctx.analysis.policies.unsupported))
+    cap = ctx.max_evidence or None
+    tables = []
+    for items, what in ((out.violations, "violations"), (out.unknown, "unknown flows or workloads")):
+        t = items if isinstance(items, ViolationTable) else ViolationTable.of(items)
+        tables.append(t.explain(cap))  # decided_by of the rows listed only
+        if cap is not None and len(t) > cap:
+            out.notes.append(f"{cap:,} of {len(t):,} {what} listed (the first by source, destination and ports; "
+                             f"--max-evidence {cap}); counts and verdict cover all {len(t):,}; re-run with "
+                             "--max-evidence 0 to list every one")
+    vt, ut = tables
     finding = Finding(
         pack=ctx.pack.id,
         control=control.id,
@@ -844,14 +928,16 @@ def evaluate(ctx: Context, control: Control) -> Finding:
         rationale=control.rationale,
         assertion=a.kind,
         spec=a.spec,
-        verdict=decide(out.violations, out.unknown, out.blocking),
+        verdict=decide_counts(vt.open_count(), vt.waived_count(), len(ut), out.blocking),
         claim=describe(ctx, a),
         message="",
-        violations=tuple(sorted(out.violations, key=Violation.sort_key)),
-        unknown_flows=tuple(sorted(out.unknown, key=Violation.sort_key)),
+        violations=tuple(vt.rows(cap)),
+        unknown_flows=tuple(ut.rows(cap)),
         blocking=tuple(dict.fromkeys(out.blocking)),
         notes=tuple(dict.fromkeys(out.notes)),
         checked=out.checked,
+        violation_table=vt,
+        unknown_table=ut,
     )
     return finish(finding)
 
@@ -859,18 +945,18 @@ def evaluate(ctx: Context, control: Control) -> Finding:
 def finish(f: Finding) -> Finding:
     """Recompute the verdict (again after waivers) and the one-line message."""
     f = f.with_verdict()
-    open_ = f.open_violations
-    waived = len(f.violations) - len(open_)
+    counts = f.counts
     if f.verdict == "pass":
         msg = f"holds: {f.claim}"
     elif f.verdict == "waived":
-        msg = f"{waived} violation(s), all waived: {f.claim}"
+        msg = f"{counts['waived']} violation(s), all waived: {f.claim}"
     elif f.verdict == "fail":
-        first = open_[0]
+        first = f.all_violations.first_open()
+        assert first is not None
         where = f"{first.src} → {first.dst}" if first.src else first.dst
-        msg = f"{len(open_)} violation(s), e.g. {where}" + (f" on {first.ports}" if first.ports else "")
+        msg = f"{counts['violations']} violation(s), e.g. {where}" + (f" on {first.ports}" if first.ports else "")
     elif f.blocking:
         msg = f.blocking[0]
     else:
-        msg = f"{len(f.unknown_flows)} flow(s) or workload(s) could not be decided"
+        msg = f"{counts['unknown']} flow(s) or workload(s) could not be decided"
     return replace(f, message=msg)

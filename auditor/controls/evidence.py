@@ -8,6 +8,8 @@ added to the result as top-level keys:
 - ``inventory``: workloads (namespace, kind, pods, service accounts, labels, zones, manifest origin),
   namespaces and external networks;
 - ``tiers`` and ``policies``: every policy with its tier, order, rule counts and manifest origin;
+- ``policy_rules``: every policy's rules as a normalised summary (peers, ports, action), so that
+  ``auditor diff`` can describe policy changes from two saved results;
 - ``zones_matrix``: per pack, zone × zone: allowed / partial / unknown / denied, with the ports;
 - ``flows``: every zone-crossing flow (allowed or unknown on some port) and every flow a control
   cites, with its ports, verdict, assurance, deciding rules and the controls it bears on.
@@ -23,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from auditor.controls.pack import Control, Pack
-from auditor.controls.result import Finding
+from auditor.controls.result import Finding, ViolationTable
 from auditor.controls.zones import ZoneIndex
+from auditor.drift_policies import policy_rules
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, UNKNOWN
 
@@ -38,8 +41,9 @@ ENDPOINT_KINDS = ("isolated", "zone-coverage", "mtls-required")
 
 
 def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
-                   findings: Sequence[Finding]) -> dict[str, Any]:
-    """The extra top-level keys of the audit result (see the module docstring)."""
+                   findings: Sequence[Finding], max_evidence: int = 0) -> dict[str, Any]:
+    """The extra top-level keys of the audit result (see the module docstring); ``max_evidence``
+    caps the flows listed (0: all), their counts stay exact."""
     ents = list(analysis.entities("workload"))
     several = len(packs) > 1
     zones_of = [[zi.zones_of(e.name) for e in ents] for zi in zone_indexes]
@@ -49,11 +53,13 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
         "inventory": _inventory(analysis, ents, packs, zone_indexes, zones_of),
         "tiers": _tiers(analysis),
         "policies": _policies(analysis),
+        # every policy's rules, normalised (auditor/drift_policies.py): what `auditor diff` compares
+        "policy_rules": policy_rules(analysis),
         "zones_matrix": {
             pack.id: _matrix(analysis, pm, ents, pack, zi, zones)
             for pack, zi, zones in zip(packs, zone_indexes, zones_of, strict=True)
         },
-        "flows": _flows(analysis, pm, ents, packs, zone_indexes, zones_of, findings, several),
+        "flows": _flows(analysis, pm, ents, packs, zone_indexes, zones_of, findings, several, max_evidence),
     }
 
 
@@ -328,9 +334,22 @@ def _scope_masks(zi: ZoneIndex, control: Control, index: dict[str, int], n: int,
     return []
 
 
+def _ends(t: ViolationTable, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Entity positions of the source and destination of every row of ``t`` (-1 for both when the
+    row is not a flow between two entities of ``index``)."""
+    own = np.array([index.get(name, -1) for name in t.names] + [-1], dtype=np.int64)
+    flow = np.array([v.kind == "flow" for v in t.templates] + [False], dtype=bool)
+    t_src = np.array([index.get(v.src, -1) if v.src is not None else -1 for v in t.templates] + [-1], dtype=np.int64)
+    t_dst = np.array([index.get(v.dst, -1) for v in t.templates] + [-1], dtype=np.int64)
+    si = np.where(t.src >= 0, own[t.src], t_src[t.template])
+    di = np.where(t.dst >= 0, own[t.dst], t_dst[t.template])
+    ok = flow[t.template] & (si >= 0) & (di >= 0)
+    return np.where(ok, si, -1), np.where(ok, di, -1)
+
+
 def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Sequence[Pack],
            zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]],
-           findings: Sequence[Finding], several: bool) -> dict[str, Any]:
+           findings: Sequence[Finding], several: bool, max_evidence: int = 0) -> dict[str, Any]:
     """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "rows": [[...]...]}``; a row's
     ``decided_by`` is an index into the ``decided_by`` list (the same texts repeat across many
     thousands of flows). Rows are sorted by source, destination, verdict and ports."""
@@ -354,46 +373,55 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         zoned = np.array([bool(z) for z in zones], dtype=bool)
         crossing |= (code[:, None] != code[None, :]) & (zoned[:, None] | zoned[None, :])
 
-    # pairs the findings cite, and the controls citing them
-    cited: dict[tuple[int, int], set[str]] = {}
+    # pairs the findings cite (every violation and unknown flow, listed or not), per control
+    cited: dict[str, np.ndarray] = {}
     denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
     for f in findings:
         name = control_name(f, several)
-        for v in (*f.violations, *f.unknown_flows):
-            if v.kind != "flow" or v.src is None:
-                continue
-            i, j = index.get(v.src), index.get(v.dst)
-            if i is None or j is None:
-                continue
-            cited.setdefault((i, j), set()).add(name)
-            if v.flow == "denied":
-                denied.setdefault((i, j, v.ports), (v.decided_by, set()))[1].add(name)
+        parts = []
+        for t in (f.all_violations, f.all_unknown):
+            si, di = _ends(t, index)
+            ok = si >= 0
+            parts.append(si[ok] * n + di[ok])
+            is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)[t.template]
+            for k in np.flatnonzero(is_denied & ok).tolist():  # required flows found denied: a handful
+                v = t.row(k)
+                denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
+        flat = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        cited[name] = np.union1d(cited[name], flat) if name in cited else flat
     cited_mask = np.zeros((n, n), dtype=bool)
-    if cited:
-        ci = np.array([k[0] for k in cited], dtype=np.int64)
-        cj = np.array([k[1] for k in cited], dtype=np.int64)
-        cited_mask[ci, cj] = True
+    for flat in cited.values():
+        cited_mask.flat[flat] = True
 
     ii, jj = np.nonzero(live & (crossing | cited_mask))
 
-    # controls whose scope covers each pair, as a bit pattern per flow
+    # controls whose scope covers each pair or that cite it, as a bit pattern per flow; the names
+    # are in pack order, sorted when some control cites the pair
     control_ids: list[str] = []
     scope_bits: list[np.ndarray] = []
+    cell = ii * n + jj
+    any_cited = cited_mask[ii, jj]
     for pack, zi in zip(packs, zone_indexes, strict=True):
         for control in pack.controls:
             masks = _scope_masks(zi, control, index, n, is_ext)
             hit = np.zeros(ii.size, dtype=bool)
             for s, d in masks:
                 hit |= s[ii] & d[jj]
-            control_ids.append(control_name((pack.id, control.id), several))
+            name = control_name((pack.id, control.id), several)
+            if name in cited:
+                hit |= np.isin(cell, cited[name])
+            control_ids.append(name)
             scope_bits.append(hit)
     patterns: list[list[str]]
     if scope_bits and ii.size:
-        bits = np.stack(scope_bits, axis=1)
+        bits = np.stack([*scope_bits, any_cited], axis=1)
         packed = np.packbits(bits, axis=1)
         uniq, inv = np.unique(packed, axis=0, return_inverse=True)
-        unpacked = np.unpackbits(uniq, axis=1)[:, : len(control_ids)].astype(bool)
-        patterns = [[control_ids[c] for c in np.flatnonzero(u)] for u in unpacked]
+        unpacked = np.unpackbits(uniq, axis=1)[:, : len(control_ids) + 1].astype(bool)
+        patterns = []
+        for u in unpacked:
+            names_ = [control_ids[c] for c in np.flatnonzero(u[:-1])]
+            patterns.append(sorted(names_) if u[-1] else names_)
         pattern_of = np.asarray(inv).reshape(-1)
     else:
         patterns = [[]]
@@ -420,50 +448,66 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
             hit = port_text[key] = analysis.ports.summary(pm.verdict[row] == which)
         return hit
 
-    why_allow = analysis.decided_by_many(pm, ii[has_allow], jj[has_allow]) if has_allow.any() else []
-    u_idx = np.flatnonzero(has_unknown)
-    why_unknown = analysis.decided_by_many(
-        pm, ii[u_idx], jj[u_idx], [np.flatnonzero(unknown_rows[r]) for r in rows[u_idx]]
-    ) if u_idx.size else []
-
     names = [e.name for e in ents]
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(n)
     flat_zones = [sorted({z for zones in zones_of for z in zones[k]}) for k in range(n)]
-    why_of = np.empty(ii.size, dtype=object)
-    why_of[has_allow] = why_allow
-    why_u = np.empty(ii.size, dtype=object)
-    why_u[u_idx] = why_unknown
+
+    # Every record (an allowed and/or an unknown one per pair, plus the required flows found
+    # denied), sorted by source, destination, verdict and ports; only the first max_evidence
+    # are written out (and only theirs get deciding rules, assurance and requests).
+    ka, ku = np.flatnonzero(has_allow), np.flatnonzero(has_unknown)
+    d_items = list(denied.items())
+    d_ports = np.array([k[2] for k, _ in d_items], dtype=object)
+    d_sub = np.unique(d_ports, return_inverse=True)[1].reshape(-1) if d_items else np.zeros(0, np.int64)
+    rec_k = np.concatenate([ka, ku, -1 - np.arange(len(d_items))]).astype(np.int64)  # < 0: denied item
+    rec_i = np.concatenate([ii[ka], ii[ku], np.array([k[0] for k, _ in d_items], dtype=np.int64)]).astype(np.int64)
+    rec_j = np.concatenate([jj[ka], jj[ku], np.array([k[1] for k, _ in d_items], dtype=np.int64)]).astype(np.int64)
+    rec_v = np.concatenate([np.zeros(ka.size), np.full(ku.size, 2), np.ones(len(d_items))]).astype(np.int64)
+    rec_sub = np.concatenate([np.zeros(ka.size + ku.size, np.int64), d_sub.astype(np.int64)])
+    order = np.lexsort((rec_sub, rec_v, rank[rec_j], rank[rec_i]))
+    total = int(order.size)
+    n_crossing = int(crossing[rec_i, rec_j].sum()) if total else 0
+    if max_evidence:
+        order = order[:max_evidence]
+    rec_k, rec_v = rec_k[order], rec_v[order]
+    sel_a = rec_k[rec_v == 0]
+    sel_u = rec_k[rec_v == 2]
+    why: dict[tuple[int, int], str] = {}
+    if sel_a.size:
+        why.update(zip(((int(k), 0) for k in sel_a), analysis.decided_by_many(pm, ii[sel_a], jj[sel_a]), strict=True))
+    if sel_u.size:
+        texts_u = analysis.decided_by_many(pm, ii[sel_u], jj[sel_u], [np.flatnonzero(unknown_rows[r]) for r in rows[sel_u]])
+        why.update(zip(((int(k), 2) for k in sel_u), texts_u, strict=True))
     # With an Istio layer: the request classes each allowed pair admits ("any request" without
     # an AuthorizationPolicy at the destination); without one, "*" (L3/L4 admits every request).
-    requests = np.full(ii.size, "", dtype=object)
-    if getattr(analysis, "l7_active", False) and ii.size:
+    requests: dict[int, str] = {}
+    if getattr(analysis, "l7_active", False) and sel_a.size:
         from auditor.reach import rows as reach_rows
 
-        requests = reach_rows._requests(analysis, pm, ii, jj)
-    # (src rank, dst rank, verdict, ports, i, j, assurance, decided_by, controls, request)
+        requests = dict(zip(sel_a.tolist(), reach_rows._requests(analysis, pm, ii[sel_a], jj[sel_a]).tolist(),
+                            strict=True))
+    # (verdict, ports, i, j, assurance, decided_by, controls, request)
     records: list[tuple[Any, ...]] = []
-    for k in np.lexsort((rank[jj], rank[ii])).tolist():
+    for k, v in zip(rec_k.tolist(), rec_v.tolist(), strict=True):
+        if k < 0:
+            (i, j, port_text_), (why_d, controls_d) = d_items[-1 - k]
+            records.append(("denied", port_text_, i, j, "", why_d, sorted(controls_d), ANY_REQUEST))
+            continue
         i, j, r = int(ii[k]), int(jj[k]), int(rows[k])
         controls = patterns[int(pattern_of[k])]
-        extra = cited.get((i, j))
-        if extra:
-            controls = sorted(set(controls) | extra)
-        if has_allow[k]:
-            records.append((rank[i], rank[j], "allowed", ports(r, ALLOW), i, j, assurance(i, j, r), why_of[k],
-                            controls, requests[k] or ANY_REQUEST))
-        if has_unknown[k]:
-            records.append((rank[i], rank[j], "unknown", ports(r, UNKNOWN), i, j, ASSURANCE_UNKNOWN, why_u[k],
-                            controls, ANY_REQUEST))
-    if denied:
-        for (i, j, port_text_), (why, controls) in denied.items():
-            records.append((rank[i], rank[j], "denied", port_text_, i, j, "", why, sorted(controls), ANY_REQUEST))
-        records.sort(key=lambda x: x[:4])
-    texts = sorted({x[7] for x in records})
+        if v == 0:
+            records.append(("allowed", ports(r, ALLOW), i, j, assurance(i, j, r), why[(k, 0)], controls,
+                            requests.get(k) or ANY_REQUEST))
+        else:
+            records.append(("unknown", ports(r, UNKNOWN), i, j, ASSURANCE_UNKNOWN, why[(k, 2)], controls, ANY_REQUEST))
+    texts = sorted({x[5] for x in records})
     text_id = {t: k for k, t in enumerate(texts)}
     out_rows = [
-        [names[i], names[j], flat_zones[i], flat_zones[j], port, request, verdict, assurance_, text_id[why],
+        [names[i], names[j], flat_zones[i], flat_zones[j], port, request, verdict, assurance_, text_id[why_],
          controls, bool(crossing[i, j])]
-        for _, _, verdict, port, i, j, assurance_, why, controls, request in records
+        for verdict, port, i, j, assurance_, why_, controls, request in records
     ]
-    return {"columns": list(FLOW_COLUMNS), "decided_by": texts, "rows": out_rows}
+    # total/omitted/crossing count every flow, listed or not (``rows`` are the first ones)
+    return {"columns": list(FLOW_COLUMNS), "decided_by": texts, "rows": out_rows, "total": total,
+            "omitted": total - len(out_rows), "crossing": n_crossing}

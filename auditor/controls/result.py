@@ -7,9 +7,11 @@ the JSON would need to change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from auditor.controls.portset import PortSet
 
@@ -17,6 +19,9 @@ SCHEMA_VERSION = 1
 RESULT_KIND = "zone-auditor/audit-result"
 VERDICTS = ("pass", "fail", "waived", "unknown")
 EXIT_CODES = {"pass": 0, "waived": 0, "fail": 1, "unknown": 2}
+# Violations (and unknown flows) listed per control, and flows listed, in the result by default
+# (``auditor audit --max-evidence``); counts and verdicts always cover everything. 0 = no cap.
+DEFAULT_MAX_EVIDENCE = 1000
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,107 @@ class Violation:
         }
 
 
+def _rows(n: int) -> np.ndarray:
+    return np.full(n, -1, dtype=np.int32)
+
+
+@dataclass(frozen=True, eq=False)
+class ViolationTable:
+    """Every violation (or unknown flow) of one control, in ``Violation.sort_key`` order, columnar.
+
+    A control over a mostly open cluster has hundreds of thousands of violations: they are
+    counted, waived and sorted here as rows of small integers, and become ``Violation`` objects
+    only for the evidence written out (``Finding.violations`` holds the first rows). Row ``k``
+    is ``templates[template[k]]`` with, where ``src[k]``/``dst[k]`` ≥ 0, the workload
+    ``names[...]`` (with its ``zones``) as source/destination, ``waived_sets[waived[k]]`` as
+    ``waived_by`` (``waived`` None: none waived) and ``explained[k]`` as ``decided_by`` (the
+    first rows only; ``explain`` computes them with ``explainer`` and then drops it).
+    """
+
+    templates: tuple[Violation, ...] = ()
+    template: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    src: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    dst: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    names: tuple[str, ...] = ()
+    zones: tuple[tuple[str, ...], ...] = ()
+    waived: np.ndarray | None = None
+    waived_sets: tuple[tuple[str, ...], ...] = ((),)
+    explained: tuple[str, ...] = ()
+    explainer: Callable[[int], list[str]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, violations: Iterable[Violation]) -> ViolationTable:
+        """A table of Violation objects (each its own template), sorted."""
+        items = tuple(sorted(violations, key=Violation.sort_key))
+        sets: dict[tuple[str, ...], int] = {(): 0}
+        waived = np.array([sets.setdefault(tuple(v.waived_by), len(sets)) for v in items], dtype=np.int32)
+        return cls(templates=items, template=np.arange(len(items), dtype=np.int32), src=_rows(len(items)),
+                   dst=_rows(len(items)), waived=waived if len(sets) > 1 else None, waived_sets=tuple(sets))
+
+    def __len__(self) -> int:
+        return int(self.template.size)
+
+    def waived_mask(self) -> np.ndarray:
+        if self.waived is None:
+            return np.zeros(len(self), dtype=bool)
+        return self.waived != 0
+
+    def waived_count(self) -> int:
+        return int(self.waived_mask().sum())
+
+    def open_count(self) -> int:
+        return len(self) - self.waived_count()
+
+    def row(self, k: int) -> Violation:
+        t = self.templates[int(self.template[k])]
+        changes: dict[str, Any] = {}
+        s, d = int(self.src[k]), int(self.dst[k])
+        if s >= 0:
+            changes["src"], changes["src_zones"] = self.names[s], self.zones[s]
+        if d >= 0:
+            changes["dst"], changes["dst_zones"] = self.names[d], self.zones[d]
+        w = self.waived_sets[int(self.waived[k])] if self.waived is not None else ()
+        if w != t.waived_by:
+            changes["waived_by"] = w
+        if k < len(self.explained) and self.explained[k]:
+            changes["decided_by"] = self.explained[k]
+        return replace(t, **changes) if changes else t
+
+    def rows(self, stop: int | None = None) -> list[Violation]:
+        """The first ``stop`` rows (all: None) as Violation objects."""
+        n = len(self) if stop is None else min(stop, len(self))
+        return [self.row(k) for k in range(n)]
+
+    def __iter__(self) -> Iterator[Violation]:
+        for k in range(len(self)):
+            yield self.row(k)
+
+    def first_open(self) -> Violation | None:
+        idx = np.flatnonzero(~self.waived_mask())
+        return self.row(int(idx[0])) if idx.size else None
+
+    def explain(self, stop: int | None) -> ViolationTable:
+        """The table with ``decided_by`` of its first ``stop`` rows (all: None) computed, without
+        the explainer (which holds the flow matrix)."""
+        if self.explainer is None:
+            return self
+        n = len(self) if stop is None else min(stop, len(self))
+        return replace(self, explained=tuple(self.explainer(n)) if n else (), explainer=None)
+
+    def keys(self, open_only: bool = False) -> list[tuple[str, str | None, str, str, str | None, str]]:
+        """(kind, src, dst, ports, flow, reason) of every row (or every open row), without
+        building Violation objects: what a comparison of two audits matches rows on."""
+        t = self.templates
+        names = self.names
+        idx = np.flatnonzero(~self.waived_mask()) if open_only else np.arange(len(self))
+        out = []
+        for k, s, d in zip(idx.tolist(), self.src[idx].tolist(), self.dst[idx].tolist(), strict=True):
+            v = t[int(self.template[k])]
+            out.append((v.kind, names[s] if s >= 0 else v.src, names[d] if d >= 0 else v.dst, v.ports, v.flow,
+                        v.reason))
+        return out
+
+
 @dataclass(frozen=True)
 class Finding:
     """The verdict of one control, with the evidence it rests on.
@@ -84,13 +190,47 @@ class Finding:
     blocking: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     checked: dict[str, int] = field(default_factory=dict, compare=False)
+    # Every violation / unknown flow (``violations`` and ``unknown_flows`` hold the first rows of
+    # these, those written out); None: the tuples are complete.
+    violation_table: ViolationTable | None = field(default=None, compare=False, repr=False)
+    unknown_table: ViolationTable | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def all_violations(self) -> ViolationTable:
+        """Every violation, open and waived (counts, waivers and comparisons use this)."""
+        if self.violation_table is not None:
+            return self.violation_table
+        return ViolationTable.of(self.violations)
+
+    @property
+    def all_unknown(self) -> ViolationTable:
+        if self.unknown_table is not None:
+            return self.unknown_table
+        return ViolationTable.of(self.unknown_flows)
 
     @property
     def open_violations(self) -> list[Violation]:
+        """The open violations among those listed (``counts`` has the exact numbers)."""
         return [v for v in self.violations if not v.waived_by]
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Open violations, waived violations and unknown items: all of them, listed or not."""
+        t = self.all_violations
+        n_open = t.open_count()
+        return {"violations": n_open, "waived": len(t) - n_open, "unknown": len(self.all_unknown)}
+
+    @property
+    def violations_omitted(self) -> int:
+        return len(self.all_violations) - len(self.violations)
+
+    @property
+    def unknown_omitted(self) -> int:
+        return len(self.all_unknown) - len(self.unknown_flows)
+
     def with_verdict(self) -> Finding:
-        return replace(self, verdict=decide(self.violations, self.unknown_flows, self.blocking))
+        c = self.counts
+        return replace(self, verdict=decide_counts(c["violations"], c["waived"], c["unknown"], self.blocking))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,15 +244,14 @@ class Finding:
             "verdict": self.verdict,
             "claim": self.claim,
             "message": self.message,
-            "counts": {
-                "violations": len(self.open_violations),
-                "waived": len(self.violations) - len(self.open_violations),
-                "unknown": len(self.unknown_flows),
-            },
+            "counts": self.counts,
             "violations": [v.to_dict() for v in sorted(self.violations, key=Violation.sort_key)],
+            # listed above: the first len(violations) in this order; the counts cover every one
+            "violations_omitted": self.violations_omitted,
             "unknown": {
                 "reasons": list(self.blocking),
                 "flows": [v.to_dict() for v in sorted(self.unknown_flows, key=Violation.sort_key)],
+                "flows_omitted": self.unknown_omitted,
             },
             "notes": list(self.notes),
             "checked": dict(sorted(self.checked.items())),
@@ -121,13 +260,19 @@ class Finding:
 
 def decide(violations: Sequence[Violation], unknown_flows: Sequence[Violation], blocking: Sequence[str]) -> str:
     """blocking → unknown; open violation → fail; unknown evidence → unknown; waived; pass."""
+    n_open = sum(1 for v in violations if not v.waived_by)
+    return decide_counts(n_open, len(violations) - n_open, len(unknown_flows), blocking)
+
+
+def decide_counts(n_open: int, n_waived: int, n_unknown: int, blocking: Sequence[str]) -> str:
+    """``decide`` from the numbers of open and waived violations and unknown items."""
     if blocking:
         return "unknown"
-    if any(not v.waived_by for v in violations):
+    if n_open:
         return "fail"
-    if unknown_flows:
+    if n_unknown:
         return "unknown"
-    if violations:
+    if n_waived:
         return "waived"
     return "pass"
 

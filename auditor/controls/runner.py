@@ -22,15 +22,20 @@ def run_audit(
     zone_map: ZoneMap | None = None,
     waivers: WaiverFile | None = None,
     as_of: dt.date | None = None,
+    max_evidence: int = 0,
 ) -> AuditResult:
+    """``max_evidence``: violations and unknown flows listed per control, and flows listed in
+    the evidence (0: all; ``auditor audit`` lists DEFAULT_MAX_EVIDENCE). Counts, verdicts and
+    waivers always cover everything; ``Finding.all_violations`` holds every violation."""
     findings: list[Finding] = []
     zones: dict[str, Any] = {}
     contexts: list[Context] = []
     for pack in packs:
-        ctx = Context(analysis, pack)
+        ctx = Context(analysis, pack, max_evidence=max_evidence)
         contexts.append(ctx)
         for control in pack.controls:
             findings.append(evaluate(ctx, control))
+        ctx.release()
         zones[pack.id] = {}
         for name, zone in sorted(pack.zones.items()):
             definite, possible = ctx.zones.members(name)
@@ -38,7 +43,7 @@ def run_audit(
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
-    evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings)
+    evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence)
     return AuditResult(
         tool_version=__version__,
         snapshot={

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from auditor.controls.portset import PortSet, parse_port_spec
-from auditor.controls.result import Finding, Violation, WaiverStatus
+from auditor.controls.result import Finding, Violation, ViolationTable, WaiverStatus
 from auditor.controls.yamlfile import Reader, load_yaml
 from auditor.errors import AuditorError
 
@@ -165,6 +167,61 @@ def covers(waivers: Sequence[Waiver], v: Violation) -> list[str]:
     return []
 
 
+def _name_matches(pattern: str, table: ViolationTable, side: str) -> np.ndarray:
+    """Per row: does ``pattern`` match the row's ``side`` (src/dst) name? One test per distinct
+    name (a table's rows share a few thousand names)."""
+    own = getattr(table, side)
+    per_name = np.array([match_name(pattern, n, z) for n, z in zip(table.names, table.zones, strict=True)] + [False],
+                        dtype=bool)  # the pad answers the rows whose name is the template's (-1)
+    per_template = np.array([getattr(t, side) is not None and match_name(pattern, getattr(t, side), getattr(t, f"{side}_zones"))
+                             for t in table.templates] + [False], dtype=bool)
+    return np.where(own >= 0, per_name[own], per_template[table.template])
+
+
+def _pattern_rows(p: FlowPattern, table: ViolationTable) -> np.ndarray:
+    """``p.matches`` for every row of ``table``."""
+    m = np.ones(len(table), dtype=bool)
+    if p.endpoint_only:
+        m &= np.array([t.kind == "endpoint" for t in table.templates] + [False], dtype=bool)[table.template]
+    if p.src is not None:
+        m &= _name_matches(p.src, table, "src")
+    if p.dst is not None:
+        m &= _name_matches(p.dst, table, "dst")
+    return m
+
+
+def waive_table(table: ViolationTable, valid: Sequence[Waiver], expired: Sequence[Waiver],
+                counts: dict[str, int]) -> ViolationTable:
+    """``covers`` for every row at once: mark the rows valid waivers cover, count per waiver the
+    rows it covers (or would, when expired). Rows matching the same patterns with the same
+    template (hence the same ports) get the same answer, so ``covers`` runs once per such group."""
+    pats = [(w, p) for w in (*valid, *expired) for p in w.flows]
+    if not len(table) or not pats:
+        return replace(table, waived=None, waived_sets=((),))
+    hits = np.stack([_pattern_rows(p, table) for _, p in pats], axis=1)
+    any_hit = hits.any(axis=1)
+    sets: dict[tuple[str, ...], int] = {(): 0}
+    waived = np.zeros(len(table), dtype=np.int32)
+    rows = np.flatnonzero(any_hit)
+    if rows.size:
+        key = np.concatenate([np.packbits(hits[rows], axis=1),
+                              table.template[rows].astype(">u4").view(np.uint8).reshape(-1, 4)], axis=1)
+        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        n_per = np.bincount(inv, minlength=first.size)
+        answer = np.zeros(first.size, dtype=np.int32)
+        for g, k in enumerate(first.tolist()):
+            v = table.row(int(rows[k]))
+            ids = covers(valid, v)
+            for wid in ids:
+                counts[wid] += int(n_per[g])
+            for wid in covers(expired, v):
+                counts[wid] += int(n_per[g])
+            answer[g] = sets.setdefault(tuple(sorted(ids)), len(sets))
+        waived[rows] = answer[inv]
+    return replace(table, waived=waived if len(sets) > 1 else None, waived_sets=tuple(sets))
+
+
 def apply_waivers(findings: Sequence[Finding], waivers: WaiverFile | None,
                   as_of: dt.date) -> tuple[list[Finding], list[WaiverStatus]]:
     """Mark covered violations ``waived_by``; report every waiver's status."""
@@ -179,15 +236,9 @@ def apply_waivers(findings: Sequence[Finding], waivers: WaiverFile | None,
         mine = [w for w in waivers.waivers if w.applies_to(f)]
         valid = [w for w in mine if w.valid(as_of)]
         expired = [w for w in mine if not w.valid(as_of)]
-        new: list[Violation] = []
-        for v in f.violations:
-            ids = covers(valid, v)
-            for wid in ids:
-                counts[wid] += 1
-            for wid in covers(expired, v):
-                counts[wid] += 1
-            new.append(replace(v, waived_by=tuple(sorted(ids))))
-        out.append(finish(replace(f, violations=tuple(new))))
+        table = waive_table(f.all_violations, valid, expired, counts)
+        # the rows listed stay those listed (the first ones), now with their waivers
+        out.append(finish(replace(f, violations=tuple(table.rows(len(f.violations))), violation_table=table)))
     known = {(f.pack, f.control) for f in findings}
     statuses = []
     for w in waivers.waivers:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from auditor.policy.compile import compile_policies
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
@@ -379,11 +380,14 @@ class Analysis:
         ambient = self.classes.ambient
         n_words = ae.shape[1]
         n_s, n_t = len(src), len(dst)
-        # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
-        out = np.zeros((4, n_s, n_t, n_words), dtype=np.uint64)
         valid_words = _pack(np.ones((1, len(self.ports)), dtype=bool))[0]
         t_has, s_has = blocks.t_has, blocks.s_has
-        if s_has.size and t_has.size:
+        fast = None
+        if n_s and n_t and bool((blocks.s_cnt == 1).all()) and bool((blocks.t_cnt == 1).all()):
+            fast = self._single_class_rows(blocks.s_cls, blocks.t_cls, l7, hbone, valid_words)
+        # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
+        out = np.zeros((4, n_s, n_t, n_words) if fast is None else (4, 0, 0, n_words), dtype=np.uint64)
+        if fast is None and s_has.size and t_has.size:
             per_row = max(1, _CHUNK_CELLS // max(1, blocks.t_cls.size))
             k = 0
             while k < s_has.size:
@@ -421,15 +425,19 @@ class Analysis:
                             bits &= ~out[0][np.ix_(chunk, t_has, [w])][:, :, 0]
                         out[n][np.ix_(chunk, t_has, [w])] = bits[:, :, None]
                 k = stop
-        key = np.concatenate(list(out), axis=2).reshape(n_s * n_t, 4 * n_words)
         valid = np.zeros((n_s, n_t), dtype=bool)
         valid[np.ix_(s_has, t_has)] = True
-        row, first = _distinct_rows(key)
+        if fast is None:
+            key = np.concatenate(list(out), axis=2).reshape(n_s * n_t, 4 * n_words)
+            row, first = _distinct_rows(key)
+            distinct = key[first]
+        else:
+            row, distinct = fast
         n_atoms = len(self.ports)
-        verdict = _unpack(key[first, : 2 * n_words], n_words, n_atoms)
+        verdict = _unpack(distinct[:, : 2 * n_words], n_words, n_atoms)
         allowed = verdict == ALLOW
-        network = allowed & ~_bits(key[first, 2 * n_words : 3 * n_words], n_atoms)
-        identity = allowed & ~_bits(key[first, 3 * n_words :], n_atoms)
+        network = allowed & ~_bits(distinct[:, 2 * n_words : 3 * n_words], n_atoms)
+        identity = allowed & ~_bits(distinct[:, 3 * n_words :], n_atoms)
         row = row.reshape(n_s, n_t)
         if not valid.all():  # an entity with no address class left (fully shadowed network)
             verdict = np.concatenate([verdict, np.full((1, n_atoms), DENY, np.int8)])
@@ -439,6 +447,60 @@ class Analysis:
         return PairMatrix(src=src, dst=dst, row=row.astype(np.int32), verdict=verdict,
                           excluded_self=(by == "pod"), blocks=blocks, network=network, identity=identity,
                           request=request, l7=l7[0] if l7 is not None else None)
+
+    def _single_class_rows(self, s_cls: np.ndarray, t_cls: np.ndarray,
+                           l7: tuple[L7Result, np.ndarray, np.ndarray, np.ndarray] | None,
+                           hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+                           valid_words: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``pairs`` when every entity has one behaviour class (e.g. the controls' units): a cell's
+        key is a function of its (egress group, ingress group, Istio group, ambient) combination,
+        so it is computed once per distinct combination instead of once per cell, and no
+        reduction over class blocks is needed. Returns (row id per cell, distinct key rows),
+        numbered as the general path numbers them (first appearance in row-major cell order);
+        None when the combination codes would not fit in 62 bits."""
+        ae, de, ai, di = self.group_bits()
+        ne, ni = self.network_bits()
+        n_ge, n_gi = self.egress.verdict.shape[0], self.ingress.verdict.shape[0]
+        n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
+        n_amb = 2 if hbone is not None else 1
+        if n_ge * n_gi * n_gl * n_amb >= 1 << 62:
+            return None
+        sc, tc = s_cls[:, None], t_cls[None, :]
+        code = self.egress.gid(sc, tc).astype(np.int64) * n_gi + self.ingress.gid(tc, sc)
+        if l7 is not None:
+            code = code * n_gl + l7[0].gid(tc, sc)
+        if hbone is not None:
+            code = code * 2 + (self.classes.ambient[sc] & self.classes.ambient[tc])
+        inv, combos = pd.factorize(code.reshape(-1))  # combos in order of first appearance
+        del code
+        combos = np.asarray(combos, dtype=np.int64)
+        amb = None
+        if hbone is not None:
+            combos, amb_i = np.divmod(combos, 2)
+            amb = amb_i.astype(bool)
+        gl = None
+        if l7 is not None:
+            combos, gl = np.divmod(combos, n_gl)
+        ge, gi = np.divmod(combos, n_gi)
+        n_words = ae.shape[1]
+        key = np.zeros((combos.size, 4 * n_words), dtype=np.uint64)
+        for w in range(n_words):
+            a = ae[ge, w] & ai[gi, w]
+            denied = de[ge, w] | di[gi, w]
+            if amb is not None and hbone is not None:  # IST-28: HBONE on 15008
+                a = np.where(amb, hbone[0][ge, w] & hbone[2][gi, w], a)
+                denied = np.where(amb, hbone[1][ge, w] | hbone[3][gi, w], denied)
+            if l7 is not None:
+                a &= l7[1][gl, w]
+                denied |= l7[2][gl, w]
+            u = ~(a | denied) & valid_words[w]
+            admits = a | u
+            key[:, w] = a
+            key[:, n_words + w] = u & ~a
+            key[:, 2 * n_words + w] = admits & ~(ne[ge, w] | ni[gi, w])
+            key[:, 3 * n_words + w] = admits & ~l7[3][gl, w] if l7 is not None else admits
+        first, inv_k = unique_rows(key)
+        return inv_k[inv], key[first]
 
     def assurance(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> str:
         """How an entity pair's allowed flows are admitted (at ``atoms``, default all):

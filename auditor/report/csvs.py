@@ -19,7 +19,7 @@ from auditor.report.data import ReportData, view
 from auditor.report.interface import ReportOptions
 
 CONTROLS_COLUMNS = ("pack", "control", "title", "severity", "references", "verdict", "violations", "waived",
-                    "unknown", "assertion", "claim", "message", "unknown_reasons", "rationale")
+                    "unknown", "assertion", "claim", "message", "unknown_reasons", "rationale", "evidence_note")
 FLOWS_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
                  "deciding_policies", "controls", "zone_crossing")
 VIOLATIONS_COLUMNS = ("pack", "control", "status", "kind", "src", "dst", "src_zones", "dst_zones", "ports",
@@ -60,6 +60,9 @@ def controls_rows(data: ReportData) -> list[dict[str, Any]]:
             "assertion": (f.get("assertion") or {}).get("kind", ""), "claim": f.get("claim", ""),
             "message": f.get("message", ""), "unknown_reasons": _join(c.blocking),
             "rationale": " ".join(str(f.get("rationale", "")).split()),
+            # e.g. "1,000 of 150,807 violations shown; re-run with --max-evidence 0 for all" (violations.csv
+            # has the rows the result lists); empty when every one is listed
+            "evidence_note": c.evidence_note(),
         })
     return rows
 

@@ -77,6 +77,25 @@ class Control:
     def blocking(self) -> list[str]:
         return list((self.finding.get("unknown") or {}).get("reasons", []))
 
+    @property
+    def violations_omitted(self) -> int:
+        """Violations counted but not listed in the result (``auditor audit --max-evidence``)."""
+        return int(self.finding.get("violations_omitted") or 0)
+
+    @property
+    def unknown_omitted(self) -> int:
+        return int((self.finding.get("unknown") or {}).get("flows_omitted") or 0)
+
+    def evidence_note(self) -> str:
+        """``""`` when the result lists all the control's evidence, else e.g. ``1,000 of 150,807
+        violations shown; re-run with --max-evidence 0 for all``."""
+        parts = []
+        for listed, omitted, what in ((len(self.finding.get("violations", [])), self.violations_omitted, "violations"),
+                                      (len(self.unknown_flows), self.unknown_omitted, "undecided items")):
+            if omitted:
+                parts.append(f"{listed:,} of {listed + omitted:,} {what}")
+        return " and ".join(parts) + " shown; re-run with --max-evidence 0 for all" if parts else ""
+
 
 class ReportData:
     """A validated audit result and the views derived from it."""
@@ -191,6 +210,19 @@ class ReportData:
         if not fl:
             return list(FLOW_COLUMNS), [], []
         return list(fl["columns"]), list(fl.get("decided_by", [])), list(fl["rows"])
+
+    @property
+    def flows_omitted(self) -> int:
+        """Flows counted but not listed in the result (``auditor audit --max-evidence``)."""
+        return int((self.result.get("flows") or {}).get("omitted") or 0)
+
+    def flows_note(self) -> str:
+        """``""`` when every flow is listed, else ``N of M flows shown; re-run …``."""
+        omitted = self.flows_omitted
+        if not omitted:
+            return ""
+        listed = len((self.result.get("flows") or {}).get("rows", []))
+        return f"{listed:,} of {listed + omitted:,} flows shown; re-run with --max-evidence 0 for all"
 
     def iter_flows(self) -> Iterator[dict[str, Any]]:
         cols, texts, rows = self.flows_table()
@@ -328,6 +360,9 @@ class ReportData:
 
     @cached_property
     def crossing_flows(self) -> int:
+        fl = self.result.get("flows") or {}
+        if "crossing" in fl:  # every zone-crossing flow, listed or not
+            return int(fl["crossing"])
         cols, _, rows = self.flows_table()
         k = cols.index("crossing")
         return sum(1 for r in rows if r[k])

@@ -27,10 +27,13 @@ def _line(v: Mapping[str, Any]) -> str:
     return f"{subject}{ports}: {v.get('reason', '')}{why}"
 
 
-def _lines(items: list[Mapping[str, Any]], what: str) -> list[str]:
+def _lines(items: list[Mapping[str, Any]], what: str, total: int | None = None) -> list[str]:
+    """``total``: how many there are (the result may list only the first ones: --max-evidence)."""
     out = [_line(v) for v in items[:MAX_LINES]]
     if len(items) > MAX_LINES:
         out.append(f"... {len(items) - MAX_LINES} more {what}: see violations.csv")
+    if total is not None and total > len(items):
+        out.append(f"... {len(items)} of {total} {what} shown; re-run with --max-evidence 0 for all")
     return out
 
 
@@ -49,11 +52,13 @@ def _case(suite: ET.Element, data: ReportData, c: Control) -> None:
     if c.verdict == "fail":
         open_ = c.open_violations
         failure = ET.SubElement(case, "failure", {"type": "violation", "message": str(f.get("message", ""))})
-        failure.text = "\n".join([f"{len(open_)} violation(s) of: {f.get('claim', '')}", *_lines(open_, "violations")])
+        n_open = int(c.counts.get("violations", len(open_)))
+        failure.text = "\n".join([f"{n_open} violation(s) of: {f.get('claim', '')}",
+                                  *_lines(open_, "violations", n_open)])
     elif c.verdict == "unknown":
         error = ET.SubElement(case, "error", {"type": "unknown", "message": str(f.get("message", ""))})
         lines = [f"could not be established: {f.get('claim', '')}", *(f"reason: {r}" for r in c.blocking)]
-        lines += _lines(c.unknown_flows, "undecided flows")
+        lines += _lines(c.unknown_flows, "undecided flows", int(c.counts.get("unknown", len(c.unknown_flows))))
         error.text = "\n".join(lines)
     waived = c.waived_violations
     if waived:

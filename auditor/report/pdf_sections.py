@@ -573,7 +573,11 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
     cols, texts, rows = d.flows_table()
     at = {c: k for k, c in enumerate(cols)}
     live = [r for r in rows if r[at["crossing"]] and r[at["verdict"]] in ("allowed", "unknown")]
-    out: list[Flowable] = [para(ctx, f"Zone-crossing flows: {len(live):,}", "h2")]
+    out: list[Flowable] = [para(ctx, f"Zone-crossing flows: {len(live):,}" + (" listed" if d.flows_omitted else ""),
+                                "h2")]
+    if d.flows_omitted:
+        out.append(para(ctx, f"{d.flows_note()}: {d.crossing_flows:,} flows cross a zone boundary in all; those "
+                             "below are among the first flows listed (by source and destination).", "note"))
     if not live:
         out.append(para(ctx, "No flow crosses a zone boundary: every zone is closed to every other.", "small"))
         return out
@@ -610,9 +614,10 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
         g["src"].add(r[at["src"]])
         g["dst"].add(r[at["dst"]])
     ordered = sorted(groups.items(), key=lambda kv: (-(kv[1]["allowed"] + kv[1]["unknown"]), kv[0]))
-    out.append(para(ctx, f"{len(live):,} zone-crossing flows are allowed or undecided; they are summarised here by "
-                         f"zone pair, and every flow is in flows.csv with its ports, deciding rules and controls.",
-                    "small"))
+    listed = " listed" if d.flows_omitted else ""
+    out.append(para(ctx, f"{len(live):,}{listed} zone-crossing flows are allowed or undecided; they are summarised "
+                         f"here by zone pair, and every{listed} flow is in flows.csv with its ports, deciding rules "
+                         "and controls.", "small"))
     body = []
     for (a, b), g in ordered[:cap]:
         ex = g["example"]
@@ -745,16 +750,19 @@ def _control(ctx: Ctx, c: Control, cap: int) -> list[Flowable]:
     for note in f.get("notes", []) or []:
         out.append(para(ctx, f"Note: {note}", "note"))
     open_ = c.open_violations
-    if open_:
-        out.append(para(ctx, f"Evidence: {len(open_):,} violation(s)", "h3"))
-        out += _evidence(ctx, open_, cap, "violations")
+    counts = c.counts
+    partial = bool(c.violations_omitted or c.unknown_omitted)  # the result lists the first items only
+    if open_ or counts.get("violations", 0):
+        out.append(para(ctx, f"Evidence: {int(counts.get('violations', len(open_))):,} violation(s)", "h3"))
+        out += _evidence(ctx, open_, cap, "violations", listed_only=partial)
     elif c.verdict == "pass":
         out.append(para(ctx, "Evidence: no violation. Every flow or workload in the control's scope satisfies the "
                              "assertion; the flows it bears on are listed in flows.csv.", "small"))
     waived = c.waived_violations
-    if waived:
-        out.append(para(ctx, f"Waived: {len(waived)} violation(s) accepted by waiver", "h3"))
-        out += _evidence(ctx, waived, cap, "waived violations", waived=True)
+    if waived or counts.get("waived", 0):
+        out.append(para(ctx, f"Waived: {int(counts.get('waived', len(waived))):,} violation(s) accepted by waiver",
+                        "h3"))
+        out += _evidence(ctx, waived, cap, "waived violations", waived=True, listed_only=partial)
     statuses = [w for w in d.get("waivers", []) if w.get("control") in (f["control"], c.key)]
     if statuses:
         out.append(para(ctx, "Waivers applied", "h3"))
@@ -763,13 +771,19 @@ def _control(ctx: Ctx, c: Control, cap: int) -> list[Flowable]:
         out.append(grid(ctx, ["Waiver", "Status", "Covers", "Approver", "Expires", "Justification"], rows,
                         [1.1, 0.9, 0.7, 1.4, 1.0, 4.0]))
     unknown = c.unknown_flows
-    if unknown:
-        out.append(para(ctx, f"Undecided: {len(unknown)} flow(s) or workload(s) with an unknown verdict", "h3"))
-        out += _evidence(ctx, unknown, cap, "undecided items")
+    if unknown or counts.get("unknown", 0):
+        out.append(para(ctx, f"Undecided: {int(counts.get('unknown', len(unknown))):,} flow(s) or workload(s) with "
+                             "an unknown verdict", "h3"))
+        out += _evidence(ctx, unknown, cap, "undecided items", listed_only=partial)
+    if partial:
+        out.append(para(ctx, f"{c.evidence_note()}: the result lists the first items (by source, destination and "
+                             "ports); counts and verdict cover them all.", "note"))
     return out
 
 
-def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, waived: bool = False) -> list[Flowable]:
+def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, waived: bool = False,
+              listed_only: bool = False) -> list[Flowable]:
+    """``listed_only``: the result lists only the first items of the control (--max-evidence)."""
     d = ctx.data
     flows = [v for v in items if v.get("kind") == "flow" and v.get("src")]
     endpoints = [v for v in items if not (v.get("kind") == "flow" and v.get("src"))]
@@ -793,9 +807,10 @@ def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, wai
             shown = summary[: ctx.template.summary_rows]
             label = "destination" if side == "dst" else "source"
             peer = "sources" if side == "dst" else "destinations"
-            out.append(para(ctx, f"{len(flows):,} {what} between workloads: more than the {cap:,} rows listed in "
-                                 f"full, so they are summarised by {label} workload ({len(summary):,} workloads, "
-                                 f"most flows first). Every flow is in violations.csv.", "small"))
+            listed = "listed " if listed_only else ""
+            out.append(para(ctx, f"{len(flows):,} {listed}{what} between workloads: more than the {cap:,} rows listed "
+                                 f"in full, so they are summarised by {label} workload ({len(summary):,} workloads, "
+                                 f"most flows first). Every {listed}flow is in violations.csv.", "small"))
             rows = [[r["workload"], f"{r['flows']:,}", f"{r['peers']:,}", r["example"], r["ports"],
                      rule_markup(ctx, r["decided_by"], 200)] for r in shown]
             out.append(grid(ctx, [f"{label.capitalize()} workload", "Flows", peer.capitalize(), "Example peer",

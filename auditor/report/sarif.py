@@ -130,11 +130,14 @@ def render(data: ReportData) -> bytes:
         level = LEVELS.get(str(f.get("severity") or "high"), "warning")
         violations = sorted(f.get("violations", []), key=lambda v: bool(v.get("waived_by")))  # open first
         room = max(0, min(MAX_RESULTS_PER_RULE, MAX_RESULTS - len(results) - len(data.controls)))
-        if len(violations) > room:
-            truncated[c.key] = len(violations)
+        total = len(violations) + c.violations_omitted  # the result may list the first ones only
+        if len(violations) > room or c.violations_omitted:
+            truncated[c.key] = total
+            shown = min(room, len(violations))
+            where = ("every violation is in violations.csv" if not c.violations_omitted else
+                     f"the audit result lists {len(violations)}; re-run with --max-evidence 0 for all")
             notes.append({"level": "warning", "descriptor": {"id": c.key}, "message": {"text": (
-                f"{c.key}: {room} of {len(violations)} violations are reported as results; every violation is "
-                "in violations.csv")}})
+                f"{c.key}: {shown} of {total} violations are reported as results; {where}")}})
             violations = violations[:room]
         for v in violations:
             key = (v.get("decided_by"), v.get("kind"), v.get("src"), v.get("dst"))
@@ -173,7 +176,8 @@ def render(data: ReportData) -> bytes:
                 "message": {"text": f"{c.key} could not be established: " + ("; ".join(c.blocking) or str(f.get("message", "")))},
                 "locations": [{"physicalLocation": {"artifactLocation": art, "region": {"startLine": 1}}}] if art else [],
                 "partialFingerprints": {"zoneAuditorUnknown/v1": sha256_hex(c.key.encode())[:32]},
-                "properties": {"verdict": "unknown", "unknown_flows": len(c.unknown_flows)},
+                "properties": {"verdict": "unknown",
+                               "unknown_flows": int(c.counts.get("unknown", len(c.unknown_flows)))},
             }
             results.append(res)
     doc = {

@@ -1,0 +1,84 @@
+"""``auditor gate INPUT... --controls PACK... --baseline BASELINE.json``: the CI gate (ratchet).
+
+Exit codes: 0 nothing regressed against the baseline; 1 a control regressed (a new violation,
+e.g. pass/waived → fail) or a new flow into a protected zone is allowed (``--strict``: any
+failing control); 2 nothing regressed but something could not be established (a control
+became unknown, a newly undecided flow into a protected zone; ``--strict``: any unknown
+control), or the input, a pack, the zones map, the waivers or the baseline is invalid. The
+rules are in ``auditor/gate.py``; ``docs/ci.md`` has the workflows.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+
+import click
+
+from auditor.canonical import atomic_write
+from auditor.cli import input_options, main
+from auditor.commands.baseline import (
+    AuditSetup,
+    audit_inputs,
+    audit_options,
+    current_baseline,
+    listed_evidence,
+)
+from auditor.output import emit
+
+
+@main.command()
+@input_options
+@audit_options(required=True)
+@click.option("--baseline", "baseline_file", required=True, type=click.Path(dir_okay=False), metavar="BASELINE.json",
+              help="The accepted state (auditor baseline), or an audit result (auditor audit -o).")
+@click.option("--strict", is_flag=True, help="Fail on any failing control, pre-existing or not (no ratchet).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
+              help="Summary format (markdown: for a pull-request comment).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the summary to a file (atomically) instead of standard output.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write JUnit XML: a test case per control, failing only on regressions.")
+@click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write SARIF 2.1.0: results at the manifest file and line of the policy that decided each "
+                   "new violation or flow; pre-existing ones suppressed.")
+@click.option("--source-prefix", default="", metavar="DIR/",
+              help="Prefix for the `# Source:` paths of rendered Helm output, so annotations land on the chart's "
+                   "templates (e.g. deploy/charts/).")
+def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
+         default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
+         as_of: str | None, baseline_file: str, strict: bool, fmt: str, output: str | None, junit_file: str | None,
+         sarif_file: str | None, source_prefix: str) -> None:
+    """Fail the build only on regressions against a baseline: exit 0 pass, 1 regression, 2 unknown."""
+    from auditor.drift_render import render_gate
+    from auditor.gate import Baseline, explain_rows, report_result, run_gate
+
+    start = time.perf_counter()
+    setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
+    base = Baseline.load(baseline_file)  # a bad baseline fails before the analysis
+    audited = audit_inputs(inputs, setup, lenient, externals, pod_cidrs, default_namespace, listed_evidence())
+    current, explain = current_baseline(audited, setup)
+    report = run_gate(base, current, strict=strict, explain=explain,
+                      explain_violations=functools.partial(explain_rows, audited.analysis))
+    if junit_file or sarif_file:
+        from auditor.report.data import view
+        from auditor.report.junit import render as junit_render
+        from auditor.report.sarif import render as sarif_render
+        from auditor.sources.rendered import remap_origins
+
+        result = audited.result.to_dict()
+        remap_origins(result, audited.texts, source_prefix)
+        data = view(report_result(report, result))
+        if junit_file:
+            atomic_write(junit_file, junit_render(data))
+            click.echo(f"wrote {junit_file}", err=True)
+        if sarif_file:
+            atomic_write(sarif_file, sarif_render(data))
+            click.echo(f"wrote {sarif_file}", err=True)
+    emit(render_gate(report, fmt), output)
+    if output and output != "-":
+        click.echo(f"wrote {output}", err=True)
+    click.echo(f"gate: {report.verdict} in {time.perf_counter() - start:.1f} s (exit {report.exit_code})", err=True)
+    sys.exit(report.exit_code)
+
