@@ -125,6 +125,7 @@ class Side:
     packs: tuple[str, ...] = ()
     exact: Callable[[Sequence[tuple[str, str]], bool], dict[tuple[str, str], FlowState]] | None = None
     result: Mapping[str, Any] | None = None
+    flows_omitted: int = 0  # flows the result counts but does not list (``auditor audit --max-evidence``)
 
     def crossing(self, src: str, dst: str) -> bool | None:
         """Whether the pair is between zones on this side; None when an endpoint is unknown here."""
@@ -243,7 +244,8 @@ def side_from_result(label: str, result: Mapping[str, Any], kind: str = "audit-r
     return Side(label=label, kind=kind, info=info, findings=findings, flows=flows,
                 zones=zones if inv is not None else None, labels=labels if inv is not None else None,
                 possible=possible if inv is not None else None, policies=policies, policy_origin=origin,
-                waivers=waivers, packs=tuple(str(p.get("id")) for p in result.get("packs", [])), result=result)
+                waivers=waivers, packs=tuple(str(p.get("id")) for p in result.get("packs", [])), result=result,
+                flows_omitted=int((fl or {}).get("omitted") or 0))
 
 
 def side_from_baseline(label: str, data: Mapping[str, Any]) -> Side:
@@ -566,10 +568,12 @@ def compare_flows(old: Side, new: Side, notes: list[str]) -> tuple[list[FlowChan
         for k in keys:
             if k in flows:
                 continue
-            if side.complete or side.kind == "baseline" or old.kind == "baseline" or new.kind == "baseline":
-                resolved[which][k] = EMPTY_FLOW
-            elif side.exact is not None:
+            if side.exact is not None and not side.complete:
                 missing[which].append(k)
+            elif side.flows_omitted:
+                resolved[which][k] = None  # not listed: maybe one of the flows the result left out
+            elif side.complete or side.kind == "baseline" or old.kind == "baseline" or new.kind == "baseline":
+                resolved[which][k] = EMPTY_FLOW
             else:
                 crossing = side.crossing(*k)
                 zones = side.zones or {}
@@ -608,6 +612,11 @@ def compare_flows(old: Side, new: Side, notes: list[str]) -> tuple[list[FlowChan
         if gone:
             out.append(FlowChange("denied", k[0], k[1], ports_text(gone), sz, dz,
                                   n.decided_by if not n.allowed else "", o.decided_by, note))
+    for which, side in (("OLD", old), ("NEW", new)):
+        if side.flows_omitted:
+            notes.append(f"{which} lists only some of its flows ({side.flows_omitted} left out: an audit result "
+                         "written with --max-evidence); a pair it does not list is not compared — write the results "
+                         "with --max-evidence 0, or diff the snapshots or manifests")
     if skipped:
         notes.append(f"{skipped} pair(s) are listed on one side only and lie inside one zone on the other: a saved "
                      "result does not list flows inside a zone, so they are not compared (audit the manifests or "

@@ -76,12 +76,21 @@ def _side(info: Any) -> str:
     return f"{info.get('label')} ({info.get('kind')}{', ' + digest if digest else ''})"
 
 
-def _control_line(c: Any) -> str:
+def _several(report: DriftReport) -> bool:
+    packs = {p.get("id") for side in (report.old, report.new) for p in side.get("packs") or []}
+    return len(packs) > 1 or len({c.pack for c in report.controls}) > 1
+
+
+def _control_key(c: Any, several: bool) -> str:
+    return f"{c.pack}/{c.control}" if several else str(c.control)
+
+
+def _control_line(c: Any, several: bool) -> str:
     old = c.old or "absent"
     new = c.new or "absent"
     counts = c.new_counts or {}
     extra = f", {counts.get('violations', 0)} violation(s)" if c.new == "fail" else ""
-    return f"{c.pack}/{c.control} {old} → {new}{extra}: {c.title}"
+    return f"{_control_key(c, several)} {old} → {new}{extra}: {c.title}"
 
 
 def drift_table(report: DriftReport) -> str:
@@ -97,7 +106,8 @@ def drift_table(report: DriftReport) -> str:
         if len(items) > TABLE_LIMIT:
             lines.append(f"  … {len(items) - TABLE_LIMIT} more (--format json or csv lists everything)")
 
-    section("controls whose verdict changed", [_control_line(c) for c in report.controls])
+    several = _several(report)
+    section("controls whose verdict changed", [_control_line(c, several) for c in report.controls])
     for change in ("allowed", "unknown", "denied"):
         items = []
         for f in report.flows:
@@ -108,8 +118,9 @@ def drift_table(report: DriftReport) -> str:
             why = f.decided_by or (f"was: {f.was_decided_by}" if f.was_decided_by else "")
             note = f" [{f.note}]" if f.note else ""
             items.append(f"{f.src} → {f.dst} [{f.ports}]{zones}{note}" + (f" — {_short(why)}" if why else ""))
-        section(f"flows {FLOW_TITLES[change]}" + (f", {report.flow_scope}" if report.flow_scope else ""), items)
-    section("workloads whose zones changed", [f"{w.workload} {w.change}: {w.detail}" for w in report.workloads])
+        section(f"flows {FLOW_TITLES[change]}" + (f" ({report.flow_scope})" if report.flow_scope else ""), items)
+    section("workloads added, removed or moved between zones",
+            [f"{w.workload} {w.change}: {w.detail}" for w in report.workloads])
     pol = []
     for p in report.policies:
         where = _where(p.file, p.line)
@@ -159,9 +170,10 @@ def drift_markdown(report: DriftReport) -> str:
     if report.controls:
         lines.append("#### Controls")
         lines.append("")
+        several = _several(report)
         lines += _md_table(["control", "was", "now", "severity", "title"],
-                           [[f"`{x.pack}/{x.control}`", x.old or "absent", f"**{x.new or 'absent'}**", x.severity,
-                             x.title] for x in report.controls])
+                           [[f"`{_control_key(x, several)}`", x.old or "absent", f"**{x.new or 'absent'}**",
+                             x.severity, x.title] for x in report.controls])
         lines.append("")
     for change in ("allowed", "unknown", "denied"):
         rows = [[_code(f.src), _code(f.dst), _code(f.ports), ", ".join(f.src_zones), ", ".join(f.dst_zones),
@@ -174,7 +186,7 @@ def drift_markdown(report: DriftReport) -> str:
                           "decided by (new side)" if change != "denied" else "decided by", "note"], rows)
         lines += _fold(title, body, open_=change == "allowed")
     if report.workloads:
-        lines += _fold(f"Workloads whose zones changed ({len(report.workloads)})",
+        lines += _fold(f"Workloads added, removed or moved between zones ({len(report.workloads)})",
                        _md_table(["workload", "change", "was", "now", "detail"],
                                  [[_code(w.workload), w.change, ", ".join(w.old_zones) or "-",
                                    ", ".join(w.new_zones) or "-", w.detail] for w in report.workloads]), open_=True)
@@ -258,8 +270,13 @@ def gate_table(report: GateReport) -> str:
         unk.append(f"  {_key(c, several)} {c.baseline or 'new control'} → {c.verdict}: {c.title}")
         unk.extend(f"    reason: {r}" for r in c.new_reasons)
         unk.extend(f"    undecided: {_violation_text(v)}" for v in c.new_unknown[:10])
-    unk += [f"  {f.src} → {f.dst} [{f.ports}] into {', '.join(f.zones)}: newly undecided"
-            for f in report.new_flows if f.verdict == "unknown"][:TABLE_LIMIT]
+    undecided = [f"    {f.src} → {f.dst} [{f.ports}] into {', '.join(f.zones)}"
+                 for f in report.new_flows if f.verdict == "unknown"]
+    if undecided:
+        unk.append("  newly undecided flows into protected zones:")
+        unk += undecided[:TABLE_LIMIT]
+        if len(undecided) > TABLE_LIMIT:
+            unk.append(f"    … {len(undecided) - TABLE_LIMIT} more (--format json)")
     block("could not be established (exit 2 unless something regressed):", unk)
     pre = [f"  {_key(c, several)} {c.verdict}: {c.open_violations} violation(s)"
            + (f", {c.unknown_items} undecided" if c.unknown_items else "") + f" — {c.title}"

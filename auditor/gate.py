@@ -534,6 +534,14 @@ def _ports_of(text: str) -> PortSet:
     return parse_ports(text) if text else ALL
 
 
+def _not_in(current: Sequence[Row], baseline: Sequence[Row]) -> list[Row]:
+    """Current rows that are not, as they are, in the baseline (a set difference: most rows are)."""
+    if not baseline:
+        return list(current)
+    have = set(baseline)
+    return [r for r in current if r not in have]
+
+
 def _new_rows(current: Iterable[Row], baseline: Mapping[tuple[Any, ...], list[str]]) -> list[tuple[Row, str]]:
     """Current rows not covered by the baseline, each with the ports that are new (text).
     The same port text as the baseline's is covered without interval arithmetic (most rows)."""
@@ -656,8 +664,10 @@ def run_gate(base: Baseline, current: Baseline, *, strict: bool = False,
     controls: list[ControlGate] = []
     for key, cur in current.findings.items():
         old = base.findings.get(key)
-        new_v = _new_rows(cur.violations, _index(old.violations) if old else {})
-        new_u = _new_rows(cur.unknown, _index(old.unknown) if old else {})
+        rest_v = _not_in(cur.violations, old.violations if old else ())
+        rest_u = _not_in(cur.unknown, old.unknown if old else ())
+        new_v = _new_rows(rest_v, _index(old.violations) if old and rest_v else {})
+        new_u = _new_rows(rest_u, _index(old.unknown) if old and rest_u else {})
         new_r = [r for r in cur.blocking if old is None or r not in old.blocking]
         if old is not None and not old.complete and new_v:
             # the baseline (an audit result written with --max-evidence) does not list every violation:

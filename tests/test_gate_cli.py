@@ -138,6 +138,7 @@ def test_opening_the_database_to_the_dmz_fails_with_the_flow_and_the_policy_file
         assert phys["region"]["startLine"] == OPEN_DB_POLICY_LINE
         assert res["locations"][0]["logicalLocations"][0]["name"] == "NetworkPolicy restricted/database-allow-dmz"
     assert "newly allowed into protected zone restricted" in by_rule["gate:new-flows"]["message"]["text"]
+    assert doc["runs"][0]["automationDetails"]["id"] == "zone-auditor-gate/bank-zones/"
 
     root = ET.parse(junit).getroot()
     failed = {c.get("name", "").split(":")[0] for c in root.iter("testcase") if c.find("failure") is not None}

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from auditor.cli import main
-from auditor.commands.baseline import AuditSetup, analysis_options, audit_options, audit_snapshot
+from auditor.commands.common import AuditSetup, analysis_options, audit_options, audit_snapshot
 from auditor.errors import AuditorError
 from auditor.output import emit
 
@@ -35,7 +35,7 @@ def load_side(path: str, setup: AuditSetup, options: Any, default_namespace: str
         return drift.side_from_result(path, data)
     if kind == "baseline":
         return drift.side_from_baseline(path, data)
-    from auditor.commands.baseline import read_inputs
+    from auditor.commands.common import read_inputs
     from auditor.snapshot import snapshot_from_dict
 
     if kind == "snapshot":

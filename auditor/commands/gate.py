@@ -18,7 +18,7 @@ import click
 
 from auditor.canonical import atomic_write
 from auditor.cli import input_options, main
-from auditor.commands.baseline import (
+from auditor.commands.common import (
     AuditSetup,
     audit_inputs,
     audit_options,
@@ -74,7 +74,7 @@ def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
             atomic_write(junit_file, junit_render(data))
             click.echo(f"wrote {junit_file}", err=True)
         if sarif_file:
-            atomic_write(sarif_file, sarif_render(data))
+            atomic_write(sarif_file, gate_sarif(sarif_render(data)))
             click.echo(f"wrote {sarif_file}", err=True)
     emit(render_gate(report, fmt), output)
     if output and output != "-":
@@ -82,3 +82,16 @@ def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
     click.echo(f"gate: {report.verdict} in {time.perf_counter() - start:.1f} s (exit {report.exit_code})", err=True)
     sys.exit(report.exit_code)
 
+
+def gate_sarif(raw: bytes) -> bytes:
+    """The report writer's SARIF under its own code-scanning category (``zone-auditor-gate/…``),
+    so that the gate's alerts and those of a scheduled ``auditor report`` do not replace each other."""
+    import orjson
+
+    from auditor.canonical import canonical_json
+
+    doc = orjson.loads(raw)
+    for run in doc.get("runs", []):
+        details = run.setdefault("automationDetails", {})
+        details["id"] = "zone-auditor-gate/" + str(details.get("id", "")).removeprefix("zone-auditor/")
+    return canonical_json(doc) + b"\n"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 
 from auditor.controls.mesh import MESH_KINDS, NOT_MODELLED, MeshFacts
 from auditor.controls.pack import Assertion, Control, FlowSpec, Pack
@@ -228,9 +229,19 @@ class Outcome:
 Judge = Callable[[int, int, int], tuple[PortSet, str, PortSet, str]]
 
 
+def _factorize(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, inverse) of the distinct values of an int64 array, numbered in order of
+    first appearance (a hash table: no sort of the millions of cells)."""
+    inv, uniques = pd.factorize(code)
+    inv = inv.astype(np.int64)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inv[::-1]] = np.arange(inv.size - 1, -1, -1, dtype=np.int64)
+    return first, inv
+
+
 def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(first index, inverse) of the distinct rows of non-negative int64 columns: one mixed-radix
-    code per row when it fits in 62 bits (a 1-D sort), else ``np.unique(axis=0)``."""
+    code per row when it fits in 62 bits, else ``np.unique(axis=0)``."""
     code = np.zeros(cols[0].size, dtype=np.int64)
     span = 1
     for c in cols:
@@ -240,8 +251,7 @@ def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             return first, inv.reshape(-1)
         code = code * hi + c
         span *= hi
-    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
-    return first, inv.reshape(-1)
+    return _factorize(code)
 
 
 def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -250,9 +260,9 @@ def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
     out = np.full(starts.size, -1, dtype=np.int64)
     pos = np.flatnonzero(has)
     if pos.size:
-        group = np.searchsorted(starts, pos, side="right") - 1
-        groups, at = np.unique(group, return_index=True)
-        out[groups] = pos[at]
+        group = np.searchsorted(starts, pos, side="right") - 1  # non-decreasing
+        at = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        out[group[at]] = pos[at]
     return out
 
 
@@ -307,7 +317,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     ii, jj = ii[order], jj[order]
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])  # first cell of each pair
     # the distinct judgements of each pair, in the order its cells meet them
-    _, seen = np.unique(pair * n_res + res, return_index=True)
+    seen, _ = _factorize(pair * n_res + res)
     seen.sort()
     grp = np.searchsorted(starts, seen, side="right") - 1
     g_start = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
@@ -455,13 +465,17 @@ def allow_only(ctx: Context, c: Control) -> Outcome:
                             else "request-level (HTTP) policy is not modelled by this version")
         return hit
 
+    # bit k of (source bits & destination bits) = entry k matches both ends (62 entries a column)
+    columns = []
+    for lo in range(0, len(entries), 62):
+        bits = [np.zeros(len(src if side < 2 else dst), dtype=np.int64) for side in range(4)]
+        for k, en in enumerate(entries[lo:lo + 62]):
+            for side in range(4):
+                bits[side] |= en[side].astype(np.int64) << k
+        columns.append(bits)
+
     def key(ii: np.ndarray, jj: np.ndarray) -> list[np.ndarray]:
-        d_bits = np.zeros(ii.size, dtype=np.int64)
-        p_bits = np.zeros(ii.size, dtype=np.int64)
-        for k, en in enumerate(entries):
-            d_bits |= (en[0][ii] & en[2][jj]).astype(np.int64) << k
-            p_bits |= (en[1][ii] & en[3][jj]).astype(np.int64) << k
-        return [d_bits, p_bits]
+        return [b[0][ii] & b[2][jj] for b in columns] + [b[1][ii] & b[3][jj] for b in columns]
 
     out.violations, out.unknown = scan(ctx, fm, judge, key)
     out.checked = _pairs_checked(src, dst)
@@ -590,6 +604,21 @@ def _must_allow_flow(ctx: Context, f: FlowSpec, out: Outcome) -> int:
     return len(groups)
 
 
+def _explicit_rules(analysis: Analysis) -> np.ndarray:
+    """Per rule id: a real Allow rule (not a default). Memoised per analysis."""
+    eng = analysis.engine
+    hit = _EXPLICIT.get(id(eng))
+    if hit is None or hit[0] is not eng or hit[1].size != len(eng.rules.actions):
+        mask = np.array([act == "Allow" and ref is not None for act, ref in zip(eng.rules.actions, eng.rules.refs,
+                                                                                 strict=True)], dtype=bool)
+        _EXPLICIT.clear()
+        hit = _EXPLICIT[id(eng)] = (eng, mask)
+    return hit[1]
+
+
+_EXPLICIT: dict[int, tuple[object, np.ndarray]] = {}
+
+
 def isolation(analysis: Analysis, direction: str, cls: int) -> tuple[str, str, PortSet | None]:
     """Is class ``cls`` isolated for ``direction`` (default-deny in place)?
 
@@ -629,8 +658,7 @@ def isolation(analysis: Analysis, direction: str, cls: int) -> tuple[str, str, P
     # An allowed cell not decided by a real Allow rule fell through: "no policy" (K8S-2), the
     # profile after the tiers passed (CAL-22; the engine may name the last Pass rule), or a
     # tier whose default action is Pass.
-    explicit = np.array([act == "Allow" and ref is not None for act, ref in zip(eng.rules.actions, eng.rules.refs,
-                                                                                 strict=True)], dtype=bool)
+    explicit = _explicit_rules(analysis)
     fall = (v == ALLOW) & ~explicit[r]
     unsure = bool(uncertain) or bool((v == UNKNOWN).any())
     if not fall.any():
@@ -915,9 +943,8 @@ def evaluate(ctx: Context, control: Control) -> Finding:
         t = items if isinstance(items, ViolationTable) else ViolationTable.of(items)
         tables.append(t.explain(cap))  # decided_by of the rows listed only
         if cap is not None and len(t) > cap:
-            out.notes.append(f"{cap:,} of {len(t):,} {what} listed (the first by source, destination and ports; "
-                             f"--max-evidence {cap}); counts and verdict cover all {len(t):,}; re-run with "
-                             "--max-evidence 0 to list every one")
+            out.notes.append(f"{cap:,} of {len(t):,} {what} shown (the first by source, destination and ports; "
+                             f"counts and verdict cover all {len(t):,}); re-run with --max-evidence 0 for all")
     vt, ut = tables
     finding = Finding(
         pack=ctx.pack.id,

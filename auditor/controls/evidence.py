@@ -374,24 +374,22 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         crossing |= (code[:, None] != code[None, :]) & (zoned[:, None] | zoned[None, :])
 
     # pairs the findings cite (every violation and unknown flow, listed or not), per control
-    cited: dict[str, np.ndarray] = {}
+    cited: dict[str, list[np.ndarray]] = {}  # control → flat (src * n + dst) cell indices
     denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
     for f in findings:
         name = control_name(f, several)
-        parts = []
         for t in (f.all_violations, f.all_unknown):
             si, di = _ends(t, index)
             ok = si >= 0
-            parts.append(si[ok] * n + di[ok])
+            cited.setdefault(name, []).append(si[ok] * n + di[ok])
             is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)[t.template]
             for k in np.flatnonzero(is_denied & ok).tolist():  # required flows found denied: a handful
                 v = t.row(k)
                 denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
-        flat = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-        cited[name] = np.union1d(cited[name], flat) if name in cited else flat
     cited_mask = np.zeros((n, n), dtype=bool)
-    for flat in cited.values():
-        cited_mask.flat[flat] = True
+    for flats in cited.values():
+        for flat in flats:
+            cited_mask.flat[flat] = True
 
     ii, jj = np.nonzero(live & (crossing | cited_mask))
 
@@ -409,7 +407,10 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
                 hit |= s[ii] & d[jj]
             name = control_name((pack.id, control.id), several)
             if name in cited:
-                hit |= np.isin(cell, cited[name])
+                mine = np.zeros(n * n, dtype=bool)
+                for flat in cited[name]:
+                    mine[flat] = True
+                hit |= mine[cell]
             control_ids.append(name)
             scope_bits.append(hit)
     patterns: list[list[str]]

@@ -775,9 +775,8 @@ def _control(ctx: Ctx, c: Control, cap: int) -> list[Flowable]:
         out.append(para(ctx, f"Undecided: {int(counts.get('unknown', len(unknown))):,} flow(s) or workload(s) with "
                              "an unknown verdict", "h3"))
         out += _evidence(ctx, unknown, cap, "undecided items", listed_only=partial)
-    if partial:
-        out.append(para(ctx, f"{c.evidence_note()}: the result lists the first items (by source, destination and "
-                             "ports); counts and verdict cover them all.", "note"))
+    if partial and not any("--max-evidence" in str(n) for n in f.get("notes", []) or []):
+        out.append(para(ctx, c.evidence_note(), "note"))
     return out
 
 
