@@ -557,17 +557,40 @@ class Analysis:
                 width = b.t_cnt[sj][owner]
                 s_idx = b.s_start[si][owner] + off // width
                 t_idx = b.t_start[sj][owner] + off % width
-                v, re_, ri = self.class_verdicts(b.s_cls[s_idx], b.t_cls[t_idx])
-                if l7 is not None:
-                    gl = l7.gid(b.t_cls[t_idx], b.s_cls[s_idx])
-                    v = np.minimum(v, l7.verdict[gl])
-                enc = v.astype(np.int64) * (1 << 40) + np.arange(total, dtype=np.int64)[:, None]
-                best = np.maximum.reduceat(enc, (np.cumsum(sz) - sz)[seg], axis=0)
-                witness = best & ((1 << 40) - 1)
-                out_e[k + seg] = re_[witness, cols]
-                out_i[k + seg] = ri[witness, cols]
-                if l7 is not None and out_l is not None:
-                    out_l[k + seg] = l7.rule[gl[witness], cols]
+                sc, tc = b.s_cls[s_idx], b.t_cls[t_idx]
+                starts = (np.cumsum(sz) - sz)[seg]
+                # Entity pairs whose class pairs all share one (egress, ingress, L7) group triple
+                # have identical rules everywhere: the first class pair is the witness (exact).
+                uniform = np.ones(seg.size, dtype=bool)
+                for col in (self.combo_keys(sc, tc), None if l7 is None else l7.gid(tc, sc),
+                            self.classes.ambient[sc] & self.classes.ambient[tc]):
+                    if col is not None:
+                        col = np.asarray(col).astype(np.int64)
+                        uniform &= np.maximum.reduceat(col, starts) == np.minimum.reduceat(col, starts)
+                pick = np.where(uniform)[0]
+                if pick.size:
+                    at = starts[pick]
+                    _, re_, ri = self.class_verdicts(sc[at], tc[at])
+                    out_e[k + seg[pick]] = re_
+                    out_i[k + seg[pick]] = ri
+                    if l7 is not None and out_l is not None:
+                        out_l[k + seg[pick]] = l7.rule[l7.gid(tc[at], sc[at])]
+                rest = np.where(~uniform)[0]
+                if rest.size:
+                    lens = sz[seg[rest]]
+                    idx = np.repeat(starts[rest] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+                    v, re_, ri = self.class_verdicts(sc[idx], tc[idx])
+                    gl = None
+                    if l7 is not None:
+                        gl = l7.gid(tc[idx], sc[idx])
+                        v = np.minimum(v, l7.verdict[gl])
+                    enc = v.astype(np.int64) * (1 << 40) + np.arange(idx.size, dtype=np.int64)[:, None]
+                    best = np.maximum.reduceat(enc, np.cumsum(lens) - lens, axis=0)
+                    witness = best & ((1 << 40) - 1)
+                    out_e[k + seg[rest]] = re_[witness, cols]
+                    out_i[k + seg[rest]] = ri[witness, cols]
+                    if gl is not None and out_l is not None:
+                        out_l[k + seg[rest]] = l7.rule[gl[witness], cols]
             k = stop
         return out_e, out_i, out_l
 
@@ -582,6 +605,14 @@ class Analysis:
         """``decided_by`` for many pairs; identical evidence is formatted once."""
         re_, ri, rl = self.witness_rules(pm, ii, jj)
         v = pm.verdict[pm.row[ii, jj]]
+        shared = atoms is None or (len(atoms) > 0 and all(a is atoms[0] for a in atoms))
+        if shared and len(ii) > 64:
+            # the same atoms for every pair: group identical evidence rows with numpy, format each once
+            parts = [v.astype(np.int32), re_, ri] + ([] if rl is None else [rl])
+            first, inverse = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
+            at0 = None if atoms is None else atoms[0]
+            texts = [self._why(v[f], re_[f], ri[f], at0, None if rl is None else rl[f]) for f in first.tolist()]
+            return [texts[x] for x in inverse.tolist()]
         cache: dict[bytes, str] = {}
         out: list[str] = []
         for k in range(len(ii)):
