@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from auditor.errors import InvalidResource
@@ -312,3 +313,22 @@ def test_unmodelled_calico_and_istio_policies_are_unknown_not_allow(tmp_path):
     ps = compile_policies(snap, dialects=("kubernetes",))
     assert any("GlobalNetworkPolicy" in x for x in ps.unsupported)
     assert any("AuthorizationPolicy" in x for x in ps.unsupported)
+
+
+def test_namespace_rows_take_evidence_from_the_class_pair_that_allows(tmp_path):
+    """An entity spanning classes that decide differently: the allowed verdict and its rule
+    come from the class pair that allows (any-of), the denied ports from the others."""
+    objs = [*BASE,
+            netpol("a", "deny-all", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+            netpol("a", "web-80", {"podSelector": {"matchLabels": {"app": "web"}},
+                                   "ingress": [{"ports": [{"port": 80}]}]})]
+    a = build(tmp_path, objs)
+    assert verdict(a, "b", "a", "80/TCP", by="namespace") == "allow"
+    assert verdict(a, "b", "a", "5432/TCP", by="namespace") == "deny"
+    s, _ = a.find("b", "namespace")
+    t, _ = a.find("a", "namespace")
+    pm = a.pairs("namespace", [s], [t])
+    atom = a.ports.index_of("TCP", 80)
+    assert "NetworkPolicy a/web-80 ingress rule 0 (Allow)" in a.decided_by(pm, 0, 0, np.array([atom]))
+    atom = a.ports.index_of("TCP", 5432)
+    assert "end-of-tier Deny" in a.decided_by(pm, 0, 0, np.array([atom]))
