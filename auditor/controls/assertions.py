@@ -16,9 +16,11 @@ Soundness rules (a control is ``pass`` only if everything it depends on is model
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -312,19 +314,17 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
         return empty, empty
     n_ent = int(max(s_eid.max(initial=0), d_eid.max(initial=0))) + 1
     pair = s_eid[ii] * n_ent + d_eid[jj]
-    order = np.argsort(pair, kind="stable")  # cells grouped by workload pair, in cell order within
-    pair, res = pair[order], inv[order]
-    ii, jj = ii[order], jj[order]
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])  # first cell of each pair
-    # the distinct judgements of each pair, in the order its cells meet them
-    seen, _ = _factorize(pair * n_res + res)
-    seen.sort()
-    grp = np.searchsorted(starts, seen, side="right") - 1
-    g_start = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
-    g_len = np.diff(np.r_[g_start, grp.size])
-    combo = res[seen[g_start]].astype(np.int64)  # a pair meeting one judgement: its id
+    # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
+    # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
+    lead = np.flatnonzero(~pd.Series(pair * n_res + inv).duplicated().to_numpy())
+    lead = lead[np.argsort(pair[lead], kind="stable")]
+    u_pair, u_res = pair[lead], inv[lead]
+    del pair
+    g_start = np.flatnonzero(np.r_[True, u_pair[1:] != u_pair[:-1]])  # one group per workload pair
+    g_len = np.diff(np.r_[g_start, u_pair.size])
+    combo = u_res[g_start].astype(np.int64)  # a pair meeting one judgement: its id
     sequences: dict[tuple[int, ...], int] = {}
-    seq_res = res[seen].tolist()
+    seq_res = u_res.tolist()
     for g in np.flatnonzero(g_len > 1).tolist():
         a = int(g_start[g])
         combo[g] = n_res + sequences.setdefault(tuple(seq_res[a:a + int(g_len[g])]), len(sequences))
@@ -344,10 +344,11 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
                 unk = unk.union(u)
                 u_why[uwhy] = None
         agg[c] = (viol, "; ".join(v_why), unk.minus(viol), "; ".join(u_why))
-    src = s_eid[ii[starts]]
-    dst = d_eid[jj[starts]]
-    v_at = _first_where(has_viol[res], starts)  # the witness cells of decided_by
-    u_at = _first_where(has_unk[res], starts)
+    src = s_eid[ii[lead[g_start]]]
+    dst = d_eid[jj[lead[g_start]]]
+    # the witness cells of decided_by: the pair's first cell that violates (is unknown)
+    v_at, u_at = (np.where(at >= 0, lead[at], -1) for at in (_first_where(has_viol[u_res], g_start),
+                                                             _first_where(has_unk[u_res], g_start)))
     rank = ctx.name_rank
 
     def table(flow: str, pick: int, at: np.ndarray, verdicts: tuple[int, ...]) -> ViolationTable:
@@ -605,18 +606,16 @@ def _must_allow_flow(ctx: Context, f: FlowSpec, out: Outcome) -> int:
 
 
 def _explicit_rules(analysis: Analysis) -> np.ndarray:
-    """Per rule id: a real Allow rule (not a default). Memoised per analysis."""
+    """Per rule id: a real Allow rule (not a default). Memoised per engine."""
     eng = analysis.engine
-    hit = _EXPLICIT.get(id(eng))
-    if hit is None or hit[0] is not eng or hit[1].size != len(eng.rules.actions):
-        mask = np.array([act == "Allow" and ref is not None for act, ref in zip(eng.rules.actions, eng.rules.refs,
-                                                                                 strict=True)], dtype=bool)
-        _EXPLICIT.clear()
-        hit = _EXPLICIT[id(eng)] = (eng, mask)
-    return hit[1]
+    hit = _EXPLICIT.get(eng)
+    if hit is None or hit.size != len(eng.rules.actions):
+        hit = _EXPLICIT[eng] = np.array([act == "Allow" and ref is not None
+                                         for act, ref in zip(eng.rules.actions, eng.rules.refs, strict=True)], dtype=bool)
+    return hit
 
 
-_EXPLICIT: dict[int, tuple[object, np.ndarray]] = {}
+_EXPLICIT: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def isolation(analysis: Analysis, direction: str, cls: int) -> tuple[str, str, PortSet | None]:
