@@ -120,7 +120,7 @@ def listed_evidence() -> int:
 
 
 def audit_snapshot(snapshot: Any, setup: AuditSetup, options: Any, texts: dict[str, str] | None = None,
-                   max_evidence: int = 0) -> Audited:
+                   max_evidence: int = 0, evidence_flows: bool = True) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
     the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
     import inspect
@@ -135,15 +135,16 @@ def audit_snapshot(snapshot: Any, setup: AuditSetup, options: Any, texts: dict[s
     if setup.packs:
         extra = {"max_evidence": max_evidence} if "max_evidence" in inspect.signature(run_audit).parameters else {}
         result = run_audit(analysis, setup.packs, zone_map=setup.zone_map, waivers=setup.waivers, as_of=setup.day,
-                           **extra)
+                           evidence_flows=evidence_flows, **extra)
     return Audited(analysis=analysis, result=result, texts=texts or {})
 
 
 def audit_inputs(inputs: Sequence[str], setup: AuditSetup, lenient: bool, externals: Sequence[str],
-                 pod_cidrs: Sequence[str], default_namespace: str, max_evidence: int = 0) -> Audited:
+                 pod_cidrs: Sequence[str], default_namespace: str, max_evidence: int = 0,
+                 evidence_flows: bool = True) -> Audited:
     options = analysis_options(setup, lenient, externals, pod_cidrs)
     snapshot, texts = read_inputs(inputs, default_namespace)
-    return audit_snapshot(snapshot, setup, options, texts, max_evidence)
+    return audit_snapshot(snapshot, setup, options, texts, max_evidence, evidence_flows)
 
 
 def current_baseline(audited: Audited, setup: AuditSetup, path: str = "") -> tuple[Any, Any]:

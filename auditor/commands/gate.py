@@ -57,7 +57,9 @@ def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
     start = time.perf_counter()
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
     base = Baseline.load(baseline_file)  # a bad baseline fails before the analysis
-    audited = audit_inputs(inputs, setup, lenient, externals, pod_cidrs, default_namespace, listed_evidence())
+    # the gate compares controls and flows from the analysis: no zone matrix or flow list needed
+    audited = audit_inputs(inputs, setup, lenient, externals, pod_cidrs, default_namespace, listed_evidence(),
+                           evidence_flows=False)
     current, explain = current_baseline(audited, setup)
     report = run_gate(base, current, strict=strict, explain=explain,
                       explain_violations=functools.partial(explain_rows, audited.analysis))

@@ -41,12 +41,21 @@ ENDPOINT_KINDS = ("isolated", "zone-coverage", "mtls-required")
 
 
 def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
-                   findings: Sequence[Finding], max_evidence: int = 0) -> dict[str, Any]:
+                   findings: Sequence[Finding], max_evidence: int = 0, flows: bool = True) -> dict[str, Any]:
     """The extra top-level keys of the audit result (see the module docstring); ``max_evidence``
-    caps the flows listed (0: all), their counts stay exact."""
+    caps the flows listed (0: all), their counts stay exact. ``flows=False`` leaves out the
+    zone matrix and the flow list (the workload × workload matrix): the CI gate needs neither."""
     ents = list(analysis.entities("workload"))
     several = len(packs) > 1
     zones_of = [[zi.zones_of(e.name) for e in ents] for zi in zone_indexes]
+    if not flows:
+        return {
+            "scope": _scope(analysis),
+            "inventory": _inventory(analysis, ents, packs, zone_indexes, zones_of),
+            "tiers": _tiers(analysis),
+            "policies": _policies(analysis),
+            "policy_rules": policy_rules(analysis),
+        }
     pm = analysis.pairs("workload", ents, ents)
     return {
         "scope": _scope(analysis),

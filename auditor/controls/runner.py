@@ -23,6 +23,7 @@ def run_audit(
     waivers: WaiverFile | None = None,
     as_of: dt.date | None = None,
     max_evidence: int = 0,
+    evidence_flows: bool = True,
 ) -> AuditResult:
     """``max_evidence``: violations and unknown flows listed per control, and flows listed in
     the evidence (0: all; ``auditor audit`` lists DEFAULT_MAX_EVIDENCE). Counts, verdicts and
@@ -43,7 +44,8 @@ def run_audit(
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
-    evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence)
+    evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
+                              flows=evidence_flows)
     return AuditResult(
         tool_version=__version__,
         snapshot={
