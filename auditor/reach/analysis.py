@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -373,12 +374,10 @@ class Analysis:
         dst = list(dst if dst is not None else ents)
         behaviour, rep = self.behaviour_classes()
         blocks = _Blocks(_flatten(src, behaviour, rep), len(src), _flatten(dst, behaviour, rep), len(dst))
-        ae, de, ai, di = self.group_bits()
-        ne, ni = self.network_bits()
         l7 = self.l7_bits(request)
         hbone = self.hbone_bits()
         ambient = self.classes.ambient
-        n_words = ae.shape[1]
+        n_words = self.group_bits()[0].shape[1]
         n_s, n_t = len(src), len(dst)
         valid_words = _pack(np.ones((1, len(self.ports)), dtype=bool))[0]
         t_has, s_has = blocks.t_has, blocks.s_has
@@ -406,18 +405,7 @@ class Analysis:
                 if amb is not None and not amb.any():
                     amb = None
                 for w in range(n_words):
-                    a = ae[ge, w] & ai[gi, w]
-                    denied = de[ge, w] | di[gi, w]
-                    if amb is not None and hbone is not None:  # IST-28: HBONE on 15008
-                        a = np.where(amb, hbone[0][ge, w] & hbone[2][gi, w], a)
-                        denied = np.where(amb, hbone[1][ge, w] | hbone[3][gi, w], denied)
-                    if l7 is not None:
-                        a &= l7[1][gl, w]
-                        denied |= l7[2][gl, w]
-                    u = ~(a | denied) & valid_words[w]
-                    admits = a | u
-                    parts = [a, u, admits & ~(ne[ge, w] | ni[gi, w]),
-                             admits & ~l7[3][gl, w] if l7 is not None else admits]
+                    parts = self._word_bits(w, ge, gi, gl, amb, l7, hbone, valid_words)
                     for n, bits in enumerate(parts):
                         bits = np.bitwise_or.reduceat(bits, blocks.t_start[t_has], axis=1)
                         bits = np.bitwise_or.reduceat(bits, blocks.s_start[chunk] - lo, axis=0)
@@ -458,8 +446,6 @@ class Analysis:
         reduction over class blocks is needed. Returns (row id per cell, distinct key rows),
         numbered as the general path numbers them (first appearance in row-major cell order);
         None when the combination codes would not fit in 62 bits."""
-        ae, de, ai, di = self.group_bits()
-        ne, ni = self.network_bits()
         n_ge, n_gi = self.egress.verdict.shape[0], self.ingress.verdict.shape[0]
         n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
         n_amb = 2 if hbone is not None else 1
@@ -482,25 +468,34 @@ class Analysis:
         if l7 is not None:
             combos, gl = np.divmod(combos, n_gl)
         ge, gi = np.divmod(combos, n_gi)
-        n_words = ae.shape[1]
+        n_words = self.group_bits()[0].shape[1]
         key = np.zeros((combos.size, 4 * n_words), dtype=np.uint64)
         for w in range(n_words):
-            a = ae[ge, w] & ai[gi, w]
-            denied = de[ge, w] | di[gi, w]
-            if amb is not None and hbone is not None:  # IST-28: HBONE on 15008
-                a = np.where(amb, hbone[0][ge, w] & hbone[2][gi, w], a)
-                denied = np.where(amb, hbone[1][ge, w] | hbone[3][gi, w], denied)
-            if l7 is not None:
-                a &= l7[1][gl, w]
-                denied |= l7[2][gl, w]
-            u = ~(a | denied) & valid_words[w]
-            admits = a | u
+            a, u, without_network, without_identity = self._word_bits(w, ge, gi, gl, amb, l7, hbone, valid_words)
             key[:, w] = a
             key[:, n_words + w] = u & ~a
-            key[:, 2 * n_words + w] = admits & ~(ne[ge, w] | ni[gi, w])
-            key[:, 3 * n_words + w] = admits & ~l7[3][gl, w] if l7 is not None else admits
+            key[:, 2 * n_words + w] = without_network
+            key[:, 3 * n_words + w] = without_identity
         first, inv_k = unique_rows(key)
         return inv_k[inv], key[first]
+
+    def _word_bits(self, w: int, ge: np.ndarray, gi: np.ndarray, gl: np.ndarray | None, amb: np.ndarray | None,
+                   l7: Any, hbone: Any, valid_words: np.ndarray) -> list[np.ndarray]:
+        """One 64-atom word of a class pair's composed verdict (CMP-1): allow bits, unknown bits,
+        and the bits admitted without the network factor / without the identity factor."""
+        ae, de, ai, di = self.group_bits()
+        ne, ni = self.network_bits()
+        a = ae[ge, w] & ai[gi, w]
+        denied = de[ge, w] | di[gi, w]
+        if amb is not None and hbone is not None:  # IST-28: HBONE on 15008
+            a = np.where(amb, hbone[0][ge, w] & hbone[2][gi, w], a)
+            denied = np.where(amb, hbone[1][ge, w] | hbone[3][gi, w], denied)
+        if l7 is not None:
+            a &= l7[1][gl, w]
+            denied |= l7[2][gl, w]
+        u = ~(a | denied) & valid_words[w]
+        admits = a | u
+        return [a, u, admits & ~(ne[ge, w] | ni[gi, w]), admits & ~l7[3][gl, w] if l7 is not None else admits]
 
     def assurance(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> str:
         """How an entity pair's allowed flows are admitted (at ``atoms``, default all):
