@@ -48,22 +48,19 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
     ents = list(analysis.entities("workload"))
     several = len(packs) > 1
     zones_of = [[zi.zones_of(e.name) for e in ents] for zi in zone_indexes]
-    if not flows:
-        return {
-            "scope": _scope(analysis),
-            "inventory": _inventory(analysis, ents, packs, zone_indexes, zones_of),
-            "tiers": _tiers(analysis),
-            "policies": _policies(analysis),
-            "policy_rules": policy_rules(analysis),
-        }
-    pm = analysis.pairs("workload", ents, ents)
-    return {
+    evidence: dict[str, Any] = {
         "scope": _scope(analysis),
         "inventory": _inventory(analysis, ents, packs, zone_indexes, zones_of),
         "tiers": _tiers(analysis),
         "policies": _policies(analysis),
         # every policy's rules, normalised (auditor/drift_policies.py): what `auditor diff` compares
         "policy_rules": policy_rules(analysis),
+    }
+    if not flows:
+        return evidence
+    pm = analysis.pairs("workload", ents, ents)
+    return {
+        **evidence,
         "zones_matrix": {
             pack.id: _matrix(analysis, pm, ents, pack, zi, zones)
             for pack, zi, zones in zip(packs, zone_indexes, zones_of, strict=True)

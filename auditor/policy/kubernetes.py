@@ -33,7 +33,7 @@ _PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 
 
 def parse_cidr(text: Any, what: str) -> IPNetwork:
-    """A CIDR as the API server accepts it (host bits must be zero for ipBlock? no: K8s accepts them)."""
+    """A CIDR as the API server parses it (ParseCIDRSloppy: host bits are allowed, K8S-10)."""
     if not isinstance(text, str) or "/" not in text:
         raise ValueError(f"{what}: {text!r} is not a CIDR (expected e.g. 10.0.0.0/8)")
     try:

@@ -62,20 +62,6 @@ def _unpack(key: np.ndarray, n_words: int, n_atoms: int) -> np.ndarray:
     return np.where(allow, ALLOW, np.where(unknown, UNKNOWN, DENY)).astype(np.int8)
 
 
-def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row id of every key row and the first occurrence of each id (exact)."""
-    first, inverse = unique_rows(key)
-    return inverse, first
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a bijection on uint64, so sums of mixed keys identify key sets."""
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
 IMPL_ASSUMPTIONS = (
     "Calico is the CNI: ipBlock matches pod and node IPs too (K8S-10, CAL-39)",
     "host-network pods are node traffic and are not policy endpoints (K8S-13)",
@@ -160,8 +146,6 @@ class PairMatrix:
     request: Request | None = None
     l7: L7Result | None = None  # the Istio verdicts the matrix used (None: no Istio layer)
 
-    def include(self, i: int, j: int) -> bool:
-        return not (self.excluded_self and self.src[i].name == self.dst[j].name and self.src[i].kind == "pod")
 
 
 @dataclass
@@ -417,7 +401,7 @@ class Analysis:
         valid[np.ix_(s_has, t_has)] = True
         if fast is None:
             key = np.concatenate(list(out), axis=2).reshape(n_s * n_t, 4 * n_words)
-            row, first = _distinct_rows(key)
+            first, row = unique_rows(key)
             distinct = key[first]
         else:
             row, distinct = fast

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from auditor.policy.ir import IPNetwork, PolicySet, Rule
+from auditor.policy.ir import IPNetwork, PolicySet
 from auditor.policy.labels import LabelTable
 from auditor.reach.addresses import AddressSpace
 from auditor.reach.endpoints import Endpoint, Inventory
@@ -96,18 +96,6 @@ def policy_networks(policies: PolicySet) -> list[IPNetwork]:
                 nets.update(side.nets or ())
                 nets.update(side.not_nets)
     return sorted(nets, key=lambda n: (n.version, n))
-
-
-def rule_net_sets(policies: PolicySet) -> list[tuple[IPNetwork, ...]]:
-    out: set[tuple[IPNetwork, ...]] = set()
-    for pol in policies.policies:
-        for rule in (*pol.ingress, *pol.egress):
-            for side in (rule.source, rule.destination):
-                if side.nets:
-                    out.add(side.nets)
-                if side.not_nets:
-                    out.add(side.not_nets)
-    return sorted(out, key=lambda t: [(n.version, n) for n in t])
 
 
 @dataclass
@@ -289,7 +277,3 @@ def build_classes(
         mesh_uncertain=np.array([r.mesh.uncertain for r in reps], dtype=bool),
     )
     return table, addr
-
-
-def rules_of(policies: PolicySet) -> list[Rule]:
-    return [r for p in policies.policies for r in (*p.ingress, *p.egress)]

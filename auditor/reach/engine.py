@@ -18,7 +18,7 @@ import numpy as np
 
 from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.reach.classes import ClassTable
-from auditor.reach.matching import Matcher, NamedPortSpec, named_spec
+from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
 from auditor.reach.rowhash import unique_rows
 
 DENY, UNKNOWN, ALLOW = 0, 1, 2
@@ -567,8 +567,6 @@ def default_workers() -> int:
 
 
 def _p(rule: Rule) -> str | None:
-    from auditor.reach.matching import _proto
-
     return _proto(rule.protocol)
 
 

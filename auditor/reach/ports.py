@@ -6,6 +6,7 @@ without ports (ICMP, numbered protocols) are one atom each.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable
@@ -132,8 +133,6 @@ class PortSpace:
     def index_of(self, protocol: str, port: int | None) -> int | None:
         if protocol not in self._offset:
             return None
-        import bisect
-
         if protocol in ICMP_PROTOCOLS:
             typ = DEFAULT_ICMP_TYPE[protocol] if port is None else int(port)
             return self._offset[protocol] + bisect.bisect_right(self._starts[protocol], typ) - 1
