@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from auditor import __version__
+from auditor.commands.text import FORMATS, emit, to_csv, to_json, to_table
 from auditor.errors import AuditorError
-from auditor.output import FORMATS, emit, to_csv, to_json, to_table
 from auditor.reach.addresses import parse_network
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, LEVELS, Analysis, AnalysisOptions, analyze
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork

@@ -18,9 +18,9 @@ import pandas as pd
 from auditor.canonical import canonical_json
 from auditor.cli import input_options, live_settings, load, main, parse_externals
 from auditor.commands.report import check_report_options, report_options, run_reports
+from auditor.commands.text import emit, to_table
 from auditor.controls.result import DEFAULT_MAX_EVIDENCE, AuditResult, Finding
 from auditor.errors import AuditorError
-from auditor.output import emit, to_table
 from auditor.reach.addresses import parse_network
 from auditor.reach.analysis import AnalysisOptions, analyze
 from auditor.reach.endpoints import ExternalNetwork

@@ -41,7 +41,7 @@ def baseline(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...],
              default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
              as_of: str | None, output: str, tighten: bool) -> None:
     """Record the accepted compliance state for `auditor gate` (pre-existing failures, flows into protected zones)."""
-    from auditor.gate import Baseline, run_gate
+    from auditor.compare.gate import Baseline, run_gate
 
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
     previous = Baseline.load(output) if os.path.exists(output) else None
@@ -55,7 +55,7 @@ def baseline(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...],
         new_flows = list(report.new_flows)
         fixed = [c for c in report.controls if c.status == "fixed"]
         if tighten and (accepted or new_flows):
-            from auditor.drift_render import gate_table
+            from auditor.compare.render import gate_table
 
             click.echo(gate_table(report), nl=False, err=True)
             click.echo(f"not written: --tighten and {len(accepted)} control(s) / {len(new_flows)} flow(s) would be "

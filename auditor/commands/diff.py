@@ -18,14 +18,14 @@ import click
 
 from auditor.cli import main
 from auditor.commands.common import AuditSetup, analysis_options, audit_options, audit_snapshot
+from auditor.commands.text import emit
 from auditor.errors import AuditorError
-from auditor.output import emit
 
 FORMATS = ("table", "json", "markdown", "csv")
 
 
 def load_side(path: str, setup: AuditSetup, options: Any, default_namespace: str, which: str) -> Any:
-    from auditor import drift
+    from auditor.compare import drift
 
     kind, data = drift.sniff(path)
     if kind == "audit-result":
@@ -66,8 +66,8 @@ def diff(old: str, new: str, controls: tuple[str, ...], zones_file: str | None, 
          default_namespace: str, fmt: str, output: str | None, exit_code: bool) -> None:
     """Compliance drift between two scans: control verdicts, flows between zones, zone membership,
     policies (in words) and waivers that expired."""
-    from auditor import drift
-    from auditor.drift_render import render_drift
+    from auditor.compare import drift
+    from auditor.compare.render import render_drift
 
     if old == "-" and new == "-":
         raise AuditorError("'-' (standard input) can be OLD or NEW, not both")

@@ -25,7 +25,7 @@ from auditor.commands.common import (
     current_baseline,
     listed_evidence,
 )
-from auditor.output import emit
+from auditor.commands.text import emit
 
 
 @main.command()
@@ -51,8 +51,8 @@ def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
          as_of: str | None, baseline_file: str, strict: bool, fmt: str, output: str | None, junit_file: str | None,
          sarif_file: str | None, source_prefix: str) -> None:
     """Fail the build only on regressions against a baseline: exit 0 pass, 1 regression, 2 unknown."""
-    from auditor.drift_render import render_gate
-    from auditor.gate import Baseline, explain_rows, report_result, run_gate
+    from auditor.compare.gate import Baseline, explain_rows, report_result, run_gate
+    from auditor.compare.render import render_gate
 
     start = time.perf_counter()
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)

@@ -50,7 +50,7 @@ def run_reports(result: dict[str, Any], out_dir: str, formats: Sequence[str], te
 def check_report_options(formats: Sequence[str], templates: Sequence[str]) -> None:
     """Validate --format and the templates before any work is done."""
     from auditor.report import parse_formats
-    from auditor.report.template import load_template
+    from auditor.report.pdf.template import load_template
 
     if "pdf" in parse_formats(formats):
         for t in templates or ("auditor", "executive"):

@@ -27,11 +27,11 @@ import pandas as pd
 
 from auditor.controls.mesh import MESH_KINDS, NOT_MODELLED, MeshFacts
 from auditor.controls.pack import Assertion, Control, FlowSpec, Pack
-from auditor.controls.portset import PortSet, universe
 from auditor.controls.result import Finding, Violation, ViolationTable, decide_counts
 from auditor.controls.zones import Unit, ZoneIndex
 from auditor.kinds import WORKLOAD_KINDS
 from auditor.policy.ir import Action
+from auditor.portset import PortSet, universe
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN
 

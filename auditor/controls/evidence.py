@@ -27,7 +27,7 @@ import numpy as np
 from auditor.controls.pack import Control, Pack
 from auditor.controls.result import Finding, ViolationTable
 from auditor.controls.zones import ZoneIndex
-from auditor.drift_policies import policy_rules
+from auditor.policy.summary import policy_rules
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, UNKNOWN
 

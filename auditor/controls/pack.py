@@ -23,12 +23,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.controls.portset import PortSet, parse_port_spec
-from auditor.controls.yamlfile import Locator, Path, Reader, YamlFile, load_yaml
 from auditor.errors import AuditorError
 from auditor.policy.ir import IPNetwork
 from auditor.policy.selectors import Selector, parse_selector
+from auditor.portset import PortSet, parse_port_spec
 from auditor.reach.endpoints import ExternalNetwork
+from auditor.yamlfile import Locator, Path, Reader, YamlFile, load_yaml
 
 PACK_SCHEMA = "zone-auditor/controls/v1"
 ZONES_SCHEMA = "zone-auditor/zones/v1"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from auditor.controls.portset import PortSet
+from auditor.portset import PortSet
 
 SCHEMA_VERSION = 1
 RESULT_KIND = "zone-auditor/audit-result"

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from auditor.controls.portset import PortSet, parse_port_spec
 from auditor.controls.result import Finding, Violation, ViolationTable, WaiverStatus
-from auditor.controls.yamlfile import Reader, load_yaml
 from auditor.errors import AuditorError
+from auditor.portset import PortSet, parse_port_spec
+from auditor.yamlfile import Reader, load_yaml
 
 WAIVERS_SCHEMA = "zone-auditor/waivers/v1"
 

@@ -19,7 +19,7 @@ FORMATS = ("pdf", "csv", "junit", "sarif")
 def writers() -> dict[str, ReportWriter]:
     from auditor.report.csvs import CsvWriter
     from auditor.report.junit import JUnitWriter
-    from auditor.report.pdf import PdfWriter
+    from auditor.report.pdf.document import PdfWriter
     from auditor.report.sarif import SarifWriter
 
     return {w.name: w for w in (PdfWriter(), CsvWriter(), JUnitWriter(), SarifWriter())}
@@ -54,7 +54,7 @@ def write_reports(result: Mapping[str, Any], out_dir: str | Path, formats: Itera
         raise AuditorError("not a directory", where=str(out))
     table = writers()
     if "pdf" in formats:  # template errors before anything is written
-        from auditor.report.template import load_template
+        from auditor.report.pdf.template import load_template
 
         for t in options.templates:
             load_template(t)

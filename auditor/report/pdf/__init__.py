@@ -1,0 +1,1 @@
+"""The PDF evidence report: templates (YAML layouts), styles, section builders, the document."""

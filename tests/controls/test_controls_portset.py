@@ -1,0 +1,78 @@
+"""PortSet interval arithmetic against a brute-force model, and port-spec parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.portset import PortSet, parse_port_spec, universe
+from auditor.reach.ports import PortSpace
+
+MAXP = 40  # a small universe keeps the brute-force model cheap
+
+
+def model(s: PortSet) -> set[tuple[str, int]]:
+    out = set()
+    for proto, ranges in s.items:
+        for lo, hi in ranges:
+            out.update((proto, p) for p in range(lo, hi + 1))
+    return out
+
+
+ranges = st.tuples(st.integers(1, MAXP), st.integers(0, 8)).map(lambda t: (t[0], t[0] + t[1]))
+sets = st.dictionaries(st.sampled_from(["TCP", "UDP", "SCTP"]), st.lists(ranges, max_size=4), max_size=3).map(PortSet.of)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=sets, b=sets)
+def test_set_algebra_matches_the_model(a: PortSet, b: PortSet) -> None:
+    assert model(a.union(b)) == model(a) | model(b)
+    assert model(a.intersect(b)) == model(a) & model(b)
+    assert model(a.minus(b)) == model(a) - model(b)
+    assert a.issubset(b) == (model(a) <= model(b))
+    assert bool(a) == bool(model(a))
+    # canonical: equal sets are equal values (so they hash and compare as evidence)
+    assert a.union(b) == b.union(a)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=sets, cuts=st.lists(ranges, max_size=5), mask_bits=st.lists(st.booleans(), min_size=1, max_size=64))
+def test_atoms_round_trip(a: PortSet, cuts: list[tuple[int, int]], mask_bits: list[bool]) -> None:
+    space = PortSpace({"TCP": cuts, "UDP": cuts, "SCTP": []})
+    mask = np.zeros(len(space), dtype=bool)
+    mask[: len(mask_bits)] = mask_bits[: len(space)]
+    s = PortSet.from_atoms(space, mask)
+    assert np.array_equal(s.atom_mask(space), mask)  # atoms are disjoint and cover their ranges
+    overlap = a.atom_mask(space)
+    for i, atom in enumerate(space.atoms):
+        if atom.protocol in ("TCP", "UDP", "SCTP"):
+            inside = any((atom.protocol, p) in model(a) for p in range(atom.lo, min(atom.hi, MAXP + 8) + 1))
+            assert overlap[i] == inside
+
+
+def test_text_forms() -> None:
+    space = PortSpace({"TCP": [(80, 80)]})
+    everything = universe(space)
+    assert everything.text(everything) == "all"
+    assert PortSet().text() == "none"
+    assert parse_port_spec("TCP").text(everything) == "TCP:all"
+    assert everything.minus(parse_port_spec(80)).text(everything) == "TCP:1-79,81-65535 UDP:all SCTP:all ICMP"
+    assert parse_port_spec("8/ICMP").text() == "ICMP:8"
+    assert parse_port_spec("ICMP").text() == "ICMP"
+
+
+@pytest.mark.parametrize(("spec", "text"), [
+    (80, "TCP:80"), ("80", "TCP:80"), ("80/tcp", "TCP:80"), (" 53 / UDP ", "UDP:53"),
+    ("8000-8100/TCP", "TCP:8000-8100"), ("sctp", "SCTP:all"), ("17", "TCP:17"), ("icmpv6", "ICMPv6"),
+])
+def test_parse_port_spec(spec: object, text: str) -> None:
+    assert parse_port_spec(spec).text() == text
+
+
+@pytest.mark.parametrize("spec", ["", "80/", "/TCP", "80-/TCP", "-1", "65536", "0/TCP", "1-70000/UDP", "80/FOO",
+                                  "80:90", True, None, 1.5, "53/GRE"])
+def test_parse_port_spec_rejects(spec: object) -> None:
+    with pytest.raises(ValueError):
+        parse_port_spec(spec)
