@@ -50,6 +50,7 @@ from typing import Any
 import orjson
 
 from auditor.compare.drift import ALL, NONE, RESULT_KIND, parse_ports, ports_text, read_json
+from auditor.controls.assertions.registry import KINDS
 from auditor.errors import AuditorError
 from auditor.portset import PortSet
 
@@ -58,7 +59,6 @@ BASELINE_SCHEMA = 1
 GATE_KIND = "zone-auditor/gate-result"
 NEW_FLOWS_CONTROL = "gate:new-flows"
 BASELINE_WAIVER = "baseline"
-PROTECTING_KINDS = ("no-flow", "allow-only", "isolated", "mtls-required", "identity-required")
 VIOLATION_COLUMNS = ("kind", "src", "dst", "ports", "flow", "reason")
 FLOW_COLUMNS = ("src", "dst", "allowed", "unknown")
 
@@ -68,31 +68,10 @@ Row = tuple[str, str | None, str, str, str | None, str]
 # -- protected zones -----------------------------------------------------------------------------
 
 
-def _zone_names(value: Any) -> list[str]:
-    """Zone names of an assertion peer as written: ``zone``, ``[zones]``, ``{zone: …}``."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        z = value.get("zone")
-        return [str(z)] if z else []
-    if isinstance(value, list):
-        return [n for v in value for n in _zone_names(v)]
-    return []
-
-
 def protected_by_spec(kind: str, spec: Mapping[str, Any] | None) -> list[str]:
-    """The zones one assertion protects against new inbound flows (see the module docstring)."""
-    spec = spec or {}
-    if kind in ("no-flow", "allow-only"):
-        return _zone_names(spec.get("to"))
-    if kind == "isolated":
-        directions = spec.get("directions") or ["ingress", "egress"]
-        return _zone_names(spec.get("zones")) if "ingress" in directions else []
-    if kind in ("mtls-required", "identity-required"):
-        return _zone_names(spec.get("zones"))
-    return []
+    """The zones one assertion protects against new inbound flows (its kind says which)."""
+    found = KINDS.get(kind)
+    return found.protects(spec or {}) if found is not None else []
 
 
 def protected_zones(packs: Sequence[Any]) -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from auditor.controls.pack import Control, Pack
+from auditor.controls.assertions.base import Side
+from auditor.controls.assertions.registry import kind_of
+from auditor.controls.model import Control, Pack
 from auditor.controls.result import Finding, ViolationTable
 from auditor.controls.zones import ZoneIndex
 from auditor.policy.summary import policy_rules
@@ -37,7 +39,6 @@ ASSURANCE_UNKNOWN = "unknown"
 ANY_REQUEST = "*"  # no request-level (L7) layer in the input: every request of an allowed flow
 FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
                 "controls", "crossing")
-ENDPOINT_KINDS = ("isolated", "zone-coverage", "mtls-required")
 
 
 def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
@@ -311,33 +312,21 @@ def _matrix(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], pack: Pa
 def _scope_masks(zi: ZoneIndex, control: Control, index: dict[str, int], n: int,
                  is_ext: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """(source mask, destination mask) pairs over entities: the flows the control judges."""
-    a = control.assertion
-    everything = np.ones(n, dtype=bool)
 
-    def mask(units: Sequence[Any]) -> np.ndarray:
+    def mask(side: Side) -> np.ndarray:
+        if side == "all":
+            return np.ones(n, dtype=bool)
+        if side == "external":
+            return is_ext.copy()
         m = np.zeros(n, dtype=bool)
-        for u in units:
+        for u in side:
             k = index.get(u.entity)
             if k is not None:
                 m[k] = True
         return m
 
-    kind = a.kind
-    if kind in ENDPOINT_KINDS:
-        return []
-    if kind == "no-flow":
-        return [(mask(zi.units(a.src)), mask(zi.units(a.dst)))]
-    if kind == "allow-only":
-        if a.dst:
-            return [(everything, mask(zi.units(a.dst)))]
-        return [(mask(zi.units(a.src)), everything)]
-    if kind == "egress-restricted":
-        return [(mask(zi.zone_units(a.zones)), is_ext.copy())]
-    if kind == "must-allow":
-        return [(mask(zi.units(f.src)), mask(zi.units(f.dst))) for f in a.flows]
-    if kind == "identity-required":
-        return [(everything, mask(zi.zone_units(a.zones)) & ~is_ext)]
-    return []
+    a = control.assertion
+    return [(mask(s), mask(d)) for s, d in kind_of(a.kind).scope(zi, a)]
 
 
 def _ends(t: ViolationTable, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

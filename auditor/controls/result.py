@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,19 @@ from auditor.portset import PortSet
 
 SCHEMA_VERSION = 1
 RESULT_KIND = "zone-auditor/audit-result"
-VERDICTS = ("pass", "fail", "waived", "unknown")
-EXIT_CODES = {"pass": 0, "waived": 0, "fail": 1, "unknown": 2}
+
+
+class Verdict(StrEnum):
+    """A control's (and the audit's) answer; equal to its text, which is what is written out."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WAIVED = "waived"
+    UNKNOWN = "unknown"
+
+
+VERDICTS = tuple(v.value for v in Verdict)
+EXIT_CODES = {Verdict.PASS: 0, Verdict.WAIVED: 0, Verdict.FAIL: 1, Verdict.UNKNOWN: 2}
 # Violations (and unknown flows) listed per control, and flows listed, in the result by default
 # (``auditor audit --max-evidence``); counts and verdicts always cover everything. 0 = no cap.
 DEFAULT_MAX_EVIDENCE = 1000
@@ -182,7 +194,7 @@ class Finding:
     rationale: str
     assertion: str
     spec: Any
-    verdict: str
+    verdict: Verdict
     claim: str
     message: str
     violations: tuple[Violation, ...] = ()
@@ -241,7 +253,7 @@ class Finding:
             "references": list(self.references),
             "rationale": self.rationale,
             "assertion": {"kind": self.assertion, "spec": self.spec},
-            "verdict": self.verdict,
+            "verdict": str(self.verdict),
             "claim": self.claim,
             "message": self.message,
             "counts": self.counts,
@@ -258,23 +270,37 @@ class Finding:
         }
 
 
-def decide(violations: Sequence[Violation], unknown_flows: Sequence[Violation], blocking: Sequence[str]) -> str:
+def decide_counts(n_open: int, n_waived: int, n_unknown: int, blocking: Sequence[str]) -> Verdict:
     """blocking → unknown; open violation → fail; unknown evidence → unknown; waived; pass."""
-    n_open = sum(1 for v in violations if not v.waived_by)
-    return decide_counts(n_open, len(violations) - n_open, len(unknown_flows), blocking)
-
-
-def decide_counts(n_open: int, n_waived: int, n_unknown: int, blocking: Sequence[str]) -> str:
-    """``decide`` from the numbers of open and waived violations and unknown items."""
     if blocking:
-        return "unknown"
+        return Verdict.UNKNOWN
     if n_open:
-        return "fail"
+        return Verdict.FAIL
     if n_unknown:
-        return "unknown"
+        return Verdict.UNKNOWN
     if n_waived:
-        return "waived"
-    return "pass"
+        return Verdict.WAIVED
+    return Verdict.PASS
+
+
+def finish(f: Finding) -> Finding:
+    """Recompute the verdict (again after waivers) and the one-line message."""
+    f = f.with_verdict()
+    counts = f.counts
+    if f.verdict == Verdict.PASS:
+        msg = f"holds: {f.claim}"
+    elif f.verdict == Verdict.WAIVED:
+        msg = f"{counts['waived']} violation(s), all waived: {f.claim}"
+    elif f.verdict == Verdict.FAIL:
+        first = f.all_violations.first_open()
+        assert first is not None
+        where = f"{first.src} → {first.dst}" if first.src else first.dst
+        msg = f"{counts['violations']} violation(s), e.g. {where}" + (f" on {first.ports}" if first.ports else "")
+    elif f.blocking:
+        msg = f.blocking[0]
+    else:
+        msg = f"{counts['unknown']} flow(s) or workload(s) could not be decided"
+    return replace(f, message=msg)
 
 
 @dataclass(frozen=True)
@@ -324,15 +350,15 @@ class AuditResult:
         return out
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """The overall answer: fail if any control fails (a definite violation is an established
         answer), else unknown if any is unknown, else pass (waived counts as pass)."""
         c = self.counts()
-        if c["fail"]:
-            return "fail"
-        if c["unknown"]:
-            return "unknown"
-        return "pass"
+        if c[Verdict.FAIL]:
+            return Verdict.FAIL
+        if c[Verdict.UNKNOWN]:
+            return Verdict.UNKNOWN
+        return Verdict.PASS
 
     @property
     def exit_code(self) -> int:
@@ -349,7 +375,7 @@ class AuditResult:
             "zones_file": self.zones_file,
             "waivers_file": self.waivers_file,
             "as_of": self.as_of,
-            "summary": {"verdict": self.verdict, "exit_code": self.exit_code, "controls": self.counts()},
+            "summary": {"verdict": str(self.verdict), "exit_code": self.exit_code, "controls": self.counts()},
             "zones": self.zones,
             "findings": [f.to_dict() for f in self.findings],
             "waivers": [w.to_dict() for w in sorted(self.waivers, key=lambda w: w.id)],

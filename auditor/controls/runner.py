@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor import __version__
-from auditor.controls.assertions import Context, evaluate
+from auditor.controls.assertions.context import Context, Outcome
+from auditor.controls.assertions.registry import kind_of
 from auditor.controls.evidence import build_evidence
-from auditor.controls.pack import Pack, ZoneMap
-from auditor.controls.result import AuditResult, Finding
+from auditor.controls.model import Control, Pack, ZoneMap
+from auditor.controls.result import AuditResult, Finding, ViolationTable, decide_counts, finish
 from auditor.controls.waivers import WaiverFile, apply_waivers
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, Analysis
 
@@ -69,3 +70,45 @@ def run_audit(
         notes=(*analysis.inventory.notes, *analysis.policies.notes, *analysis.inventory.excluded),
         evidence=evidence,
     )
+
+
+def evaluate(ctx: Context, control: Control) -> Finding:
+    """Run one control (before waivers)."""
+    a = control.assertion
+    kind = kind_of(a.kind)
+    blocking = ctx.collection_reasons(kind.depends_on)
+    if kind.needs_members:
+        blocking += ctx.empty_zone_reasons(a)
+    out = Outcome(blocking=blocking) if blocking else kind.evaluate(ctx, control)
+    if out.unknown and ctx.analysis.policies.unsupported:
+        out.notes.append("not modelled in this input: " + "; ".join(ctx.analysis.policies.unsupported))
+    cap = ctx.max_evidence or None
+    tables = []
+    for items, what in ((out.violations, "violations"), (out.unknown, "unknown flows or workloads")):
+        t = items if isinstance(items, ViolationTable) else ViolationTable.of(items)
+        tables.append(t.explain(cap))  # decided_by of the rows listed only
+        if cap is not None and len(t) > cap:
+            out.notes.append(f"{cap:,} of {len(t):,} {what} shown (the first by source, destination and ports; "
+                             f"counts and verdict cover all {len(t):,}); re-run with --max-evidence 0 for all")
+    vt, ut = tables
+    finding = Finding(
+        pack=ctx.pack.id,
+        control=control.id,
+        title=control.title,
+        severity=control.severity,
+        references=control.references,
+        rationale=control.rationale,
+        assertion=a.kind,
+        spec=a.spec,
+        verdict=decide_counts(vt.open_count(), vt.waived_count(), len(ut), out.blocking),
+        claim=kind.describe(ctx, a),
+        message="",
+        violations=tuple(vt.rows(cap)),
+        unknown_flows=tuple(ut.rows(cap)),
+        blocking=tuple(dict.fromkeys(out.blocking)),
+        notes=tuple(dict.fromkeys(out.notes)),
+        checked=out.checked,
+        violation_table=vt,
+        unknown_table=ut,
+    )
+    return finish(finding)

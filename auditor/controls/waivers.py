@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from auditor.controls.result import Finding, Violation, ViolationTable, WaiverStatus
+from auditor.controls.result import Finding, Violation, ViolationTable, WaiverStatus, finish
 from auditor.errors import AuditorError
 from auditor.portset import PortSet, parse_port_spec
 from auditor.yamlfile import Reader, load_yaml
@@ -227,8 +227,6 @@ def apply_waivers(findings: Sequence[Finding], waivers: WaiverFile | None,
     """Mark covered violations ``waived_by``; report every waiver's status."""
     if waivers is None:
         return list(findings), []
-    from auditor.controls.assertions import finish
-
     _check_controls(findings, waivers)
     counts: dict[str, int] = {w.id: 0 for w in waivers.waivers}
     out: list[Finding] = []

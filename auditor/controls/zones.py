@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.controls.pack import ANY_EXTERNAL, Pack, Peer, Zone
+from auditor.controls.model import ANY_EXTERNAL, Pack, Peer, Zone
 from auditor.errors import AuditorError
 from auditor.policy.labels import LabelTable
 from auditor.policy.selectors import Selector

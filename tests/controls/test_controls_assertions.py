@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from auditor.controls.mesh import MeshFacts
 from tests.kits.controls_kit import (
     ZONES,
     allow_egress,
@@ -207,14 +206,6 @@ def test_must_allow_needs_every_pod_of_the_workload(tmp_path: Path) -> None:
     assert g.verdict == "fail"
 
 
-def test_must_allow_with_istio_present_is_unknown(tmp_path: Path, without_istio_model: None) -> None:
-    pa = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-          "metadata": {"name": "default", "namespace": "istio-system"}, "spec": {"mtls": {"mode": "STRICT"}}}
-    a = {"kind": "must-allow", "flows": [{"from": "web", "to": "data", "ports": ["5432/TCP"]}]}
-    f = run(tmp_path, [*two_zones(segmented=True), pa], a)
-    assert f.verdict == "unknown" and "not modelled" in f.unknown_flows[0].reason
-
-
 # -- isolated ------------------------------------------------------------------------------------
 
 
@@ -279,18 +270,6 @@ def test_zone_coverage_unknown_namespace_is_unknown(tmp_path: Path) -> None:
 
 # -- mtls-required / identity-required ---------------------------------------------------------------
 
-@pytest.fixture
-def without_istio_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The conservative rules used when the engine has no Istio model (mesh.py)."""
-    original = MeshFacts.__init__
-
-    def init(self: MeshFacts, analysis: Any) -> None:
-        original(self, analysis)
-        self.model = None
-
-    monkeypatch.setattr(MeshFacts, "__init__", init)
-
-
 STRICT = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
           "metadata": {"name": "default", "namespace": "istio-system"}, "spec": {"mtls": {"mode": "STRICT"}}}
 
@@ -299,40 +278,6 @@ def meshed(*, sidecar: bool) -> list[dict[str, Any]]:
     containers = ["app", "istio-proxy"] if sidecar else ["app"]
     return [ns("web", zone="web"), ns("data", zone="data"),
             pod("web", "front", containers=containers), pod("data", "db", containers=containers)]
-
-
-def test_mtls_required_without_strict_anywhere_fails(tmp_path: Path, without_istio_model: None) -> None:
-    f = run(tmp_path, meshed(sidecar=True), {"kind": "mtls-required", "zones": ["data"]})
-    assert f.verdict == "fail" and "PERMISSIVE" in f.violations[0].reason
-
-
-def test_mtls_required_without_a_sidecar_fails_even_with_strict(tmp_path: Path, without_istio_model: None) -> None:
-    f = run(tmp_path, [*meshed(sidecar=False), STRICT], {"kind": "mtls-required", "zones": ["data"]})
-    assert f.verdict == "fail" and "no istio-proxy container" in f.violations[0].reason
-
-
-def test_mtls_required_is_unknown_when_it_depends_on_the_istio_model(tmp_path: Path, without_istio_model: None) -> None:
-    f = run(tmp_path, [*meshed(sidecar=True), STRICT], {"kind": "mtls-required", "zones": ["data"]})
-    assert f.verdict == "unknown" and "not modelled" in f.unknown_flows[0].reason
-
-
-def test_identity_required_fails_when_plaintext_is_admitted(tmp_path: Path, without_istio_model: None) -> None:
-    f = run(tmp_path, meshed(sidecar=True), {"kind": "identity-required", "zones": ["data"]})
-    assert f.verdict == "fail" and ("web/front", "data/db") in flows(f)
-
-
-def test_identity_required_non_tcp_bypasses_the_sidecar(tmp_path: Path, without_istio_model: None) -> None:
-    f = run(tmp_path, [*meshed(sidecar=True), STRICT], {"kind": "identity-required", "zones": ["data"]})
-    assert f.verdict == "fail"
-    assert {v.ports for v in f.violations} == {"UDP:all SCTP:all ICMP"}
-    assert all("IST-3" in v.reason for v in f.violations)
-    assert f.unknown_flows  # the TCP part depends on the Istio model
-
-
-def test_identity_required_never_passes_without_the_istio_model(tmp_path: Path, without_istio_model: None) -> None:
-    objs = [*meshed(sidecar=True), STRICT, deny_all("data")]
-    f = run(tmp_path, objs, {"kind": "identity-required", "zones": ["data"]})
-    assert f.verdict == "unknown" and "not modelled" in f.blocking[0]
 
 
 # -- egress-restricted ---------------------------------------------------------------------------
@@ -438,10 +383,6 @@ def test_isolated_calico_tier_default_pass_is_not_isolation(tmp_path: Path) -> N
 
 # -- mtls-required / identity-required with the engine's Istio model ----------------------------
 
-needs_model = pytest.mark.skipif(not hasattr(__import__("auditor.reach.analysis", fromlist=["Analysis"]).Analysis,
-                                             "mesh_facts"), reason="engine without the Istio model")
-
-
 def authz_allow(namespace: str, app: str, principals: list[str]) -> dict[str, Any]:
     return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
             "metadata": {"name": f"{app}-allow", "namespace": namespace},
@@ -459,7 +400,6 @@ def meshed_segmented() -> list[dict[str, Any]]:
                              "ports": [{"port": 5432, "protocol": "TCP"}]}]})]
 
 
-@needs_model
 def test_model_mtls_required(tmp_path: Path) -> None:
     a = {"kind": "mtls-required", "zones": ["data"]}
     assert run(tmp_path, [*meshed(sidecar=True), STRICT], a).verdict == "pass"
@@ -469,7 +409,6 @@ def test_model_mtls_required(tmp_path: Path) -> None:
     assert f.verdict == "fail" and "no Istio proxy" in f.violations[0].reason
 
 
-@needs_model
 def test_model_identity_required(tmp_path: Path) -> None:
     a = {"kind": "identity-required", "zones": ["data"]}
     front = "cluster.local/ns/web/sa/default"
@@ -481,7 +420,6 @@ def test_model_identity_required(tmp_path: Path) -> None:
     assert f.violations[0].ports == "TCP:5432"
 
 
-@needs_model
 def test_model_identity_required_sees_the_network_factor(tmp_path: Path) -> None:
     # Open L3/L4 (no NetworkPolicy) but an AuthorizationPolicy requiring the principal: identity
     # holds, the network factor does not (the two-factor rule fails).
@@ -496,7 +434,6 @@ def test_model_identity_required_sees_the_network_factor(tmp_path: Path) -> None
     assert ("web/front", "data/db", "all") in {(v.src, v.dst, v.ports) for v in g.violations}
 
 
-@needs_model
 def test_model_must_allow_through_the_mesh(tmp_path: Path) -> None:
     a = {"kind": "must-allow", "flows": [{"from": "web", "to": "data", "ports": ["5432/TCP"]}]}
     front = "cluster.local/ns/web/sa/default"

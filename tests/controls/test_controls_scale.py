@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from auditor.canonical import canonical_json
 from auditor.cli import main
 from auditor.commands.audit import merge_externals
-from auditor.controls.assertions import Context, _entity
+from auditor.controls.assertions.context import Context, entity_of
 from auditor.controls.pack import external_networks, load_packs
 from auditor.controls.result import AuditResult, ViolationTable
 from auditor.controls.runner import run_audit
@@ -310,10 +310,10 @@ def test_single_class_pairs_equal_the_general_path(open_: Setup, monkeypatch: py
     units = ctx.zones.all_units()
     rng = np.random.default_rng(1)
     for size in (5, 60, len(units) // 2):
-        src = [_entity(units[k]) for k in sorted(rng.choice(len(units), size, replace=False))]
-        dst = [_entity(units[k]) for k in sorted(rng.choice(len(units), size // 2 + 1, replace=False))]
+        src = [entity_of(units[k]) for k in sorted(rng.choice(len(units), size, replace=False))]
+        dst = [entity_of(units[k]) for k in sorted(rng.choice(len(units), size // 2 + 1, replace=False))]
         _both_paths(open_.analysis, src, dst, monkeypatch)
-    everything = [_entity(u) for u in units]
+    everything = [entity_of(u) for u in units]
     _both_paths(open_.analysis, everything, everything, monkeypatch)
 
 

@@ -1,0 +1,182 @@
+"""What the assertions of one pack share: the analysis, zone membership, cached pair matrices.
+
+Flows are evaluated per (workload, endpoint class) *unit*: a class is the grain the engine
+decides at and zone membership is a class property, so a workload whose pods fall in
+different zones is judged per part. Evidence is reported per workload pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from auditor.controls.model import Assertion, Pack
+from auditor.controls.result import Violation, ViolationTable
+from auditor.controls.zones import Unit, ZoneIndex
+from auditor.portset import PortSet, universe
+from auditor.reach.analysis import Analysis, Entity, PairMatrix
+from auditor.reach.engine import ALLOW, UNKNOWN
+
+MEMBERSHIP_UNKNOWN = "zone membership unknown: the namespace or service account is not in the input"
+FLOW_UNKNOWN = "flow verdict unknown: it depends on something not modelled or not read (see decided_by)"
+
+
+def entity_of(u: Unit) -> Entity:
+    """The unit as an engine entity (one class of one workload)."""
+    return Entity(name=u.entity, kind=u.kind, namespace=u.namespace, classes=(u.cls,), endpoints=u.endpoints)
+
+
+@dataclass
+class Context:
+    """Everything the assertions of one pack share."""
+
+    analysis: Analysis
+    pack: Pack
+    zones: ZoneIndex = field(init=False)
+    max_evidence: int = 0  # violations (and unknown flows) listed per control; 0 = all
+
+    def __post_init__(self) -> None:
+        self.zones = ZoneIndex(self.analysis, self.pack)
+        self.space = self.analysis.ports
+        self.universe = universe(self.analysis.ports)
+        self.tcp = PortSet.everything(["TCP"])
+        self._masks: dict[PortSet, np.ndarray] = {}
+        self._pairs: dict[tuple[tuple[tuple[str, int], ...], ...], PairMatrix] = {}
+        self.l7_present = bool(self.analysis.snapshot.of_kind("istio/AuthorizationPolicy")) or any(
+            getattr(rule, "http", None) for pol in self.analysis.policies.policies for rule in (*pol.ingress, *pol.egress)
+        )
+
+    def pairs(self, src: Sequence[Unit], dst: Sequence[Unit]) -> PairMatrix:
+        """The pair matrix over units (shared by the controls judging the same units: computing
+        one is the costliest step of a large audit)."""
+        key = (tuple((u.entity, u.cls) for u in src), tuple((u.entity, u.cls) for u in dst))
+        hit = self._pairs.get(key)
+        if hit is None:
+            hit = self._pairs[key] = self.analysis.pairs("workload", [entity_of(u) for u in src],
+                                                         [entity_of(u) for u in dst])
+        return hit
+
+    def release(self) -> None:
+        """Drop the cached pair matrices (once every control of the pack has been evaluated)."""
+        self._pairs.clear()
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Workload (and external network) names by entity id, as flow tables reference them."""
+        return tuple(e.name for e in self.zones.entities)
+
+    @cached_property
+    def name_zones(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(self.zones.zones_of(n) for n in self.names)
+
+    @cached_property
+    def name_rank(self) -> np.ndarray:
+        rank = np.empty(len(self.names), dtype=np.int64)
+        rank[np.argsort(np.array(self.names, dtype=object), kind="stable")] = np.arange(len(self.names))
+        return rank
+
+    def atom_mask(self, ports: PortSet) -> np.ndarray:
+        hit = self._masks.get(ports)
+        if hit is None:
+            hit = self._masks[ports] = ports.atom_mask(self.space)
+        return hit
+
+    def collection_reasons(self, kinds: Sequence[str]) -> list[str]:
+        out = []
+        for kind in kinds:
+            status = self.analysis.snapshot.collection.get(kind)
+            if status not in (None, "ok", "not-installed"):
+                out.append(f"{kind} could not be read (collection status {status}): the answer depends on it")
+        return out
+
+    def empty_zone_reasons(self, a: Assertion) -> list[str]:
+        """A workload zone the control names that selects nothing makes it unknown (unless the
+        pack marks the zone ``optional``): an empty CDE would otherwise pass every control."""
+        out = []
+        for name in a.referenced_zones():
+            zone = self.pack.zones.get(name)
+            if zone is None or zone.external or zone.optional:
+                continue
+            definite, possible = self.zones.members(name)
+            if not definite and not possible:
+                out.append(
+                    f"zone {name!r} selects no workload in the input: its scope is unknown, so the control "
+                    "cannot be evidenced (label the workloads, map the zone with --zones, or mark it optional)"
+                )
+        return out
+
+    def protocol_reasons(self, sets: Sequence[PortSet | None]) -> list[str]:
+        known = {a.protocol for a in self.space.atoms}
+        out = []
+        for s in sets:
+            for proto in (s.protocols() if s is not None else []):
+                if proto not in known:
+                    out.append(f"protocol {proto} is not distinguished by any policy in the input, so its verdict is not modelled")
+        return list(dict.fromkeys(out))
+
+    def zone_tuple(self, entity: str) -> tuple[str, ...]:
+        return self.zones.zones_of(entity)
+
+
+@dataclass
+class Outcome:
+    """What a kind found, before the verdict: violations, unknown items, blocking reasons."""
+
+    violations: list[Violation] | ViolationTable = field(default_factory=list)
+    unknown: list[Violation] | ViolationTable = field(default_factory=list)
+    blocking: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+
+class FlowMatrix:
+    """A pair matrix over units, with the allowed/unknown port sets of its verdict rows cached."""
+
+    def __init__(self, ctx: Context, src: Sequence[Unit], dst: Sequence[Unit]) -> None:
+        self.ctx = ctx
+        self.src = list(src)
+        self.dst = list(dst)
+        self.pm: PairMatrix | None = None
+        if self.src and self.dst:
+            self.pm = ctx.pairs(self.src, self.dst)
+        self._sets: dict[int, tuple[PortSet, PortSet]] = {}
+
+    def sets(self, row: int) -> tuple[PortSet, PortSet]:
+        hit = self._sets.get(row)
+        if hit is None:
+            assert self.pm is not None
+            v = self.pm.verdict[row]
+            space = self.ctx.space
+            hit = self._sets[row] = (PortSet.from_atoms(space, v == ALLOW), PortSet.from_atoms(space, v == UNKNOWN))
+        return hit
+
+    def entity_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.ctx.zones.entity_id
+        return (np.array([ids[u.entity] for u in self.src], dtype=np.int64),
+                np.array([ids[u.entity] for u in self.dst], dtype=np.int64))
+
+    def why(self, cell: tuple[int, int], ports: PortSet, verdicts: tuple[int, ...]) -> str:
+        """The deciding rules of the pair ``cell`` = (i, j) over the atoms of ``ports``."""
+        return self.whys([(cell, ports, verdicts)])[0]
+
+    def whys(self, items: Sequence[tuple[tuple[int, int], PortSet, tuple[int, ...]]]) -> list[str]:
+        """``why`` for many cells at once (one pass over the class pairs)."""
+        if not items:
+            return []
+        assert self.pm is not None
+        ii = np.array([c[0] for c, _, _ in items], dtype=np.int64)
+        jj = np.array([c[1] for c, _, _ in items], dtype=np.int64)
+        atoms = []
+        for (i, j), ports, verdicts in items:
+            v = self.pm.verdict[self.pm.row[i, j]]
+            m = np.zeros(v.shape[0], dtype=bool)
+            for x in verdicts:
+                m |= v == x
+            m &= self.ctx.atom_mask(ports)
+            atoms.append(np.flatnonzero(m) if m.any() else None)
+        if any(a is None for a in atoms):  # decided_by_many wants all or none
+            return [self.ctx.analysis.decided_by(self.pm, int(i), int(j), a) for i, j, a in zip(ii, jj, atoms, strict=True)]
+        return self.ctx.analysis.decided_by_many(self.pm, ii, jj, atoms)

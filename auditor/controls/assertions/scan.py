@@ -1,0 +1,180 @@
+"""Scanning a flow matrix: judge every live cell once per distinct case, aggregate per workload pair.
+
+Soundness: a cell judged violating whose units are only *possibly* in their zones becomes an
+unknown flow (``MEMBERSHIP_UNKNOWN``), never a violation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from auditor.controls.assertions.context import MEMBERSHIP_UNKNOWN, Context, FlowMatrix
+from auditor.controls.result import Violation, ViolationTable
+from auditor.controls.zones import Unit
+from auditor.portset import PortSet
+from auditor.reach.engine import ALLOW, DENY, UNKNOWN
+
+# judge(row, i, j) → (violating ports, why they violate, unknown ports, why unknown)
+Judge = Callable[[int, int, int], tuple[PortSet, str, PortSet, str]]
+
+
+def _factorize(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, inverse) of the distinct values of an int64 array, numbered in order of
+    first appearance (a hash table: no sort of the millions of cells)."""
+    inv, uniques = pd.factorize(code)
+    inv = inv.astype(np.int64)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inv[::-1]] = np.arange(inv.size - 1, -1, -1, dtype=np.int64)
+    return first, inv
+
+
+def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, inverse) of the distinct rows of non-negative int64 columns: one mixed-radix
+    code per row when it fits in 62 bits, else ``np.unique(axis=0)``."""
+    code = np.zeros(cols[0].size, dtype=np.int64)
+    span = 1
+    for c in cols:
+        hi = int(c.max(initial=0)) + 1
+        if (c.size and int(c.min()) < 0) or span * hi >= 1 << 62:
+            _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
+            return first, inv.reshape(-1)
+        code = code * hi + c
+        span *= hi
+    return _factorize(code)
+
+
+def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per group (``starts``: first position of each group in a grouped array), the first position
+    where ``has`` holds (-1: none)."""
+    out = np.full(starts.size, -1, dtype=np.int64)
+    pos = np.flatnonzero(has)
+    if pos.size:
+        group = np.searchsorted(starts, pos, side="right") - 1  # non-decreasing
+        at = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        out[group[at]] = pos[at]
+    return out
+
+
+def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
+         key: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> tuple[ViolationTable, ViolationTable]:
+    """Judge every live cell, aggregate per workload pair, return (violations, unknown flows).
+
+    ``judge(row, i, j)`` must depend only on the verdict row and on what ``key(ii, jj)`` returns
+    (extra int64 columns per cell): it runs once per distinct key, not once per cell. A workload
+    pair's evidence is the union of its cells' (ports, reasons in cell order), a function of the
+    sequence of distinct judgements met in its cells: it is computed once per such sequence, and
+    the pairs are kept as rows of a ``ViolationTable`` (``decided_by`` is worked out only for the
+    rows listed, from the first cell of the pair that violates).
+    """
+    empty = ViolationTable(names=ctx.names, zones=ctx.name_zones)
+    if fm.pm is None:
+        return empty, empty
+    pm = fm.pm
+    live = (pm.verdict != DENY).any(axis=1)
+    ii, jj = np.nonzero(live[pm.row])
+    s_eid, d_eid = fm.entity_ids()
+    s_single = np.array([u.single_pod for u in fm.src], dtype=bool)
+    s_ext = np.array([u.kind == "external" for u in fm.src], dtype=bool)
+    d_ext = np.array([u.kind == "external" for u in fm.dst], dtype=bool)
+    s_def = np.array([u.definite for u in fm.src], dtype=bool)
+    d_def = np.array([u.definite for u in fm.dst], dtype=bool)
+    # a pod to itself never leaves the pod (K8S-15); external to external is not ours to judge
+    keep = ~((s_eid[ii] == d_eid[jj]) & s_single[ii]) & ~(s_ext[ii] & d_ext[jj])
+    ii, jj = ii[keep], jj[keep]
+    if not ii.size:
+        return empty, empty
+    rows = pm.row[ii, jj].astype(np.int64)
+    definite = s_def[ii] & d_def[jj]
+    first, inv = _distinct([rows, definite.astype(np.int64), *(key(ii, jj) if key is not None else [])])
+    results: list[tuple[PortSet, str, PortSet, str]] = []
+    for f in first.tolist():
+        viol, why, unk, unk_why = judge(int(rows[f]), int(ii[f]), int(jj[f]))
+        if viol and not definite[f]:
+            unk, unk_why, viol = unk.union(viol), MEMBERSHIP_UNKNOWN, PortSet()
+        results.append((viol, why, unk, unk_why))
+    n_res = len(results)
+    has_viol = np.array([bool(r[0]) for r in results], dtype=bool)
+    has_unk = np.array([bool(r[2]) for r in results], dtype=bool)
+    sel = (has_viol | has_unk)[inv]
+    ii, jj, inv = ii[sel], jj[sel], inv[sel]
+    if not ii.size:
+        return empty, empty
+    n_ent = int(max(s_eid.max(initial=0), d_eid.max(initial=0))) + 1
+    pair = s_eid[ii] * n_ent + d_eid[jj]
+    # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
+    # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
+    lead = np.flatnonzero(~pd.Series(pair * n_res + inv).duplicated().to_numpy())
+    lead = lead[np.argsort(pair[lead], kind="stable")]
+    u_pair, u_res = pair[lead], inv[lead]
+    del pair
+    g_start = np.flatnonzero(np.r_[True, u_pair[1:] != u_pair[:-1]])  # one group per workload pair
+    g_len = np.diff(np.r_[g_start, u_pair.size])
+    combo = u_res[g_start].astype(np.int64)  # a pair meeting one judgement: its id
+    sequences: dict[tuple[int, ...], int] = {}
+    seq_res = u_res.tolist()
+    for g in np.flatnonzero(g_len > 1).tolist():
+        a = int(g_start[g])
+        combo[g] = n_res + sequences.setdefault(tuple(seq_res[a:a + int(g_len[g])]), len(sequences))
+    seqs = [(r,) for r in range(n_res)] + list(sequences)
+    # per sequence: (violating ports, reasons, unknown ports not violating, reasons)
+    agg: dict[int, tuple[PortSet, str, PortSet, str]] = {}
+    for c in np.unique(combo).tolist():
+        viol, unk = PortSet(), PortSet()
+        v_why: dict[str, None] = {}
+        u_why: dict[str, None] = {}
+        for r in seqs[c]:
+            v, why, u, uwhy = results[r]
+            if v:
+                viol = viol.union(v)
+                v_why[why] = None
+            if u:
+                unk = unk.union(u)
+                u_why[uwhy] = None
+        agg[c] = (viol, "; ".join(v_why), unk.minus(viol), "; ".join(u_why))
+    src = s_eid[ii[lead[g_start]]]
+    dst = d_eid[jj[lead[g_start]]]
+    # the witness cells of decided_by: the pair's first cell that violates (is unknown)
+    v_at, u_at = (np.where(at >= 0, lead[at], -1) for at in (_first_where(has_viol[u_res], g_start),
+                                                             _first_where(has_unk[u_res], g_start)))
+    rank = ctx.name_rank
+
+    def table(flow: str, pick: int, at: np.ndarray, verdicts: tuple[int, ...]) -> ViolationTable:
+        templates: list[Violation] = []
+        tid: dict[int, int] = {}
+        for c, a in agg.items():
+            ports = a[pick]
+            if ports:
+                tid[c] = len(templates)
+                templates.append(Violation(kind="flow", src=None, dst="", ports=ports.text(ctx.universe), flow=flow,
+                                           reason=a[pick + 1], port_set=ports))
+        lookup = np.full(n_res + len(sequences), -1, dtype=np.int64)
+        for c, t in tid.items():
+            lookup[c] = t
+        t_of = lookup[combo]
+        keep = np.flatnonzero(t_of >= 0)
+        keep = keep[np.lexsort((rank[dst[keep]], rank[src[keep]]))]
+        t_of, cell = t_of[keep], at[keep]
+        wi, wj = ii[cell], jj[cell]
+
+        def explainer(n: int) -> list[str]:
+            asks = [((int(wi[k]), int(wj[k])), templates[int(t_of[k])].port_set or PortSet(), verdicts)
+                    for k in range(n)]
+            return fm.whys(asks)
+
+        return ViolationTable(templates=tuple(templates), template=t_of.astype(np.int32),
+                              src=src[keep].astype(np.int32), dst=dst[keep].astype(np.int32), names=ctx.names,
+                              zones=ctx.name_zones, explainer=explainer)
+
+    return table("allowed", 0, v_at, (ALLOW,)), table("unknown", 2, u_at, (ALLOW, UNKNOWN))
+
+
+def pairs_checked(src: Sequence[Unit], dst: Sequence[Unit]) -> dict[str, int]:
+    s = {u.entity: u for u in src}
+    t = {u.entity: u for u in dst}
+    pairs = len(s) * len(t)
+    pairs -= sum(1 for name, u in s.items() if name in t and u.single_pod)
+    pairs -= sum(1 for u in s.values() if u.kind == "external") * sum(1 for u in t.values() if u.kind == "external")
+    return {"sources": len(s), "destinations": len(t), "pairs": max(pairs, 0)}
