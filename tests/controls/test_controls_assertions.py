@@ -307,7 +307,7 @@ def test_egress_restricted_through_a_listed_network(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["no-flow", "allow-only", "must-allow", "isolated", "zone-coverage",
-                                  "mtls-required", "identity-required", "egress-restricted"])
+                                  "mtls-required", "identity-required", "egress-restricted", "zone-empty"])
 def test_every_kind_reports_unknown_when_pods_could_not_be_read(tmp_path: Path, kind: str) -> None:
     assertion: dict[str, Any] = {
         "no-flow": {"from": "web", "to": "data"},
@@ -318,6 +318,7 @@ def test_every_kind_reports_unknown_when_pods_could_not_be_read(tmp_path: Path, 
         "mtls-required": {"zones": ["data"]},
         "identity-required": {"zones": ["data"]},
         "egress-restricted": {"zones": ["data"], "allow": []},
+        "zone-empty": {"zones": ["data"]},
     }[kind]
     f = run(tmp_path, two_zones(segmented=True), {"kind": kind, **assertion}, collection={"Pod": "forbidden"})
     assert f.verdict == "unknown" and "Pod could not be read" in f.blocking[0]

@@ -10,6 +10,7 @@ from auditor.controls.assertions.flows import AllowOnly, EgressRestricted, MustA
 from auditor.controls.assertions.identity import IdentityRequired
 from auditor.controls.assertions.isolation import Isolated, ZoneCoverage
 from auditor.controls.assertions.mesh import MtlsRequired
+from auditor.controls.assertions.zone_empty import ZoneEmpty
 
 KINDS: dict[str, AssertionKind] = {k.name: k for k in (
     NoFlow(),
@@ -20,6 +21,7 @@ KINDS: dict[str, AssertionKind] = {k.name: k for k in (
     MtlsRequired(),
     IdentityRequired(),
     EgressRestricted(),
+    ZoneEmpty(),
 )}
 
 
