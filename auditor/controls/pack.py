@@ -19,6 +19,7 @@ import difflib
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from auditor.controls.assertions.registry import KINDS
@@ -86,7 +87,7 @@ class _ControlParser:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise r.fail("kind", f"unknown assertion kind {kind!r} ({hint}kinds: {', '.join(names)})")
         out = KINDS[kind].parse(self.specs, r)
-        return Assertion(**{**out.__dict__, "spec": value})
+        return replace(out, spec=value)
 
     # -- a control ------------------------------------------------------------------------------
     def control(self, path: Path, value: Any, index: int) -> Control:

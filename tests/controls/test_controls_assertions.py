@@ -441,3 +441,11 @@ def test_model_must_allow_through_the_mesh(tmp_path: Path) -> None:
     assert run(tmp_path, [*meshed_segmented(), STRICT, authz_allow("data", "db", [front])], a).verdict == "pass"
     f = run(tmp_path, [*meshed_segmented(), STRICT, authz_allow("data", "db", ["cluster.local/ns/x/sa/y"])], a)
     assert f.verdict == "fail" and f.violations[0].flow == "denied"
+
+
+def test_identity_required_on_an_empty_optional_zone_holds_like_the_other_kinds(tmp_path: Path) -> None:
+    # nothing flows into a zone with no workload: vacuously true, as for isolated and mtls-required
+    zones = {**ZONES, "empty": {"selector": "app == 'nothing'", "optional": True}}
+    for kind in ("identity-required", "mtls-required", "isolated"):
+        f = run(tmp_path, meshed(sidecar=True), {"kind": kind, "zones": ["empty"]}, zones=zones)
+        assert f.verdict == "pass" and not f.blocking, (kind, f.blocking)

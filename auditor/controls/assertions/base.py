@@ -14,6 +14,15 @@ A kind declares
 - ``scope``: the flows it judges, for the evidence flow table.
 
 ``registry.py`` maps names to kinds; nothing else holds per-kind code.
+
+Soundness rules (a control is ``pass`` only if everything it depends on is modelled and known):
+
+- a flow verdict ``unknown`` in a relevant cell, or a unit whose zone membership is only
+  possible, gives an *unknown flow*: the control is ``unknown`` unless a definite violation
+  makes it ``fail``;
+- a kind the control depends on that was not collected (``forbidden``/``error``), a protected
+  zone that selects nothing (``needs_members``), or a layer this version does not model makes
+  it ``unknown`` whatever else was found (*blocking* reasons).
 """
 
 from __future__ import annotations
