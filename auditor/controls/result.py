@@ -1,8 +1,8 @@
 """What an audit produces: findings per control, their evidence, and the whole result.
 
 Frozen dataclasses with ``to_dict()``; every list is sorted so that the same inputs give the
-same bytes (``canonical_json`` sorts keys). ``SCHEMA_VERSION`` changes whenever a reader of
-the JSON would need to change.
+same bytes (``canonical_json`` sorts keys). ``auditor.documents.RESULT_SCHEMA`` changes whenever a
+reader of the JSON would need to change (``auditor.documents`` reads it back, typed).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from auditor.documents import RESULT_KIND, RESULT_SCHEMA
 from auditor.portset import PortSet
 
-SCHEMA_VERSION = 1
-RESULT_KIND = "zone-auditor/audit-result"
 VERDICTS = ("pass", "fail", "waived", "unknown")
 EXIT_CODES = {"pass": 0, "waived": 0, "fail": 1, "unknown": 2}
 # Violations (and unknown flows) listed per control, and flows listed, in the result by default
@@ -258,14 +257,9 @@ class Finding:
         }
 
 
-def decide(violations: Sequence[Violation], unknown_flows: Sequence[Violation], blocking: Sequence[str]) -> str:
-    """blocking → unknown; open violation → fail; unknown evidence → unknown; waived; pass."""
-    n_open = sum(1 for v in violations if not v.waived_by)
-    return decide_counts(n_open, len(violations) - n_open, len(unknown_flows), blocking)
-
-
 def decide_counts(n_open: int, n_waived: int, n_unknown: int, blocking: Sequence[str]) -> str:
-    """``decide`` from the numbers of open and waived violations and unknown items."""
+    """A control's verdict from the numbers of its open and waived violations and unknown items:
+    blocking → unknown; open violation → fail; unknown evidence → unknown; waived; pass."""
     if blocking:
         return "unknown"
     if n_open:
@@ -340,7 +334,7 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULT_SCHEMA,
             "kind": RESULT_KIND,
             "tool": "zone-auditor",
             "tool_version": self.tool_version,

@@ -14,26 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.policy.ir import PORT_PROTOCOLS, PROTOCOL_NUMBERS
+# the protocol vocabulary lives with PortSet (re-exported for the engine's modules)
+from auditor.portset import ICMP_PROTOCOLS as ICMP_PROTOCOLS
+from auditor.portset import MAX_PORT as MAX_PORT
+from auditor.portset import PORT_PROTOCOLS
+from auditor.portset import canonical_protocol as canonical_protocol
 
-MAX_PORT = 65535
-ICMP_PROTOCOLS = ("ICMP", "ICMPv6")  # split into ICMP-type atoms (CAL-27)
 DEFAULT_ICMP_TYPE = {"ICMP": 8, "ICMPv6": 128}  # echo request ("ping") when no type is given
-_CANON = {p.upper(): p for p in PROTOCOL_NUMBERS}
-_NUMBER_TO_NAME = {v: k for k, v in PROTOCOL_NUMBERS.items()}
-
-
-def canonical_protocol(value: str | int) -> str:
-    """``tcp``/``6`` → ``TCP``; an unnamed protocol number stays a number string."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        number = int(value)
-        if not 0 <= number <= 255:
-            raise ValueError(f"protocol number {number} is out of range 0-255")
-        return _NUMBER_TO_NAME.get(number, str(number))
-    name = _CANON.get(str(value).upper())
-    if name is None:
-        raise ValueError(f"unknown protocol {value!r} (TCP, UDP, SCTP, ICMP, ICMPv6, UDPLite or 0-255)")
-    return name
 
 
 @dataclass(frozen=True)
