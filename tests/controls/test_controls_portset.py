@@ -76,3 +76,16 @@ def test_parse_port_spec(spec: object, text: str) -> None:
 def test_parse_port_spec_rejects(spec: object) -> None:
     with pytest.raises(ValueError):
         parse_port_spec(spec)
+
+
+def test_icmp_type_zero_atom_is_type_zero_not_every_type() -> None:
+    """CAL-27: ICMP atoms are type ranges; a rule naming type 0 (echo reply) cuts an atom 0-0, which
+    is type 0 only (it was once read as "every ICMP type")."""
+    space = PortSpace({"ICMP": [(0, 0)]})
+    mask = np.array([a.protocol == "ICMP" and (a.lo, a.hi) == (0, 0) for a in space.atoms])
+    assert mask.sum() == 1
+    only_zero = PortSet.from_atoms(space, mask)
+    assert only_zero == PortSet.of({"ICMP": [(0, 0)]}) and only_zero.text() == "ICMP:0"
+    assert PortSet.of({"ICMP": [(8, 8)]}).atom_mask(space).tolist() == [
+        a.protocol == "ICMP" and a.lo <= 8 <= a.hi for a in space.atoms]
+    assert not PortSet.of({"ICMP": [(8, 8)]}).atom_mask(space)[mask].any()
