@@ -74,7 +74,7 @@ class Side:
     label: str
     kind: str  # audit-result | baseline | snapshot | manifests
     info: dict[str, Any]
-    findings: dict[tuple[str, str], Mapping[str, Any]] | None = None
+    findings: dict[tuple[str, str], Mapping[str, Any]] | None = None  # verdict, title, severity, counts
     flows: dict[tuple[str, str], FlowState] | None = None
     complete: bool = False  # flows holds every allowed/unknown workload pair (no controls)
     zones: dict[str, dict[str, tuple[str, ...]]] | None = None  # entity → pack → zones
@@ -86,7 +86,6 @@ class Side:
     protected: dict[str, tuple[str, ...]] | None = None  # baseline: pack → protected zones
     packs: tuple[str, ...] = ()
     exact: Callable[[Sequence[tuple[str, str]], bool], dict[tuple[str, str], FlowState]] | None = None
-    result: Mapping[str, Any] | None = None
     flows_omitted: int = 0  # flows the result counts but does not list (``auditor audit --max-evidence``)
 
     def crossing(self, src: str, dst: str) -> bool | None:
@@ -150,7 +149,7 @@ def side_from_result(label: str, result: AuditDocument | Mapping[str, Any], kind
     return Side(label=label, kind=kind, info=info, findings=findings, flows=flows,
                 zones=zones if inv is not None else None, labels=labels if inv is not None else None,
                 possible=possible if inv is not None else None, policies=policies, policy_origin=origin,
-                waivers=waivers, packs=tuple(str(p.get("id")) for p in doc.packs), result=doc,
+                waivers=waivers, packs=tuple(str(p.get("id")) for p in doc.packs),
                 flows_omitted=doc.flows.omitted if doc.flows is not None else 0)
 
 

@@ -26,7 +26,7 @@ bad input; else ``0``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -227,8 +227,12 @@ def _violation_dict(r: Row, new_ports: str, decided_by: str = "") -> dict[str, A
     return out
 
 
+Pair = tuple[str, str]
+
+
 def run_gate(base: Baseline, current: Baseline, *, strict: bool = False,
-             explain: Any = None, explain_violations: Any = None) -> GateReport:
+             explain: Callable[[Sequence[Pair]], Mapping[Pair, str]] | None = None,
+             explain_violations: Callable[[list[Row]], list[str]] | None = None) -> GateReport:
     """Compare the current audit (as a baseline view) with the baseline. ``explain`` gives the
     deciding rules of new flows ((src, dst) pairs → text), ``explain_violations`` those of new
     violations (rows → texts); both are optional."""
@@ -345,7 +349,7 @@ def _flow_violation(f: NewFlow) -> dict[str, Any]:
             "waived_by": []}
 
 
-def _listed_violation(v: Mapping[str, Any], zones_of: Any) -> dict[str, Any]:
+def _listed_violation(v: Mapping[str, Any], zones_of: Callable[[str | None], list[str]]) -> dict[str, Any]:
     return {"kind": v["kind"], "src": v["src"], "dst": v["dst"], "ports": v["ports"], "flow": v["flow"],
             "decided_by": v.get("decided_by", ""), "src_zones": zones_of(v["src"]), "dst_zones": zones_of(v["dst"]),
             "reason": v["reason"], "waived_by": []}
