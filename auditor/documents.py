@@ -121,6 +121,14 @@ def parse_ports(text: str) -> PortSet:
     return PortSet.of(ranges)
 
 
+def as_written(ports: PortSet, universe: PortSet) -> PortSet:
+    """The port set a saved document holds for ``ports`` of an analysis whose ports are
+    ``universe``: every port of the analysis is written ``all`` and reads back as ``ALL``. A side
+    computed here and a side read from a file then compare alike (an analysis that also knows,
+    say, ICMPv6 does not make an open pair look newly opened)."""
+    return ALL if ports and universe.issubset(ports) else ports
+
+
 def ports_text(ports: PortSet) -> str:
     """The one text form of a port set in our documents (``all`` for every port of ``ALL``)."""
     return ports.text(ALL)

@@ -41,6 +41,7 @@ from auditor.documents import (
     FlowTable,
     Inventory,
     Row,
+    as_written,
     parse_ports,
     ports_text,
     read_json,
@@ -336,8 +337,9 @@ def analysis_flows(analysis: Analysis, zones: Mapping[str, Mapping[str, Sequence
     table = AllowedFlows(analysis, analysis.pairs("workload", ents, dsts), ents, dsts, keep=into)
     names = [e.name for e in ents]
     dnames = [e.name for e in dsts]
+    every = table.universe
     for f in table.flows():
-        out[(names[f.src], dnames[f.dst])] = ProtectedFlow(f.allowed, f.unknown)
+        out[(names[f.src], dnames[f.dst])] = ProtectedFlow(as_written(f.allowed, every), as_written(f.unknown, every))
     s_pos = {n: k for k, n in enumerate(names)}
     d_pos = {n: k for k, n in enumerate(dnames)}
 

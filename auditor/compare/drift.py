@@ -39,10 +39,10 @@ import numpy as np
 from auditor.compare.baseline import Baseline
 from auditor.compare.protected import into_protected
 from auditor.controls.evidence import policy_list
-from auditor.documents import DRIFT_KIND, DRIFT_SCHEMA, NONE, AuditDocument, ports_text
+from auditor.documents import DRIFT_KIND, DRIFT_SCHEMA, NONE, AuditDocument, as_written, ports_text
 from auditor.documents import sniff as sniff_document
 from auditor.policy.summary import describe_changes, describe_policy, policy_key, policy_rules
-from auditor.portset import PortSet
+from auditor.portset import PortSet, universe
 from auditor.reach.analysis import Analysis, Entity
 from auditor.reach.engine import ALLOW, UNKNOWN
 from auditor.reach.flows import AllowedFlows, single_pods
@@ -199,9 +199,11 @@ def all_flows(analysis: Analysis) -> dict[tuple[str, str], FlowState]:
     a_iter = iter(table.decided_by(table.ii[a], table.jj[a]))
     u_iter = iter(table.decided_by(table.ii[u], table.jj[u], unknown=True))
     out: dict[tuple[str, str], FlowState] = {}
+    every = table.universe
     for f, is_a, is_u in zip(table.flows(), has_allow.tolist(), has_unknown.tolist(), strict=True):
         out[(ents[f.src].name, ents[f.dst].name)] = FlowState(
-            f.allowed, f.unknown, next(a_iter) if is_a else "", next(u_iter) if is_u else "")
+            as_written(f.allowed, every), as_written(f.unknown, every), next(a_iter) if is_a else "",
+            next(u_iter) if is_u else "")
     return out
 
 
@@ -225,10 +227,11 @@ def exact_flows(analysis: Analysis, pairs: Sequence[tuple[str, str]], denied_why
     ii = np.array([si[s] for s, _ in todo], dtype=np.int64)
     jj = np.array([di[d] for _, d in todo], dtype=np.int64)
     why = analysis.decided_by_many(pm, ii, jj)
+    every = universe(analysis.ports)
     for k, pair in enumerate(todo):
         v = pm.verdict[pm.row[ii[k], jj[k]]]
-        allowed = PortSet.from_atoms(analysis.ports, v == ALLOW)
-        unknown = PortSet.from_atoms(analysis.ports, v == UNKNOWN)
+        allowed = as_written(PortSet.from_atoms(analysis.ports, v == ALLOW), every)
+        unknown = as_written(PortSet.from_atoms(analysis.ports, v == UNKNOWN), every)
         text = why[k] if (allowed or unknown or denied_why) else ""
         out[pair] = FlowState(allowed, unknown, text if allowed else "", text if unknown and not allowed else "")
         if denied_why and not allowed and not unknown:

@@ -92,12 +92,17 @@ class AllowedFlows:
             hit = self._ports[key] = PortSet.from_atoms(self.analysis.ports, mask) if mask.any() else NO_PORTS
         return hit
 
+    @property
+    def universe(self) -> PortSet:
+        """Every port the analysis distinguishes."""
+        if self._universe is None:
+            self._universe = universe(self.analysis.ports)
+        return self._universe
+
     def text(self, ports: PortSet) -> str:
         """A port set as the result's flow and matrix tables write it: ``all`` for every atom of
         the analysis (``PortSpace.summary``'s form)."""
-        if self._universe is None:
-            self._universe = universe(self.analysis.ports)
-        return ports.text(self._universe)
+        return ports.text(self.universe)
 
     def flows(self) -> list[Flow]:
         out = []
