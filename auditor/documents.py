@@ -155,28 +155,53 @@ class _Raw(Mapping[str, Any]):
         return len(self.raw)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class ViolationRow(_Raw):
-    """One piece of evidence of a control (``controls.result.Violation`` as written)."""
+    """One piece of evidence of a control (``controls.result.Violation`` as written): typed
+    accessors over the JSON object, which is kept as read (a result may list a hundred thousand
+    of them; a view costs one reference each)."""
 
-    kind: str  # flow | endpoint
-    src: str | None
-    dst: str
-    ports: str
-    flow: str | None
-    reason: str
-    decided_by: str
-    src_zones: tuple[str, ...]
-    dst_zones: tuple[str, ...]
-    waived_by: tuple[str, ...]
     raw: Mapping[str, Any] = field(repr=False)
 
-    @classmethod
-    def parse(cls, v: Mapping[str, Any]) -> ViolationRow:
-        return cls(kind=str(v.get("kind") or "flow"), src=v.get("src"), dst=str(v.get("dst") or ""),
-                   ports=str(v.get("ports") or ""), flow=v.get("flow"), reason=str(v.get("reason") or ""),
-                   decided_by=str(v.get("decided_by") or ""), src_zones=tuple(v.get("src_zones") or ()),
-                   dst_zones=tuple(v.get("dst_zones") or ()), waived_by=tuple(v.get("waived_by") or ()), raw=v)
+    @property
+    def kind(self) -> str:  # flow | endpoint
+        return str(self.raw.get("kind") or "flow")
+
+    @property
+    def src(self) -> str | None:
+        return self.raw.get("src")
+
+    @property
+    def dst(self) -> str:
+        return str(self.raw.get("dst") or "")
+
+    @property
+    def ports(self) -> str:
+        return str(self.raw.get("ports") or "")
+
+    @property
+    def flow(self) -> str | None:
+        return self.raw.get("flow")
+
+    @property
+    def reason(self) -> str:
+        return str(self.raw.get("reason") or "")
+
+    @property
+    def decided_by(self) -> str:
+        return str(self.raw.get("decided_by") or "")
+
+    @property
+    def src_zones(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("src_zones") or ())
+
+    @property
+    def dst_zones(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("dst_zones") or ())
+
+    @property
+    def waived_by(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("waived_by") or ())
 
     @property
     def row(self) -> Row:
@@ -208,6 +233,12 @@ class ControlFinding(_Raw):
     blocking: tuple[str, ...]
     raw: Mapping[str, Any] = field(repr=False)
 
+    @staticmethod
+    def _rows(items: Any) -> tuple[ViolationRow, ...]:
+        if not isinstance(items, list) or not all(isinstance(v, dict) for v in items):
+            raise TypeError(f"evidence must be a list of objects, got {type(items).__name__}")
+        return tuple(map(ViolationRow, items))
+
     @classmethod
     def parse(cls, f: Mapping[str, Any]) -> ControlFinding:
         a = f.get("assertion") or {}
@@ -216,9 +247,9 @@ class ControlFinding(_Raw):
                    severity=str(f.get("severity", "")), verdict=str(f["verdict"]),
                    assertion_kind=str(a.get("kind")), assertion_spec=a.get("spec"),
                    counts=dict(f.get("counts") or {}),
-                   violations=tuple(ViolationRow.parse(v) for v in f.get("violations", [])),
+                   violations=cls._rows(f.get("violations", [])),
                    violations_omitted=int(f.get("violations_omitted") or 0),
-                   unknown_flows=tuple(ViolationRow.parse(v) for v in unknown.get("flows", [])),
+                   unknown_flows=cls._rows(unknown.get("flows", [])),
                    unknown_omitted=int(unknown.get("flows_omitted") or 0),
                    blocking=tuple(str(x) for x in unknown.get("reasons", [])), raw=f)
 

@@ -123,6 +123,9 @@ def test_refuses_wrong_kind_schema_and_malformed_results(result_file: Path, tmp_
         {k: v for k, v in raw.items() if k != "findings"}, tmp_path)
     broken = {**raw, "findings": [{k: v for k, v in raw["findings"][0].items() if k != "verdict"}]}
     assert "malformed audit result (KeyError: 'verdict')" in _error(broken, tmp_path)
+    not_rows = {**raw, "findings": [{**raw["findings"][0], "violations": "none"}]}
+    assert "malformed audit result (TypeError: evidence must be a list of objects, got str)" in _error(
+        not_rows, tmp_path)
     # a bad flows table is refused when it is first read, with the same kind of message
     doc = AuditDocument.parse({**raw, "flows": {"columns": ["src"], "rows": [["a"]]}}, where="r.json")
     with pytest.raises(AuditorError, match=r"r\.json: malformed audit result \(KeyError"):

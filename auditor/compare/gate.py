@@ -376,7 +376,7 @@ def report_result(report: GateReport, result: Mapping[str, Any]) -> dict[str, An
         out = dict(f)
         if g is not None and g.new_violations:
             # new violations the result does not list (it lists the first --max-evidence ones)
-            listed = {_match_key(ViolationRow.parse(v).row) for v in f.get("violations", []) if not v.get("waived_by")}
+            listed = {_match_key(ViolationRow(v).row) for v in f.get("violations", []) if not v.get("waived_by")}
             extra = [_listed_violation(v, zones_of) for v in g.new_violations
                      if _match_key(tuple_row([v[c] for c in VIOLATION_COLUMNS])) not in listed]
             if extra:
@@ -385,7 +385,7 @@ def report_result(report: GateReport, result: Mapping[str, Any]) -> dict[str, An
             new_keys = {_match_key(tuple_row([v[c] for c in VIOLATION_COLUMNS])) for v in g.new_violations}
             viols = []
             for v in out.get("violations", []):
-                if not v.get("waived_by") and _match_key(ViolationRow.parse(v).row) not in new_keys:
+                if not v.get("waived_by") and _match_key(ViolationRow(v).row) not in new_keys:
                     v = {**v, "waived_by": [BASELINE_WAIVER]}
                     covered += 1
                 viols.append(v)
