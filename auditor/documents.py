@@ -143,6 +143,7 @@ class _Raw(Mapping[str, Any]):
     """Read access to the JSON object a record was parsed from, for writers that print its
     fields as they are (``v["src"]``, ``v.get("decided_by")``)."""
 
+    __slots__ = ()
     raw: Mapping[str, Any]
 
     def __getitem__(self, key: str) -> Any:
