@@ -87,3 +87,40 @@ def _fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# -- line-oriented canonical JSON --------------------------------------------------------------------
+
+_COMPACT = 120  # a record whose compact form fits stays on one line
+
+
+def _compact(obj: Any) -> str:
+    return orjson.dumps(obj, option=_OPTIONS).decode()
+
+
+def _fmt(obj: Any, depth: int) -> str:
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        text = _compact(obj)
+        if len(text) <= _COMPACT:
+            return text
+        items = [f"{inner}{_compact(str(k))}: {_fmt(obj[k], depth + 1)}" for k in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, (list, tuple)):
+        if not obj:
+            return "[]"
+        if all(isinstance(x, (list, tuple)) for x in obj):  # rows: one per line
+            return "[\n" + ",\n".join(inner + _compact(list(x)) for x in obj) + "\n" + pad + "]"
+        text = _compact(list(obj))
+        if len(text) <= _COMPACT:
+            return text
+        return "[\n" + ",\n".join(inner + _fmt(x, depth + 1) for x in obj) + "\n" + pad + "]"
+    return _compact(obj)
+
+
+def dumps_lines(obj: Any) -> bytes:
+    """Canonical JSON (sorted keys, no insignificant differences) laid out one record per line,
+    so that ``git diff`` of two baselines shows what was accepted or fixed."""
+    return (_fmt(obj, 0) + "\n").encode()

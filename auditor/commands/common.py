@@ -151,7 +151,8 @@ def current_baseline(audited: Audited, setup: AuditSetup, path: str = "") -> tup
     """The baseline view of a fresh audit (without serialising the whole result), and a function
     giving the deciding rules of flows into protected zones. Flows come from the analysis, not
     from the result's flow list (which may be capped)."""
-    from auditor.compare.gate import Baseline, analysis_flows, protected_zones
+    from auditor.compare.baseline import Baseline, analysis_flows
+    from auditor.compare.protected import protected_zones
 
     result = audited.result
     protected = protected_zones(setup.packs)
