@@ -57,14 +57,28 @@ def emit(text: str | bytes, output: str | None) -> None:
 
 
 def out(text: str | bytes) -> None:
-    """Write to standard output and flush, so that a failed write is reported by this run."""
+    """Write to standard output so that a failed write is reported by this run.
+
+    The process's own stdout is written with ``os.write`` until every byte is taken: Python's
+    buffered writer drops the error of a write that was cut short (a file-size limit takes the
+    first 4 KiB, then the rest vanishes without an exception).
+    """
     try:
-        if isinstance(text, bytes):
+        if sys.stdout is not sys.__stdout__:  # captured (tests, embedding): its own writer
+            if isinstance(text, bytes):
+                sys.stdout.flush()
+                sys.stdout.buffer.write(text)
+            else:
+                sys.stdout.write(text)
             sys.stdout.flush()
-            sys.stdout.buffer.write(text)
-        else:
-            sys.stdout.write(text)
+            return
         sys.stdout.flush()
+        data = text if isinstance(text, bytes) else text.encode(sys.stdout.encoding or "utf-8",
+                                                                sys.stdout.errors or "strict")
+        fd = sys.stdout.fileno()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     except OSError as exc:
         raise stdout_error(exc) from exc
 
