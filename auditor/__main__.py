@@ -22,7 +22,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
-    cli()
+    cli(prog_name="auditor")
 
 
 if __name__ == "__main__":

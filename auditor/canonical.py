@@ -95,7 +95,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[str]:
     a second run refuses with that name rather than interleaving. Leftovers of killed runs are
     removed first.
     """
-    target = os.path.abspath(os.fspath(path))
+    target = os.path.realpath(os.fspath(path))  # a symlinked DIR: replace what it points at
     parent, base = os.path.split(target)
     if os.path.lexists(target) and not os.path.isdir(target):
         raise OutputError("not a directory (a file of that name exists)", where=os.fspath(path))

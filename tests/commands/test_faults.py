@@ -247,3 +247,14 @@ def test_a_reader_that_closes_the_pipe_early_ends_the_run_quietly():
     assert first.startswith(b"src,dst,port,protocol")
     assert proc.returncode == 141
     assert err == b""
+
+
+def test_a_symlinked_report_directory_stays_a_symlink(tmp_path: Path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "old.csv").write_text("old")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with atomic_directory(tmp_path / "link") as tmp:
+        Path(tmp, "new.csv").write_text("new")
+    assert (tmp_path / "link").is_symlink()
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["new.csv", "old.csv"]
+    assert leftovers(tmp_path) == []
