@@ -16,8 +16,6 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,12 +119,16 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[str]:
             raise OutputError(f"cannot write: {exc.strerror or exc}", where=os.fspath(path)) from exc
         finally:
             if os.path.lexists(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
+                _remove_tree(tmp)
 
 
 # -- temporary names, stale leftovers, the lock -------------------------------------------------
 
-_HOST_TAG = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+def _host() -> str:
+    return os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
+
+
+_HOST_TAG = hashlib.sha256(_host().encode("utf-8", "replace")).hexdigest()[:6]
 _TEMP = re.compile(r"^\.(?P<base>.+)\.(?P<host>[0-9a-f]{6})-(?P<pid>[0-9]+)\.[0-9a-f]{12}\.tmp$")
 
 
@@ -150,7 +152,7 @@ def clean_stale(directory: str, base: str, *, any_pid: bool = False) -> None:
             continue
         leftover = os.path.join(directory, name)
         if os.path.isdir(leftover) and not os.path.islink(leftover):
-            shutil.rmtree(leftover, ignore_errors=True)
+            _remove_tree(leftover)
         else:
             with contextlib.suppress(OSError):
                 os.unlink(leftover)
@@ -171,7 +173,7 @@ def _alive(pid: int) -> bool:
 @contextlib.contextmanager
 def _lock(parent: str, base: str, shown: str) -> Iterator[None]:
     path = os.path.join(parent, f".{base}.lock")
-    holder = {"pid": os.getpid(), "host": socket.gethostname(),
+    holder = {"pid": os.getpid(), "host": _host(),
               "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     for _ in range(3):
         try:
@@ -250,6 +252,8 @@ def _carry_over(old: str, new: str) -> None:
         if os.path.islink(src):
             os.symlink(os.readlink(src), dst)
         elif os.path.isdir(src):
+            import shutil
+
             shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
         else:
             _link_or_copy(src, dst)
@@ -259,7 +263,15 @@ def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
     except OSError:
+        import shutil
+
         shutil.copy2(src, dst)
+
+
+def _remove_tree(path: str) -> None:
+    import shutil  # only when there is a directory to remove: start-up stays light
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap(new: str, target: str) -> None:

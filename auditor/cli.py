@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +80,8 @@ def run(call: Any) -> int:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except Exception as exc:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
         click.echo(f"internal error: {type(exc).__name__}: {exc} — this is a bug in auditor, please report it",
                    err=True)
