@@ -17,6 +17,7 @@ import pandas as pd
 
 from auditor.canonical import canonical_json
 from auditor.cli import input_options, live_settings, load, main, parse_externals
+from auditor.commands.attest import check_signing, sign_audit
 from auditor.commands.report import check_report_options, report_options, run_reports
 from auditor.commands.text import emit, to_table
 from auditor.controls.result import DEFAULT_MAX_EVIDENCE, AuditResult, Finding
@@ -146,10 +147,13 @@ def _line(v) -> str:  # type: ignore[no-untyped-def]
               help="Violations and unknown flows listed per control, and flows listed, in the result and reports "
                    "(the first N by source, destination, ports); counts and verdicts always cover all. 0 = list all.")
 @report_options
+@click.option("--sign", "sign_key", type=click.Path(dir_okay=False), metavar="KEY.pem",
+              help="Sign the evidence with this ed25519 key (needs -o): writes snapshot.json and "
+                   "attestation.intoto.jsonl next to the reports (docs/attestation.md).")
 def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
           default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
           as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
-          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None) -> None:
+          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None, sign_key: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.controls.pack import external_networks, load_packs
     from auditor.controls.runner import run_audit
@@ -160,6 +164,7 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     day = parse_as_of(as_of)
     if report_dir:
         check_report_options(formats, templates)  # a bad template fails now, not after the analysis
+    signer = check_signing(sign_key, output) if sign_key else None  # a bad key too
     try:
         cidrs = tuple(parse_network(c) for c in pod_cidrs)
     except ValueError as exc:
@@ -179,7 +184,9 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
         click.echo(text, err=True, nl=False)
     else:
         click.echo(text, nl=False)
-    if report_dir and result_dict is not None:
+    if signer is not None and output and result_dict is not None:
+        sign_audit(signer, snapshot, result_dict, output, report_dir, formats, templates, paper, max_evidence)
+    elif report_dir and result_dict is not None:
         for path in run_reports(result_dict, report_dir, formats, templates, paper):
             click.echo(f"wrote {path}", err=True)
     sys.exit(result.exit_code)
