@@ -50,6 +50,46 @@ def invocation() -> list[str]:
     return args + tail
 
 
+def live_endpoint() -> tuple[str | None, str | None]:
+    """For a live scan: the API server's URL and the SHA-256 fingerprint of the CA certificate
+    that authenticates it (``sha256:<hex>`` of the DER, as ``openssl x509 -fingerprint -sha256``
+    without colons), from the kubeconfig / in-cluster settings the scan used. (None, None) for
+    other inputs; the fingerprint is None when the connection names no CA."""
+    from auditor.cli import live_settings
+
+    live = live_settings()
+    if not (live.get("live") or live.get("kubeconfig") or live.get("in_cluster")):
+        return None, None
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    try:
+        if live.get("in_cluster"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(config_file=live.get("kubeconfig"), context=live.get("context"),
+                                    client_configuration=configuration, persist_config=False)
+    except (ConfigException, OSError, ValueError, TypeError, KeyError):
+        return None, None  # the scan itself succeeded: only the provenance detail is missing
+    host = str(configuration.host or "") or None
+    return host, _ca_fingerprint(configuration.ssl_ca_cert)
+
+
+def _ca_fingerprint(path: str | None) -> str | None:
+    if not path:
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        with open(path, "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+    except (OSError, ValueError):
+        return None
+    return "sha256:" + cert.fingerprint(hashes.SHA256()).hex()
+
+
 def check_signing(key: str, output: str | None) -> Any:
     """``audit --sign``: the key loads and the result goes to a file (checked before the analysis)."""
     from auditor.attest.sign import load_signer
@@ -71,7 +111,8 @@ def sign_audit(signer: Any, snapshot: Any, result: Mapping[str, Any], output: st
     out_dir = report_dir or os.path.dirname(output) or "."
     snapshot_path = os.path.join(out_dir, SNAPSHOT_FILE)
     snapshot.save(snapshot_path)
-    predicate = predicate_for(result, invocation(), max_evidence)
+    api_server, ca_fingerprint = live_endpoint()
+    predicate = predicate_for(result, invocation(), max_evidence, api_server=api_server, ca_fingerprint=ca_fingerprint)
     subjects = input_subjects(result, output, snapshot_path)
     if report_dir:
         options = ReportOptions(templates=tuple(templates) or ("auditor", "executive"),

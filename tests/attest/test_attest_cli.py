@@ -251,3 +251,71 @@ def test_openssl_generated_keys_as_documented(ws: Path) -> None:
     assert outcome.exit_code == 0, outcome.output
     assert run(ws, ["verify", "out", "--key", "keys/ossl.pub"]).exit_code == 0
     assert run(ws, VERIFY).exit_code == 2  # now signed by the openssl key, not the first one
+
+
+def _tls(directory: Path) -> tuple[object, bytes, str]:
+    """A CA, and a server certificate for 127.0.0.1 it signed: (server SSLContext, CA PEM, CA fingerprint)."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def cert(subject: str, key: object, issuer: str, signer: object, ca: bool) -> x509.Certificate:
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
+             .not_valid_before(start).not_valid_after(start + dt.timedelta(days=3650))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                critical=False)
+        return b.sign(signer, hashes.SHA256())  # type: ignore[arg-type]
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("kubernetes-ca", ca_key, "kubernetes-ca", ca_key, True)
+    server = cert("kube-apiserver", server_key, "kubernetes-ca", ca_key, False)
+    (directory / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "server.pem", directory / "server.key")
+    return context, ca.public_bytes(serialization.Encoding.PEM), "sha256:" + ca.fingerprint(hashes.SHA256()).hex()
+
+
+def test_live_scan_names_the_api_server_and_its_ca(tmp_path: Path) -> None:
+    """A signed live audit over HTTPS: the predicate names the API server URL and the fingerprint
+    of the CA the kubeconfig trusts; verification re-derives the result from the saved snapshot."""
+    import yaml
+
+    from tests.kits.fake_apiserver import FakeApiServer
+
+    ws = workspace(tmp_path / "ws")
+    objects = [d for p in sorted((ws / "cluster").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())
+               if isinstance(d, dict)]
+    context, ca_pem, fingerprint = _tls(tmp_path)
+    with FakeApiServer(objects, tls=context) as api:
+        kubeconfig = api.write_kubeconfig(ws / "kubeconfig")
+        config = yaml.safe_load(kubeconfig.read_text())
+        config["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+        kubeconfig.write_text(yaml.safe_dump(config))
+        outcome = run(ws, ["audit", "--kubeconfig", "kubeconfig", "--controls", "controls/bank-zones.yaml",
+                           "-o", "out/result.json", "--sign", "keys/signing.pem"])
+        url = api.url
+    assert outcome.exit_code == 1, outcome.output
+    assert url.startswith("https://127.0.0.1:")
+    (line,) = envelopes(ws)
+    cluster = statement(line)["predicate"]["cluster"]
+    assert cluster == {"name": "kind-bank (live)", "source": cluster["source"], "api_server": url,
+                       "ca_fingerprint": fingerprint}
+    assert run(ws, VERIFY).exit_code == 0
+
+
+def test_manifest_input_names_no_api_server(ws: Path) -> None:
+    (first, _) = envelopes(ws)
+    assert set(statement(first)["predicate"]["cluster"]) == {"name", "source"}
