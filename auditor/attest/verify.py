@@ -64,11 +64,24 @@ def _check_subject(s: Subject) -> Problem | None:
     return None
 
 
+def _unattested(directory: str, attestation: str, subjects: Sequence[Subject]) -> list[Problem]:
+    """Files in the evidence directory that no statement names (a PDF whose statement was
+    dropped, a report slipped in): evidence a reader would take as attested, and is not."""
+    attested = {os.path.realpath(s.name) for s in subjects} | {os.path.realpath(attestation)}
+    out = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if not name.startswith(".") and os.path.isfile(path) and os.path.realpath(path) not in attested:
+            out.append(Problem(subject_name(path), "not attested: no statement of the attestation names this file"))
+    return out
+
+
 def verify(attestation: str, key_path: str, *, directory: str | None = None,
            named: Sequence[str] = ()) -> Verification:
     """Verify ``attestation`` with the public key at ``key_path``.
 
-    ``directory`` (``verify DIR``): the attestation must name files in it. ``named`` (``verify
+    ``directory`` (``verify DIR``): the attestation must name files in it, and every file in it
+    must be attested. ``named`` (``verify
     FILES``): each must be one of its subjects. Subject names are paths relative to the
     working directory of the signing run, so verify from that directory."""
     key = load_public_key(key_path)
@@ -102,6 +115,8 @@ def verify(attestation: str, key_path: str, *, directory: str | None = None,
         problem = _check_subject(s)
         if problem is not None:
             problems.append(problem)
+    if directory is not None:
+        problems += _unattested(directory, attestation, subjects)
     rederived = False
     evidence = [b for b in bundle if b.statement.of_role("result")]
     if len(evidence) != 1 or len(evidence[0].statement.of_role("result")) != 1 \

@@ -103,6 +103,18 @@ def test_missing_subject_is_tampering(ws: Path) -> None:
     assert "tampered: out/flows.csv: missing subject" in outcome.output
 
 
+def test_unattested_files_in_the_directory_are_named(ws: Path) -> None:
+    """Dropping the PDFs' statement leaves them unattested; so is a report slipped in."""
+    path = ws / "out" / "attestation.intoto.jsonl"
+    path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])
+    (ws / "out" / "extra.csv").write_text("a\n")
+    outcome = run(ws, VERIFY)
+    assert outcome.exit_code == 1
+    named = sorted(line.split(":")[1].strip() for line in outcome.output.splitlines() if line.startswith("tampered:"))
+    assert named == ["out/evidence-report.pdf", "out/executive-summary.pdf", "out/extra.csv"]
+    assert "not attested" in outcome.output
+
+
 def test_altered_statement_fails_the_signature(ws: Path) -> None:
     """The payload edited (the verdict turned to pass) under the original signature."""
     lines = envelopes(ws)
