@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +37,13 @@ CATALOG_TITLES = {NIST: "NIST SP 800-53 Rev. 5", "pci-dss-v4": "PCI DSS v4.0"}
 VIOLATIONS_CSV = "violations.csv"
 STATE = {"pass": "satisfied", "fail": "not-satisfied", "waived": "not-satisfied", "unknown": "not-satisfied"}
 REASON = {"pass": "pass", "fail": "fail", "waived": "other", "unknown": "other"}
+
+
+def _token(text: str) -> str:
+    """An OSCAL token (a letter or '_' first, then letters, digits, '.', '_', '-'): pack control
+    ids may use ':' or start with a digit, which OSCAL ids and prop names may not."""
+    out = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    return out if re.match(r"[A-Za-z_]", out) else "_" + out
 
 
 def _when(stamp: str) -> dt.datetime:
@@ -200,7 +208,7 @@ def _selections(oc: Any, data: ReportData, prop: Any) -> list[Any]:
             out.append(oc.ControlSelections(
                 description=f"zone-auditor control pack {p['id']} ({p.get('title', '')})",
                 props=[prop("catalog", f"zone-auditor:{p['id']}")],
-                include_controls=[oc.SelectControlById(control_id=x) for x in own]))
+                include_controls=[oc.SelectControlById(control_id=_token(x)) for x in own]))
     return out
 
 
@@ -209,7 +217,7 @@ def _finding(oc: Any, uid: str, c: Control, related: Sequence[str], risk_ids: Se
     maps = _mappings(c)
     nist = next((cids for catalog, cids in maps if catalog == NIST), [])
     # the control's first NIST id (the pack author's primary one) names the target statement
-    target_id, target_type = (f"{nist[0]}_smt", "statement-id") if nist else (str(f["control"]), "objective-id")
+    target_id, target_type = (f"{nist[0]}_smt", "statement-id") if nist else (_token(str(f["control"])), "objective-id")
     counts = c.counts
     remarks = {
         "pass": "Every check of this control passed.",
@@ -225,7 +233,7 @@ def _finding(oc: Any, uid: str, c: Control, related: Sequence[str], risk_ids: Se
         props=[prop("control", c.key), prop("pack", f["pack"]), prop("verdict", c.verdict),
                prop("severity", f.get("severity", "")),
                *(prop("reference", r) for r in f.get("references", [])),
-               *(prop(catalog, cid) for catalog, cids in maps for cid in cids)],
+               *(prop(_token(catalog), cid) for catalog, cids in maps for cid in cids)],
         target=oc.FindingTarget(
             type=target_type, target_id=target_id, title=str(f.get("title", "")),
             props=[prop("control", c.key)],

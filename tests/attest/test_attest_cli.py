@@ -13,6 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from auditor.attest.evidence import attest_files, input_subjects, predicate_for, report_files
 from auditor.attest.sign import load_signer
@@ -331,3 +333,33 @@ def test_live_scan_names_the_api_server_and_its_ca(tmp_path: Path) -> None:
 def test_manifest_input_names_no_api_server(ws: Path) -> None:
     (first, _) = envelopes(ws)
     assert set(statement(first)["predicate"]["cluster"]) == {"name", "source"}
+
+
+def _subject_files(ws: Path) -> list[str]:
+    return sorted(x["name"] for line in envelopes(ws) for x in statement(line)["subject"])
+
+
+@pytest.fixture
+def attested(ws: Path) -> tuple[Path, list[str]]:
+    return ws, _subject_files(ws)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_changed_byte_of_any_subject_is_caught(attested: tuple[Path, list[str]], data: st.DataObject) -> None:
+    """Property: whichever attested file, offset and new byte value, verify exits 1 and names
+    exactly that file."""
+    ws, names = attested
+    name = data.draw(st.sampled_from(names), label="file")
+    path = ws / name
+    original = path.read_bytes()
+    offset = data.draw(st.integers(0, len(original) - 1), label="offset")
+    value = data.draw(st.integers(0, 255).filter(lambda b: b != original[offset]), label="byte")
+    path.write_bytes(original[:offset] + bytes([value]) + original[offset + 1:])
+    try:
+        outcome = run(ws, VERIFY)
+    finally:
+        path.write_bytes(original)
+    assert outcome.exit_code == 1, outcome.output
+    tampered = [line for line in outcome.output.splitlines() if line.startswith("tampered:")]
+    assert tampered == [f"tampered: {name}: digest mismatch" + tampered[0].split("digest mismatch", 1)[1]]

@@ -150,6 +150,17 @@ def test_deterministic_with_content_uuids_and_snapshot_time(waived) -> None:  # 
                                                  ).uuid != doc.uuid
 
 
+def test_ids_that_are_not_oscal_tokens_are_made_tokens(waived) -> None:  # type: ignore[no-untyped-def]
+    """Pack control ids may hold ':' or start with a digit; OSCAL ids may not."""
+    result = orjson.loads(orjson.dumps(waived[0]))
+    result["findings"][0]["control"] = "1:first"
+    result["findings"][0]["mappings"] = {"800-53": ["ac-4"]}
+    doc = AssessmentResults.model_validate(orjson.loads(render(result))["assessment-results"])
+    own = doc.results[0].reviewed_controls.control_selections[-1]
+    assert own.include_controls[0].control_id == "_1_first"
+    assert any(p.name == "_800-53" and p.value == "ac-4" for p in doc.results[0].findings[0].props)
+
+
 def test_oscal_is_written_on_request_only() -> None:
     assert "oscal" not in parse_formats([])
     assert "oscal" in parse_formats(["all"]) and parse_formats(["oscal"]) == ["oscal"]
