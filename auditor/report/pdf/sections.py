@@ -326,7 +326,8 @@ def facts_table(ctx: Ctx) -> Table:
 
 
 def attestation_text(ctx: Ctx) -> str:
-    """"unsigned", or the signed statement this report was issued under (check with auditor verify)."""
+    """The cover's and sign-off's attestation line: the signed statement the report was issued
+    under (``auditor verify`` prints the same digest), or "unsigned"."""
     a = ctx.attestation
     if a is None:
         return "unsigned"
