@@ -27,6 +27,9 @@ def verify(paths: tuple[str, ...], key: str) -> None:
     from auditor.attest.verify import verify as run
 
     directory = None
+    for p in paths:
+        if not os.path.exists(p):
+            raise AuditorError("no such file or directory", where=p)
     if len(paths) == 1 and os.path.isdir(paths[0]):
         directory = paths[0]
         attestation, named = os.path.join(directory, FILE_NAME), []
