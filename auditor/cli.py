@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from auditor import __version__
+from auditor.commands.attest import attest
 from auditor.commands.audit import audit
 from auditor.commands.baseline import baseline
 from auditor.commands.diff import diff
@@ -29,6 +30,7 @@ from auditor.commands.reach import reach
 from auditor.commands.report import report
 from auditor.commands.scan import scan
 from auditor.commands.text import finish_stdout, silence_stdout
+from auditor.commands.verify import verify
 from auditor.errors import AuditorError, OutputClosed
 
 EXIT_INTERNAL = 3
@@ -117,3 +119,5 @@ main.add_command(report)
 main.add_command(baseline)
 main.add_command(gate)
 main.add_command(diff)
+main.add_command(attest)
+main.add_command(verify)

@@ -107,7 +107,8 @@ def audit_options(required: bool) -> Decorator:
     return deco
 
 
-FORMAT_HELP = "Comma-separated and/or repeated: pdf, csv, junit, sarif (default: all)."
+FORMAT_HELP = ("Comma-separated and/or repeated: pdf, csv, junit, sarif, oscal, all "
+               "(default: pdf, csv, junit, sarif).")
 TEMPLATE_HELP = ("PDF template: a name in report_templates/ (auditor, executive) or a path to a template YAML. "
                  "Repeatable; default: both auditor and executive.")
 

@@ -200,6 +200,8 @@ class Finding:
     blocking: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     checked: dict[str, int] = field(default_factory=dict, compare=False)
+    # the pack's ``mappings`` of the control: catalog → control ids (written only when there are some)
+    mappings: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Every violation / unknown flow (``violations`` and ``unknown_flows`` hold the first rows of
     # these, those written out); None: the tuples are complete.
     violation_table: ViolationTable | None = field(default=None, compare=False, repr=False)
@@ -265,6 +267,7 @@ class Finding:
             },
             "notes": list(self.notes),
             "checked": dict(sorted(self.checked.items())),
+            **({"mappings": {k: list(v) for k, v in self.mappings}} if self.mappings else {}),
         }
 
 

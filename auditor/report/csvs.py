@@ -28,6 +28,8 @@ INVENTORY_COLUMNS = ("workload", "namespace", "kind", "pods", "template", "zones
                      "service_accounts", "labels", "origin_file", "origin_line")
 POLICIES_COLUMNS = ("policy", "kind", "namespace", "name", "tier", "tier_rank", "order", "types", "ingress_rules",
                     "egress_rules", "staged", "broken", "origin_file", "origin_document", "origin_line")
+# violations.csv row order (the OSCAL report's evidence links name rows of it)
+VIOLATIONS_SORT = ("pack", "control", "status", "src", "dst", "ports", "reason")
 FILES = ("controls.csv", "flows.csv", "violations.csv", "inventory.csv", "policies.csv")
 
 
@@ -153,8 +155,7 @@ class CsvWriter:
         files = {
             "controls.csv": _csv(controls_rows(data), CONTROLS_COLUMNS, ("pack", "control")),
             "flows.csv": _csv(flows_frame(data), FLOWS_COLUMNS, ("src", "dst", "verdict", "ports")),
-            "violations.csv": _csv(violations_rows(data), VIOLATIONS_COLUMNS,
-                                   ("pack", "control", "status", "src", "dst", "ports", "reason")),
+            "violations.csv": _csv(violations_rows(data), VIOLATIONS_COLUMNS, VIOLATIONS_SORT),
             "inventory.csv": _csv(inventory_rows(data), INVENTORY_COLUMNS, ("workload",)),
             "policies.csv": _csv(policies_rows(data), POLICIES_COLUMNS, ("tier_rank", "policy")),
         }

@@ -31,6 +31,7 @@ from reportlab.platypus.flowables import HRFlowable
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from auditor.report.data import Control, ReportData
+from auditor.report.interface import AttestationRef
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Section, Template
 
@@ -47,6 +48,7 @@ class Ctx:
     data: ReportData
     template: Template
     values: Mapping[str, str]
+    attestation: AttestationRef | None = None  # None: unsigned evidence
 
     @property
     def s(self) -> Mapping[str, Any]:
@@ -318,8 +320,18 @@ def facts_table(ctx: Ctx) -> Table:
         ("Result", f"{d.verdict.upper()}: {c['fail']} of {len(d.controls)} controls fail, {c['unknown']} unknown"),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Prepared with", f"zone-auditor {d.tool_version}"),
+        ("Attestation", Paragraph(th.esc(attestation_text(ctx)), ctx.s["cell_mono"])),
     ]
     return kv(ctx, rows, key_width=0.24)
+
+
+def attestation_text(ctx: Ctx) -> str:
+    """The cover's and sign-off's attestation line: the signed statement the report was issued
+    under (``auditor verify`` prints the same digest), or "unsigned"."""
+    a = ctx.attestation
+    if a is None:
+        return "unsigned"
+    return f"signed ({a.algorithm}), key id {a.key_id}, statement sha256:{a.statement_digest}"
 
 
 def build_facts(ctx: Ctx, section: Section) -> list[Flowable]:
@@ -950,6 +962,7 @@ def build_signoff(ctx: Ctx, section: Section) -> list[Flowable]:
     out += [Spacer(1, 3 * mm), t, Spacer(1, 3 * mm)]
     out.append(para(ctx, f"Evidence reference: snapshot sha256:{ctx.data.digest} — result "
                          f"{ctx.data.verdict.upper()} — zone-auditor {ctx.data.tool_version}", "note"))
+    out.append(para(ctx, f"Attestation: {attestation_text(ctx)}", "note"))
     return out
 
 
