@@ -41,6 +41,7 @@ from auditor.policy.istio import (
     port_protocol,
 )
 from auditor.reach.classes import ClassTable
+from auditor.reach.decision import Decision, Reason
 from auditor.reach.endpoints import Endpoint, Inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, RuleTable
 from auditor.reach.matching import Matcher
@@ -70,6 +71,7 @@ _STANDARD = {
 }
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DETAIL_CACHE = 64
+AUTHZ_KIND = "AuthorizationPolicy"  # the kind key of an AuthzPolicy (its ref's first word)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,20 +383,15 @@ class MeshLayer:
         self.tcp = ports.protocol_mask("TCP")
         self.rules = RuleTable()
         r = self.rules
-        self.NO_PROXY = r.add("no Istio proxy at the destination: no mTLS or authorization enforcement (IST-1)",
-                              action="Allow")
-        self.NOT_INTERCEPTED = r.add("not intercepted by the sidecar (non-TCP or excluded inbound port, IST-3)",
-                                     action="Allow")
-        self.NO_ALLOW = r.add("no ALLOW AuthorizationPolicy applies: allowed by default (IST-11)", action="Allow")
-        self.NONE_MATCHED = r.add("ALLOW AuthorizationPolicies apply and none matched: denied (IST-11, IST-12)",
-                                  action="Deny")
-        self.NOT_HTTP = r.add("HTTP port: a non-HTTP connection is not forwarded (IST-4)", action="Deny")
-        self.AMBIENT_L7 = r.add("ambient without waypoint: a policy needs L7 attributes, ztunnel drops all traffic "
-                                "(IST-29)", action="Deny")
-        self.WAYPOINT = r.add("ambient with a waypoint: L7 policy at the waypoint is not modelled (IST-29): unknown",
-                              action="")
-        self.MTLS_UNKNOWN = r.add("mTLS mode or client TLS is uncertain (IST-7, IST-9): unknown", action="")
-        self.UNREADABLE = r.add("AuthorizationPolicies could not be read: unknown (CMP-10)", action="")
+        self.NO_PROXY = r.add(Decision(Reason.NO_PROXY, "Allow", rule_ids=("IST-1",)))
+        self.NOT_INTERCEPTED = r.add(Decision(Reason.NOT_INTERCEPTED, "Allow", rule_ids=("IST-3",)))
+        self.NO_ALLOW = r.add(Decision(Reason.NO_ALLOW_POLICY, "Allow", rule_ids=("IST-11",)))
+        self.NONE_MATCHED = r.add(Decision(Reason.NONE_MATCHED, "Deny", rule_ids=("IST-11", "IST-12")))
+        self.NOT_HTTP = r.add(Decision(Reason.NOT_HTTP, "Deny", rule_ids=("IST-4",)))
+        self.AMBIENT_L7 = r.add(Decision(Reason.AMBIENT_L7, "Deny", rule_ids=("IST-29",)))
+        self.WAYPOINT = r.add(Decision(Reason.WAYPOINT, rule_ids=("IST-29",)))
+        self.MTLS_UNKNOWN = r.add(Decision(Reason.MTLS_UNKNOWN, rule_ids=("IST-7", "IST-9")))
+        self.UNREADABLE = r.add(Decision(Reason.UNREADABLE, rule_ids=("CMP-10",)))
         self._refused: dict[str, int] = {}
         self._compiled = [self._compile(i, pol) for i, pol in enumerate(mesh.authz)]
         self._source_cache: dict[Source, _SourceMask] = {}
@@ -407,20 +404,24 @@ class MeshLayer:
     # -- compile -------------------------------------------------------------------------------
     def _compile(self, pi: int, pol: AuthzPolicy) -> list[_Compiled]:
         if pol.broken:
-            rid = self.rules.add(f"{pol.ref}: invalid ({pol.broken}): may allow or deny anything (unknown)")
+            rid = self.rules.add(Decision(Reason.INVALID_POLICY, policy=pol.ref, policy_kind=AUTHZ_KIND,
+                                          policy_namespace=pol.namespace, policy_name=pol.name,
+                                          policy_action=pol.action, detail=pol.broken))
             return [_Compiled(pi, "CUSTOM", None, rid, False)]
         out = []
         word = {"ALLOW": "Allow", "DENY": "Deny"}.get(pol.action, "")
         for rule in pol.rules or ():
-            rid = self.rules.add(f"{pol.ref} rule {rule.index} ({pol.action})", action=word)
+            rid = self.rules.add(Decision(Reason.MESH_RULE, word, policy=pol.ref, policy_kind=AUTHZ_KIND,
+                                          policy_namespace=pol.namespace, policy_name=pol.name,
+                                          rule_index=rule.index, policy_action=pol.action, rule_ids=("IST-11",)))
             out.append(_Compiled(pi, pol.action, rule, rid, rule.needs_identity))
         return out
 
     def _refused_rule(self, sources: tuple[str, ...]) -> int:
         key = ", ".join(sources) or "mesh default"
         if key not in self._refused:
-            self._refused[key] = self.rules.add(f"mTLS STRICT ({key}): plaintext refused (IST-9, CMP-5)",
-                                                action="Deny")
+            self._refused[key] = self.rules.add(Decision(Reason.MTLS_REFUSED, "Deny", detail=key,
+                                                         rule_ids=("IST-9", "CMP-5")))
         return self._refused[key]
 
     # -- per-class facts --------------------------------------------------------------------------

@@ -208,26 +208,26 @@ class LazyCell:
 
 @dataclass(frozen=True)
 class RuleCell(LazyCell):
-    """``egress: …; ingress: …[; istio: …]`` one side per line, identifiers wrapped at ``/ -``."""
+    """One line per ``(side, rules)``: ``egress``, ``ingress``, ``istio`` with a muted label, a
+    line without a side (a waiver, a finding's words) as is; identifiers wrapped at ``/ -``."""
 
-    text: str
+    lines: tuple[tuple[str, str], ...]
     limit: int = 260
 
     def render(self, ctx: Ctx, width: float) -> Flowable:
         th = ctx.theme
         style = ctx.s["cell"]
-        lines = []
-        for p in (x for x in ctx.data.short_rule(self.text, 10_000).split("; ") if x):
-            side, sep, rest = p.partition(": ")
-            if sep and side in ("egress", "ingress", "istio"):
+        out = []
+        for side, rest in self.lines:
+            if side:
                 half = self.limit // 2
                 rest = rest if len(rest) <= half else rest[: half - 1] + "…"
                 label = f"<font color='{th.hex['muted']}'>{side}:</font> "
                 body = th.soft(f"{side}: {rest}", width, style)
-                lines.append(label + body[len(side) + 2:])
+                out.append(label + body[len(side) + 2:])
             else:
-                lines.append(th.soft(p, width, style))
-        return Paragraph("<br/>".join(lines) or "—", style)
+                out.append(th.soft(rest, width, style))
+        return Paragraph("<br/>".join(out) or "—", style)
 
 
 @dataclass(frozen=True)
@@ -246,8 +246,17 @@ class NameCell(LazyCell):
         return Paragraph(text, style)
 
 
-def rule_markup(ctx: Ctx, text: str, limit: int = 260) -> RuleCell:
-    return RuleCell(text, limit)
+def rule_markup(ctx: Ctx, detail: Sequence[Mapping[str, Any]] | None, words: str = "", limit: int = 260,
+                prefix: str = "") -> RuleCell:
+    """The deciding rules of a flow from its ``decided_by_detail``; without one (endpoint
+    evidence, a flow nothing decided, an older result) the ``words`` as they are, one line per
+    ``; ``-separated part. ``prefix``: a first line (the waiver)."""
+    lines = [("", prefix)] if prefix else []
+    if detail:
+        lines += ctx.data.rule_lines(detail)
+    else:
+        lines += [("", p) for p in ctx.data.short_rule(words, 10_000).split("; ") if p]
+    return RuleCell(tuple(lines), limit)
 
 
 def fmt_origin(origin: Mapping[str, Any] | None) -> str:
@@ -571,6 +580,7 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
     """The flows behind the matrix: listed when few, else summarised by zone pair."""
     d = ctx.data
     cols, texts, rows = d.flows_table()
+    details = d.flow_details()
     at = {c: k for k, c in enumerate(cols)}
     live = [r for r in rows if r[at["crossing"]] and r[at["verdict"]] in ("allowed", "unknown")]
     out: list[Flowable] = [para(ctx, f"Zone-crossing flows: {len(live):,}" + (" listed" if d.flows_omitted else ""),
@@ -601,7 +611,8 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
             if r[at["assurance"]] if "assurance" in at else "":
                 sub.append(f"assurance: {r[at['assurance']]}")
             body.append([str(k), src, dst, NameCell(ports, "; ".join(sub)),
-                         rule_markup(ctx, texts[r[at["decided_by"]]]), ", ".join(r[at["controls"]]) or "—"])
+                         rule_markup(ctx, details[r[at["decided_by"]]], texts[r[at["decided_by"]]]),
+                         ", ".join(r[at["controls"]]) or "—"])
         out.append(grid(ctx, ["#", "Source (zone)", "Destination (zone)", "Ports (requests, assurance)",
                               "Deciding rule at each end", "Controls"], body, [0.35, 2.0, 2.0, 1.5, 3.3, 0.95],
                         styles=["cell", "cell", "cell", "cell_id", "cell", "cell_id"]))
@@ -794,9 +805,10 @@ def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, wai
             rows = []
             for k, v in enumerate(flows, start=1):
                 why = str(v.get("decided_by") or v.get("reason", ""))
-                if waived:
-                    why = f"waived by {', '.join(v.get('waived_by', []))}; " + why
-                rows.append([str(k), v.get("src", ""), v.get("dst", ""), v.get("ports", ""), rule_markup(ctx, why)])
+                waiver = f"waived by {', '.join(v.get('waived_by', []))}" if waived else ""
+                rows.append([str(k), v.get("src", ""), v.get("dst", ""), v.get("ports", ""),
+                             rule_markup(ctx, v.get("decided_by_detail") if v.get("decided_by") else None, why,
+                                         prefix=waiver)])
             out.append(grid(ctx, header, rows, widths, styles=["cell", "cell_id", "cell_id", "cell_id", "cell"]))
             reasons = list(dict.fromkeys(str(v.get("reason", "")) for v in flows))
             if len(reasons) <= 3:
@@ -811,7 +823,7 @@ def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, wai
                                  f"in full, so they are summarised by {label} workload ({len(summary):,} workloads, "
                                  f"most flows first). Every {listed}flow is in violations.csv.", "small"))
             rows = [[r["workload"], f"{r['flows']:,}", f"{r['peers']:,}", r["example"], r["ports"],
-                     rule_markup(ctx, r["decided_by"], 200)] for r in shown]
+                     rule_markup(ctx, r["decided_by_detail"], r["decided_by"], 200)] for r in shown]
             out.append(grid(ctx, [f"{label.capitalize()} workload", "Flows", peer.capitalize(), "Example peer",
                                   "Ports", "Most common deciding rule"], rows, [2.3, 0.75, 1.05, 2.0, 0.9, 3.3],
                             styles=["cell_id", "cell", "cell", "cell_id", "cell_id", "cell"]))
