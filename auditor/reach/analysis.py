@@ -22,7 +22,9 @@ from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.decision import DecidedBy, Decision, SideDecision
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine
-from auditor.reach.l7 import L7Result, MeshLayer, Request, mesh_cuts, mesh_networks
+from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
+from auditor.reach.l7.evaluate import L7Result
+from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import unique_rows
