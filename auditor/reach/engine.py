@@ -13,6 +13,7 @@ import itertools
 import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -22,9 +23,31 @@ from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
 from auditor.reach.rowhash import unique_rows
 
-DENY, UNKNOWN, ALLOW = 0, 1, 2
+DENY, UNKNOWN, ALLOW = 0, 1, 2  # verdict codes in the numpy grids: min composes layers, max is "any of"
 UNDECIDED = -1
-VERDICT_WORDS = {DENY: "false", UNKNOWN: "unknown", ALLOW: "true"}
+
+
+class FlowVerdict(StrEnum):
+    """A flow's verdict in words: ``allowed``, ``denied``, or ``unknown`` (it depends on something
+    not modelled or not read). Serialised as its value."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, code: int) -> FlowVerdict:
+        """The verdict of a code (``DENY``, ``UNKNOWN``, ``ALLOW``)."""
+        return _FLOW_VERDICTS[code]
+
+    @property
+    def reach_word(self) -> str:
+        """``auditor reach``'s ``allowed`` column: ``true``, ``false``, ``unknown``."""
+        return {"allowed": "true", "denied": "false", "unknown": "unknown"}[self.value]
+
+
+_FLOW_VERDICTS = {DENY: FlowVerdict.DENIED, UNKNOWN: FlowVerdict.UNKNOWN, ALLOW: FlowVerdict.ALLOWED}
+VERDICT_WORDS = {code: v.reach_word for code, v in _FLOW_VERDICTS.items()}  # reach's ``allowed`` column
 MAX_UNCERTAIN_POLICIES = 3
 
 
