@@ -96,9 +96,7 @@ class Decision:
             "rule_index": self.rule_index,
             "rule_ids": list(self.rule_ids),
             "detail": self.detail,
-            "text": rule_text(self),
         }
-
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Decision:
