@@ -16,6 +16,7 @@ import numpy as np
 
 from auditor.documents import RESULT_KIND, RESULT_SCHEMA
 from auditor.portset import PortSet
+from auditor.reach.decision import detail_of
 
 
 class Verdict(StrEnum):
@@ -48,7 +49,7 @@ class Violation:
     src: str | None = None
     ports: str = ""
     flow: str | None = None
-    decided_by: str = ""
+    decided_by: str = ""  # a DecidedBy (text + structure) for flows; words for endpoint evidence
     src_zones: tuple[str, ...] = ()
     dst_zones: tuple[str, ...] = ()
     waived_by: tuple[str, ...] = ()
@@ -64,7 +65,8 @@ class Violation:
             "dst": self.dst,
             "ports": self.ports,
             "flow": self.flow,
-            "decided_by": self.decided_by,
+            "decided_by": str(self.decided_by),
+            "decided_by_detail": detail_of(self.decided_by),
             "src_zones": list(self.src_zones),
             "dst_zones": list(self.dst_zones),
             "reason": self.reason,

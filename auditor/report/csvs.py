@@ -46,8 +46,8 @@ def _join(values: Any, sep: str = "; ") -> str:
     return sep.join(str(v) for v in (values or []))
 
 
-def _policies_text(data: ReportData, decided_by: str) -> str:
-    return _join(ref for _, ref in data.deciding_policies(decided_by))
+def _policies_text(data: ReportData, detail: Any) -> str:
+    return _join(ref for _, ref in data.deciding_policies(detail or ()))
 
 
 def controls_rows(data: ReportData) -> list[dict[str, Any]]:
@@ -76,7 +76,7 @@ def flows_frame(data: ReportData) -> pd.DataFrame:
         return pd.DataFrame(columns=list(FLOWS_COLUMNS))
     raw = pd.DataFrame(rows, columns=cols)
     text_arr = np.array(texts, dtype=object)
-    policies = np.array([_policies_text(data, t) for t in texts], dtype=object)
+    policies = np.array([_policies_text(data, d) for d in data.flow_details()], dtype=object)
     idx = raw["decided_by"].to_numpy(dtype=np.int64)
 
     def joined(col: str) -> list[str]:
@@ -91,7 +91,6 @@ def flows_frame(data: ReportData) -> pd.DataFrame:
 
 
 def violations_rows(data: ReportData) -> list[dict[str, Any]]:
-    cache: dict[str, str] = {}
     rows = []
     for c in data.controls:
         f = c.finding
@@ -99,9 +98,7 @@ def violations_rows(data: ReportData) -> list[dict[str, Any]]:
         items += [("unknown", v) for v in c.unknown_flows]
         for status, v in items:
             why = v.get("decided_by") or ""
-            pol = cache.get(why)
-            if pol is None:
-                pol = cache[why] = _policies_text(data, why)
+            pol = _policies_text(data, v.get("decided_by_detail"))
             rows.append({
                 "pack": f["pack"], "control": f["control"], "status": status, "kind": v.get("kind", ""),
                 "src": v.get("src") or "", "dst": v.get("dst") or "", "src_zones": _join(v.get("src_zones")),

@@ -46,6 +46,9 @@ def test_before_fails_exit_1_with_the_attacker_flow_as_evidence(tmp_path: Path) 
     assert bank1["verdict"] == "fail"
     attacker = [v for v in bank1["violations"] if v["src"] == "restricted/attacker"
                 and v["dst"] == "restricted/StatefulSet/database"]
+    detail = attacker[0].pop("decided_by_detail")  # the structured decided_by (K8S-2 at both ends)
+    assert [(s["side"], [r["reason"] for r in s["rules"]]) for s in detail] == [
+        ("egress", ["no-policy"]), ("ingress", ["no-policy"])]
     assert attacker == [{
         "kind": "flow", "src": "restricted/attacker", "dst": "restricted/StatefulSet/database", "ports": "all",
         "flow": "allowed",

@@ -20,9 +20,10 @@ from reportlab.platypus import BaseDocTemplate, Frame, PageBreak, PageTemplate
 from auditor.canonical import atomic_write
 from auditor.report.data import ReportData, view
 from auditor.report.interface import AttestationRef, ReportOptions
-from auditor.report.pdf.sections import BUILDERS, Anchor, Ctx, Heading, fill
+from auditor.report.pdf.sections import BUILDERS
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Template, load_template
+from auditor.report.pdf.widgets import Anchor, Ctx, Heading, fill
 
 
 def _pdf_date(captured_at: str) -> str:
