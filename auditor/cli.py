@@ -16,6 +16,7 @@ import click
 from auditor import __version__
 from auditor.commands.text import FORMATS, emit, to_csv, to_json, to_table
 from auditor.errors import AuditorError
+from auditor.policy.admin import DATAPLANES
 from auditor.reach.addresses import parse_network
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, LEVELS, Analysis, AnalysisOptions, analyze
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork
@@ -66,6 +67,10 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Namespace for manifests that do not set one."),
         click.option("--with-staged", is_flag=True, expose_value=False, callback=_remember,
                      help="Evaluate Calico staged policies as if they were enforced (what would change)."),
+        click.option("--dataplane", type=click.Choice(DATAPLANES), expose_value=False, callback=_remember,
+                     help="Who enforces AdminNetworkPolicy/BaselineAdminNetworkPolicy/ClusterNetworkPolicy "
+                          "(ADM-14). Default: Calico's ClusterInformation version from the input; else the "
+                          "flows they could change are unknown."),
         click.option("--live", is_flag=True, expose_value=False, callback=_remember,
                      help="Read the cluster through the Kubernetes API instead of INPUT (read-only)."),
         click.option("--kubeconfig", type=click.Path(dir_okay=False), expose_value=False, callback=_remember,
@@ -135,7 +140,8 @@ def run_analysis(inputs: Sequence[str], lenient: bool, externals: Sequence[str],
     except ValueError as exc:
         raise ValueError(f"--pod-cidr: {exc}") from None
     options = AnalysisOptions(externals=parse_externals(externals), pod_cidrs=cidrs, lenient=lenient,
-                              with_staged=bool(live_settings().get("with_staged")))
+                              with_staged=bool(live_settings().get("with_staged")),
+                              dataplane=live_settings().get("dataplane"))
     progress = Progress()
     snapshot = load(inputs, default_namespace)
     progress.say(f"read {len(snapshot.resources)} resources")
@@ -171,7 +177,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
         "snapshot_digest": snap.digest,
         "content_digest": snap.content_digest,
         "source": snap.source,
-        "assumptions": list(IMPL_ASSUMPTIONS),
+        "assumptions": [*IMPL_ASSUMPTIONS, *analysis.policies.assumptions],
         "unsupported": list(analysis.policies.unsupported),
         "excluded": list(analysis.inventory.excluded),
         "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
@@ -182,6 +188,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
 def notes_text(analysis: Analysis) -> str:
     lines = []
     for title, items in (
+        ("assumed", analysis.policies.assumptions),
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
         ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),

@@ -40,6 +40,7 @@ _CALICO_KINDS = (
     "StagedGlobalNetworkPolicy",
     "StagedKubernetesNetworkPolicy",
     "HostEndpoint",
+    "ClusterInformation",  # spec.calicoVersion: which admin policies Calico enforces (ADM-14)
 )
 
 _ISTIO_KINDS = ("AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication")
@@ -77,6 +78,7 @@ CLUSTER_SCOPED = frozenset(
         "calico/Tier",
         "calico/StagedGlobalNetworkPolicy",
         "calico/HostEndpoint",
+        "calico/ClusterInformation",
     }
 )
 

@@ -165,7 +165,8 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     except ValueError as exc:
         raise ValueError(f"--pod-cidr: {exc}") from None
     options = AnalysisOptions(externals=merge_externals(externals, external_networks(packs)), pod_cidrs=cidrs,
-                              lenient=lenient, with_staged=bool(live_settings().get("with_staged")))
+                              lenient=lenient, with_staged=bool(live_settings().get("with_staged")),
+                              dataplane=live_settings().get("dataplane"))
     snapshot = load(inputs, default_namespace)
     gc.collect()
     gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects

@@ -108,7 +108,8 @@ def analysis_options(setup: AuditSetup, lenient: bool, externals: Sequence[str],
     except ValueError as exc:
         raise ValueError(f"--pod-cidr: {exc}") from None
     return AnalysisOptions(externals=merge_externals(externals, external_networks(setup.packs)), pod_cidrs=cidrs,
-                           lenient=lenient, with_staged=bool(live_settings().get("with_staged")))
+                           lenient=lenient, with_staged=bool(live_settings().get("with_staged")),
+                           dataplane=live_settings().get("dataplane"))
 
 
 def listed_evidence() -> int:

@@ -64,7 +64,7 @@ def run_audit(
         zones=zones,
         findings=tuple(findings),
         waivers=tuple(statuses),
-        assumptions=IMPL_ASSUMPTIONS,
+        assumptions=(*IMPL_ASSUMPTIONS, *analysis.policies.assumptions),
         unsupported=tuple(analysis.policies.unsupported),
         notes=(*analysis.inventory.notes, *analysis.policies.notes, *analysis.inventory.excluded),
         evidence=evidence,

@@ -66,6 +66,7 @@ class EntityMatch:
     service_account_names: frozenset[str] | None = None
     service_account_selector: Selector | None = None
     pods_only: bool = False  # Kubernetes peer selectors never match network sets (CAL-38)
+    pods_excluded: bool = False  # node and domain peers never match pod-network pods (ADM-7, ADM-18)
 
     @property
     def entity_scoped(self) -> bool:
@@ -130,6 +131,7 @@ class Policy:
     staged: bool = False
     broken: str | None = None  # lenient mode: why the object is invalid (verdicts become unknown)
     origin: str | None = None
+    order_word: str = "order"  # "priority" for admin network policies (ADM-3), in explain
 
     def rules(self, direction: Direction) -> tuple[Rule, ...]:
         return self.ingress if direction == "ingress" else self.egress
@@ -165,6 +167,7 @@ class PolicySet:
     policies: list[Policy] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # named in every report
     notes: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)  # e.g. the admin-policy dataplane (ADM-14)
 
     def ordered_tiers(self) -> list[Tier]:
         return sorted(self.tiers.values(), key=lambda t: t.sort_key)
