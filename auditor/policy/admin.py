@@ -602,6 +602,8 @@ def translate_rules(
             out.append(Rule(action=Action.DENY, ref=ref, unmodelled=tuple(reasons)))
             continue
         groups = _port_groups(rule.ports, named_any) if rule.ports is not None else [(None, None)]
+        if bad_ports:
+            groups = [(None, None)]  # read one way or another: it may match any port (unknown above)
         for protocol, ports in groups:
             for peer, why in peers.items():
                 if direction == "ingress":
