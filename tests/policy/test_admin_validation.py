@@ -91,7 +91,7 @@ def test_adm_10_invalid_object_on_the_cli_is_one_line_with_file_and_line(tmp_pat
     assert result.exit_code == 2
     line = result.output.strip()
     assert "\n" not in line and "Traceback" not in result.output
-    n = [i for i, text in enumerate(path.read_text().splitlines(), 1) if "AdminNetworkPolicy" in text][0]
+    n = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "AdminNetworkPolicy" in text)
     assert line.startswith(f"error: {path}:{n - 1} AdminNetworkPolicy zones: spec.priority: 5000")
 
 
