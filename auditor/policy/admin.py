@@ -673,7 +673,8 @@ def add_admin(out: PolicySet, snapshot: Snapshot, *, lenient: bool = False, data
     resources = [res for kind in ADMIN_KINDS for res in snapshot.of_kind(kind)]
     plane = detect_dataplane(snapshot, dataplane)
     if resources or dataplane:
-        out.assumptions.append(plane.describe())
+        out.dataplane = plane.describe()
+        out.assumptions.append(out.dataplane)
     if not resources:
         return
     nodes = node_addresses(snapshot)

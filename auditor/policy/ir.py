@@ -168,6 +168,7 @@ class PolicySet:
     unsupported: list[str] = field(default_factory=list)  # named in every report
     notes: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)  # e.g. the admin-policy dataplane (ADM-14)
+    dataplane: str | None = None  # who enforces admin policies, in words; None when irrelevant (ADM-14)
 
     def ordered_tiers(self) -> list[Tier]:
         return sorted(self.tiers.values(), key=lambda t: t.sort_key)

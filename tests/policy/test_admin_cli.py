@@ -117,3 +117,19 @@ def test_drift_describes_admin_policy_changes_in_words(tmp_path: Path) -> None:
     assert "priority 10.0 → 5.0" in changes
     assert "ingress rule 0 action Deny → Allow" in changes
     assert "ingress rule 1 added: denies traffic from all pods in all namespaces on any protocol and port" in changes
+
+
+def test_the_pdf_scope_names_the_assumed_dataplane(admin: Path, controls_dir: Path, tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    out = tmp_path / "reports"
+    result = audit(str(admin), "--controls", str(controls_dir / "bank-zones.yaml"), "--report", str(out),
+                   "--format", "pdf", "-o", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["snapshot"]["dataplane"].startswith(
+        "admin network policy dataplane: calico-3.30")
+    pdfs = sorted(out.rglob("*.pdf"))
+    assert pdfs
+    text = " ".join(page.extract_text() for pdf in pdfs for page in PdfReader(pdf).pages)
+    text = " ".join(text.split())
+    assert "Admin policy dataplane" in text and "calico-3.30" in text
