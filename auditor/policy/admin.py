@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from auditor.errors import AuditorError, InvalidResource
+from auditor.policy.calico import RESERVED_TIERS
 from auditor.policy.ir import (
     ANY,
     Action,
@@ -46,10 +47,10 @@ DATAPLANES = ("upstream", "calico-3.29", "calico-3.30", "calico-3.32")
 CALICO_NONE = "calico-3.28"  # detected only: Calico ≤ 3.28 enforces no admin policy (ADM-14)
 
 # ADM-14 / CAL-16: the tiers each dataplane puts admin objects in (order, default Pass).
-KUBE_ADMIN = Tier(name="kube-admin", order=1_000, default_action=Action.PASS)
-KUBE_BASELINE = Tier(name="kube-baseline", order=10_000_000, default_action=Action.PASS)
-ANP_TIER = Tier(name="adminnetworkpolicy", order=1_000, default_action=Action.PASS)
-BANP_TIER = Tier(name="baselineadminnetworkpolicy", order=10_000_000, default_action=Action.PASS)
+KUBE_ADMIN = RESERVED_TIERS["kube-admin"]
+KUBE_BASELINE = RESERVED_TIERS["kube-baseline"]
+ANP_TIER = RESERVED_TIERS["adminnetworkpolicy"]  # Calico 3.29-3.31
+BANP_TIER = RESERVED_TIERS["baselineadminnetworkpolicy"]
 BANP_ORDER = 1_000.0  # Calico 3.30–3.31 give the single BANP a fixed order (ADM-14)
 
 _DNS_NAME = re.compile(r"^(\*\.)?([a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.?$")

@@ -58,6 +58,8 @@ def test_explain_names_the_admin_policy_and_never_reaches_the_override(admin: Pa
     assert "⇒ DENY — tier adminnetworkpolicy: AdminNetworkPolicy bank-restricted-zone ingress rule 0 (Deny)" in out
     assert "later tiers not reached (default)" in out
     assert "override-attempt ingress rule" not in out  # selected, but its rules are never walked
+    assert "admin policies selecting it (they decide only the flows their rules match, ADM-2): " \
+           "AdminNetworkPolicy bank-restricted-database, AdminNetworkPolicy bank-restricted-zone" in out
 
 
 def test_dataplane_option_wins_and_calico_332_ignores_v1alpha1(admin: Path, controls_dir: Path) -> None:

@@ -357,6 +357,16 @@ def test_edge_41_adm_16_user_tier_before_kube_admin_wins(tmp_path):
     assert verdict(a, "b/client", "a/web", "5432/TCP") == "deny"
 
 
+@pytest.mark.parametrize(("order", "expect"), [(5, "allow"), (15, "deny")])
+def test_adm_14_calico_policies_share_the_admin_tier_by_order(tmp_path, order, expect):
+    gnp = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+           "metadata": {"name": "adminnetworkpolicy.allow-all"},
+           "spec": {"tier": "adminnetworkpolicy", "order": order, "selector": "all()", "ingress": [{"action": "Allow"}]}}
+    objs = [*BASE, gnp, anp("deny-b", 10, ingress=[DENY_FROM_B])]
+    a = build(tmp_path, objs, dataplane="calico-3.30")
+    assert verdict(a, "b/client", "a/db", "5432/TCP") == expect
+
+
 def test_adm_16_user_tier_between_admin_and_default(tmp_path):
     tier = {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "platform"},
             "spec": {"order": 5000}}
