@@ -515,7 +515,8 @@ def _port_groups(ports: Sequence[AdminPort], named_any: bool) -> list[tuple[str 
 
 
 def _peer_match(
-    peer: AdminPeer, action: str, dataplane: Dataplane, nodes: NodeAddresses
+    peer: AdminPeer, action: str, dataplane: Dataplane, nodes: NodeAddresses,
+    seen_nodes: dict[str, tuple[IPNetwork, ...]] | None = None,
 ) -> tuple[EntityMatch | None, str, bool]:
     """One peer → (match or None for "matches nothing", why it only possibly matches, fails closed).
 
@@ -554,6 +555,8 @@ def _peer_match(
             ips.extend(addrs)
             if not addrs:
                 missing.append(name)
+            elif seen_nodes is not None:
+                seen_nodes[name] = addrs
     if missing:
         return (EntityMatch(pods_excluded=True),
                 f"nodes peer: node(s) {', '.join(missing)} have no address in the input (ADM-7)", False)
@@ -568,7 +571,7 @@ def _with_ports(peer: EntityMatch, ports: tuple[PortRange, ...] | None) -> Entit
 
 def translate_rules(
     policy: AdminPolicy, direction: Direction, tier: str, dataplane: Dataplane, nodes: NodeAddresses,
-    notes: list[str],
+    notes: list[str], seen_nodes: dict[str, tuple[IPNetwork, ...]] | None = None,
 ) -> tuple[Rule, ...]:
     """ADM-4..8, ADM-15: one admin rule → IR rules (one per protocol group × peer), in order."""
     out: list[Rule] = []
@@ -591,7 +594,7 @@ def translate_rules(
                            "implementation reads it is unknown (ADM-10)")
         peers: dict[EntityMatch, str] = {}
         for peer in rule.peers:
-            match, why, closed = _peer_match(peer, rule.action, dataplane, nodes)
+            match, why, closed = _peer_match(peer, rule.action, dataplane, nodes, seen_nodes)
             if closed:
                 notes.append(f"{policy.ref} {direction} rule {rule.index}: {why}")
                 fail_closed = fail_closed or action != Action.ALLOW
@@ -617,12 +620,14 @@ def translate_rules(
 
 
 def translate_admin(
-    policy: AdminPolicy, dataplane: Dataplane, nodes: NodeAddresses, notes: list[str]
+    policy: AdminPolicy, dataplane: Dataplane, nodes: NodeAddresses, notes: list[str],
+    seen_nodes: dict[str, tuple[IPNetwork, ...]] | None = None,
 ) -> Policy:
-    """An enforced admin object → one IR policy in its tier (ADM-13..16)."""
+    """An enforced admin object → one IR policy in its tier (ADM-13..16). ``seen_nodes``
+    collects the nodes its ``nodes`` peers select (they become endpoints, ADM-7)."""
     tier, order = tier_for(policy, dataplane)
-    ingress = translate_rules(policy, "ingress", tier.name, dataplane, nodes, notes)
-    egress = translate_rules(policy, "egress", tier.name, dataplane, nodes, notes)
+    ingress = translate_rules(policy, "ingress", tier.name, dataplane, nodes, notes, seen_nodes)
+    egress = translate_rules(policy, "egress", tier.name, dataplane, nodes, notes, seen_nodes)
     # ADM-4, ADM-15b: a direction without rules takes no part (the subject is not isolated).
     types = frozenset(d for d, rules in (("ingress", ingress), ("egress", egress)) if rules)
     return Policy(
@@ -698,7 +703,7 @@ def add_admin(out: PolicySet, snapshot: Snapshot, *, lenient: bool = False, data
             out.notes.append(f"{res.where}: present, not enforced by {plane.name}: it changes no verdict (ADM-14)")
             continue
         notes: list[str] = []
-        pol = translate_admin(policy, plane, nodes, notes)
+        pol = translate_admin(policy, plane, nodes, notes, out.node_networks)
         out.tiers.setdefault(pol.tier, _TIERS[pol.tier])
         out.policies.append(pol)
         for note in dict.fromkeys(notes):

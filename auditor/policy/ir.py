@@ -169,6 +169,8 @@ class PolicySet:
     notes: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)  # e.g. the admin-policy dataplane (ADM-14)
     dataplane: str | None = None  # who enforces admin policies, in words; None when irrelevant (ADM-14)
+    # Nodes a `nodes` peer selects, with their addresses: external-like endpoints "Node/<name>" (ADM-7)
+    node_networks: dict[str, tuple[IPNetwork, ...]] = field(default_factory=dict)
 
     def ordered_tiers(self) -> list[Tier]:
         return sorted(self.tiers.values(), key=lambda t: t.sort_key)

@@ -690,7 +690,11 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analy
                                 dataplane=options.dataplane)
     policies.unsupported.extend(istio.unsupported)
     policies.notes.extend(istio.notes)
-    inventory = build_inventory(snapshot, options.externals)
+    # ADM-7: nodes that an admin policy's `nodes` peer selects are external-like endpoints.
+    known = {n.name for n in options.externals}
+    nodes = tuple(ExternalNetwork(f"Node/{name}", nets) for name, nets in sorted(policies.node_networks.items())
+                  if f"Node/{name}" not in known)
+    inventory = build_inventory(snapshot, (*options.externals, *nodes))
     classes, addresses = build_classes(inventory, policies, pod_cidrs=options.pod_cidrs,
                                        mesh_networks=mesh_networks(istio))
     ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))

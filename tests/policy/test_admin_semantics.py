@@ -168,10 +168,11 @@ def test_adm_7_pods_peer_ands_its_selectors(tmp_path):
 def test_adm_7_nodes_peer_matches_the_node_addresses_in_the_input(tmp_path):
     objs = [*BASE, node("n1", {"role": "worker"}, "192.168.0.10"), node("n2", {"role": "cp"}, "192.168.0.20"),
             anp("p", 10, egress=[{"action": "Deny", "to": [{"nodes": {"matchLabels": {"role": "worker"}}}]}])]
-    a = build(tmp_path, objs, externals=_externals(("n1", "192.168.0.10/32"), ("n2", "192.168.0.20/32")), **UP)
-    assert verdict(a, "a/web", "n1", "10250/TCP") == "deny"
+    a = build(tmp_path, objs, externals=_externals(("n2", "192.168.0.20/32")), **UP)
+    assert verdict(a, "a/web", "Node/n1", "10250/TCP") == "deny"  # selected nodes are endpoints
     assert verdict(a, "a/web", "n2", "10250/TCP") == "allow"
     assert verdict(a, "a/web", "a/db", "5432/TCP") == "allow"  # pods are never node peers
+    assert verdict(a, "a/web", "internet", "10250/TCP") == "allow"
 
 
 def test_adm_7_nodes_peer_without_node_objects_is_unknown_for_non_pods_only(tmp_path):
