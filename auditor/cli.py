@@ -198,10 +198,17 @@ def notes_text(analysis: Analysis) -> str:
 @main.command()
 @input_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
+@click.option("--captured-at", "captured_at", default=None, metavar="YYYY-MM-DDTHH:MM:SSZ",
+              help="Declare when INPUT was captured (backfilling archived kubectl dumps); recorded as declared by "
+                   "the user, and reports say so.")
 def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-         default_namespace: str, output: str) -> None:
+         default_namespace: str, output: str, captured_at: str | None) -> None:
     """Capture a snapshot (the hashed evidence) from manifests or, with --live, the cluster."""
     snapshot = load(inputs, default_namespace)
+    if captured_at is not None:
+        from auditor.snapshot import declare_captured_at
+
+        snapshot = declare_captured_at(snapshot, captured_at)
     if not lenient:
         from auditor.policy.compile import compile_policies
 

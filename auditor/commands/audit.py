@@ -145,10 +145,13 @@ def _line(v) -> str:  # type: ignore[no-untyped-def]
               show_default=True, metavar="N",
               help="Violations and unknown flows listed per control, and flows listed, in the result and reports "
                    "(the first N by source, destination, ports); counts and verdicts always cover all. 0 = list all.")
+@click.option("--record", is_flag=True,
+              help="Also record the run in the history ($AUDITOR_HISTORY, default auditor-history.sqlite; "
+                   "cluster name: $AUDITOR_CLUSTER). A failed write records nothing and exits 2.")
 @report_options
 def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
           default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
-          as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
+          as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int, record: bool,
           formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.controls.pack import external_networks, load_packs
@@ -171,7 +174,7 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     gc.freeze()  # the snapshot lives until exit: keep the cyclic collector off its objects
     analysis = analyze(snapshot, options)
     result = run_audit(analysis, packs, zone_map=zone_map, waivers=waivers, as_of=day, max_evidence=max_evidence)
-    result_dict = result.to_dict() if output or report_dir else None
+    result_dict = result.to_dict() if output or report_dir or record else None
     if output:
         emit(canonical_json(result_dict) + b"\n", output)
     text = render(result)
@@ -182,4 +185,8 @@ def audit(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     if report_dir and result_dict is not None:
         for path in run_reports(result_dict, report_dir, formats, templates, paper):
             click.echo(f"wrote {path}", err=True)
+    if record and result_dict is not None:
+        from auditor.commands.history import record_document
+
+        record_document(result_dict)
     sys.exit(result.exit_code)

@@ -314,12 +314,17 @@ def facts_table(ctx: Ctx) -> Table:
         ("Cluster", d.cluster_name(b.cluster)),
         ("Framework", ", ".join(d.frameworks)),
         ("Control packs", packs),
-        ("Evidence date", f"{d.date} (snapshot captured {d.captured_at})"),
+        ("Evidence date", f"{d.date} (snapshot captured {d.captured_at}{_declared(d)})"),
         ("Result", f"{d.verdict.upper()}: {c['fail']} of {len(d.controls)} controls fail, {c['unknown']} unknown"),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Prepared with", f"zone-auditor {d.tool_version}"),
     ]
     return kv(ctx, rows, key_width=0.24)
+
+
+def _declared(d: ReportData) -> str:
+    """``auditor scan --captured-at``: the time was declared by the user, not read from a clock."""
+    return "; time declared by the user" if d.snapshot.get("captured_at_declared") else ""
 
 
 def build_facts(ctx: Ctx, section: Section) -> list[Flowable]:
@@ -356,7 +361,7 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
     out.append(para(ctx, "Evidence basis", "h3"))
     pairs: list[tuple[str, Any]] = [
         ("Snapshot source", d.snapshot.get("source", "")),
-        ("Captured at", d.captured_at),
+        ("Captured at", d.captured_at + _declared(d)),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Content digest", Paragraph(th.esc(f"sha256:{d.snapshot.get('content_digest', '')}"), ctx.s["cell_mono"])),
     ]
