@@ -49,6 +49,7 @@ def base_result(pods: int, namespaces: int, policies: int) -> tuple[dict[str, An
 
     from auditor.canonical import canonical_json
     from auditor.controls.pack import external_networks, load_packs
+    from auditor.controls.result import DEFAULT_MAX_EVIDENCE
     from auditor.controls.runner import run_audit
     from auditor.reach.analysis import AnalysisOptions, analyze
     from auditor.sources.manifests import load_manifests
@@ -64,7 +65,7 @@ def base_result(pods: int, namespaces: int, policies: int) -> tuple[dict[str, An
     gc.collect()
     gc.freeze()
     analysis = analyze(snap, AnalysisOptions(externals=tuple(external_networks(packs))))
-    result = run_audit(analysis, packs, zone_map=zone_map)
+    result = run_audit(analysis, packs, zone_map=zone_map, max_evidence=DEFAULT_MAX_EVIDENCE)  # as `audit` does
     audit = time.perf_counter() - t
     t = time.perf_counter()
     doc = result.to_dict()

@@ -51,7 +51,9 @@ def period_report(since: str, until: str, cluster: str | None, all_clusters: boo
                 raise AuditorError(f"the history holds {len(names)} clusters ({', '.join(names[:5])}"
                                    f"{'…' if len(names) > 5 else ''}): give --cluster NAME or --all",
                                    where=store.label)
-            cluster = names[0] if names else ""
+            if not names:
+                raise AuditorError("the history holds no runs: there is no evidence for any period", where=store.label)
+            cluster = names[0]
         result = analyse(store, period, None if all_clusters else cluster, tool_version=__version__,
                          documents=lambda run: load_document(store, run))
         files = {**csv_files(result), tmpl.file: render_pdf(result, tmpl, paper.lower() if paper else None)}

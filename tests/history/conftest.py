@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.kits.postgres import PG_HINT, create_database, pg_bin, postgres_server
+from tests.kits.postgres import HAVE_PG, PG_HINT, create_database, postgres_server
 
-HAVE_PG = pg_bin() is not None
 _names = itertools.count(1)
 
 

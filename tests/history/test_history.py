@@ -21,6 +21,7 @@ from auditor.history.period import Period, analyse, parse_every, parse_time
 from auditor.history.record import load_document, record_result
 from auditor.history.store import Run, current_revision, known_revisions, migrate, open_store
 from tests.kits.history_kit import BANK, PACK, bank_doc, bank_result, cli, error_lines, history_gen
+from tests.kits.postgres import HAVE_PG, PG_HINT, create_database
 
 
 def _pdf_text(path: Path) -> str:
@@ -423,3 +424,38 @@ def test_a_damaged_stored_document_is_refused(tmp_path: Path) -> None:
             load_document(store, 1)
     finally:
         store.close()
+
+
+@pytest.mark.skipif(not HAVE_PG, reason=PG_HINT)
+def test_postgresql_lost_mid_run_records_nothing(pg_server: str) -> None:
+    """The server ends the connection between the run's rows and its document: exit-2 error,
+    and the transaction leaves no run behind."""
+    import psycopg
+
+    url = create_database(pg_server, "midrun")
+    store = open_store(url, create=True)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+
+    def kill(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO DOCUMENTS"):
+            pid = conn.connection.dbapi_connection.info.backend_pid
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    sa.event.listen(store.engine, "before_cursor_execute", kill)
+    try:
+        with pytest.raises(AuditorError, match="cannot record the run \\(nothing was recorded\\)"):
+            record_result(store, bank_doc("before"), cluster="bank")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", kill)
+        store.close()
+    assert _runs(url) == 0
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM control_results").fetchone() == (0,)
+
+
+def test_an_empty_history_has_no_period(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    open_store(str(path), create=True).close()
+    r = cli("period-report", "--since", "2026-01-01", "--until", "2026-01-31", "-o", tmp_path / "o", "--history", path)
+    assert r.exit_code == 2 and "the history holds no runs" in r.stderr

@@ -78,6 +78,9 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+HAVE_PG = pg_bin() is not None
+
+
 def create_database(base_url: str, name: str) -> str:
     """A fresh database on the server; its URL."""
     import psycopg
