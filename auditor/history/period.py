@@ -271,13 +271,16 @@ def analyse(store: Store, period: Period, cluster: str | None, *, tool_version: 
                 select(ControlResult.run_id, ControlResult.pack, ControlResult.control, ControlResult.verdict,
                        ControlResult.violations, ControlResult.waived, ControlResult.unknown, ControlResult.title,
                        ControlResult.severity, ControlResult.refs)
-                .join(Run, Run.id == ControlResult.run_id).where(Run.cluster == name, Run.captured_at <= until)))
+                .join(Run, Run.id == ControlResult.run_id).where(Run.cluster == name, Run.captured_at <= until)
+                .order_by(Run.captured_at, Run.id, ControlResult.pack, ControlResult.control)))  # latest title last
             first = next(i for i, r in enumerate(runs) if r.time >= period.since)
             zone_ids = {r.id for r in runs[max(first - 1, 0):]}
             zones = [z for z in s.execute(
                 select(ZoneCount.run_id, ZoneCount.pack, ZoneCount.zone, ZoneCount.protected, ZoneCount.members,
                        ZoneCount.possible, ZoneCount.members_digest, ZoneCount.member_list)
-                .join(Run, Run.id == ZoneCount.run_id).where(Run.cluster == name, Run.captured_at <= until))
+                .join(Run, Run.id == ZoneCount.run_id)
+                .where(Run.cluster == name, Run.captured_at <= until,
+                       Run.captured_at >= runs[max(first - 1, 0)].captured_at))
                 if z.run_id in zone_ids]
         out.append(_cluster_period(name, runs, first, controls, frameworks, zones, period, documents))
     if not out:
@@ -307,10 +310,12 @@ def _cluster_period(name: str, runs: list[RunInfo], first: int, controls: Sequen
     cache: dict[int, Any] = {}
 
     def doc(run_id: int) -> Any:
+        """A stored result as a drift side (flows left out: only policies, zones and findings
+        are compared), built once per run."""
         if documents is None:
             return None
         if run_id not in cache:
-            cache[run_id] = orjson.loads(documents(run_id))
+            cache[run_id] = _side(run_id, orjson.loads(documents(run_id)))
         return cache[run_id]
 
     stats, windows = [], []
@@ -404,31 +409,37 @@ def _explain(w: Window, runs: Sequence[RunInfo], index: Mapping[int, int], doc: 
     return replace(w, opened_by=opened_by, drift_opened=drift_open, drift_closed=drift_close)
 
 
-def _violations(doc: Mapping[str, Any], key: ControlKey) -> tuple[str, ...]:
-    for f in doc.get("findings", []):
-        if f.get("pack") == key.pack and f.get("control") == key.control:
-            lines = []
-            for v in f.get("violations", []):
-                if v.get("waived_by"):
-                    continue
-                subject = f"{v['src']} → {v['dst']}" if v.get("src") else str(v.get("dst"))
-                ports = f" [{v['ports']}]" if v.get("ports") else ""
-                lines.append(f"{subject}{ports}: {v.get('reason', '')}")
-                if len(lines) == VIOLATION_LINES:
-                    break
-            more = int((f.get("counts") or {}).get("violations") or 0) - len(lines)
-            if more > 0:
-                lines.append(f"… and {more} more")
-            return tuple(lines)
-    return ()
+def _side(run_id: int, doc: Mapping[str, Any]) -> Any:
+    from auditor.compare.drift import side_from_result
+
+    return side_from_result(f"run {run_id}", {k: v for k, v in doc.items() if k != "flows"})
 
 
-def _drift(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+def _violations(side: Any, key: ControlKey) -> tuple[str, ...]:
+    """The first open violations of the control in a stored result, in words."""
+    f = (side.findings or {}).get((key.pack, key.control))
+    if f is None:
+        return ()
+    lines = []
+    for v in f.get("violations", []):
+        if v.get("waived_by"):
+            continue
+        subject = f"{v['src']} → {v['dst']}" if v.get("src") else str(v.get("dst"))
+        ports = f" [{v['ports']}]" if v.get("ports") else ""
+        lines.append(f"{subject}{ports}: {v.get('reason', '')}")
+        if len(lines) == VIOLATION_LINES:
+            break
+    more = int((f.get("counts") or {}).get("violations") or 0) - len(lines)
+    if more > 0:
+        lines.append(f"… and {more} more")
+    return tuple(lines)
+
+
+def _drift(a: Any, b: Any) -> tuple[str, ...]:
     """Policy changes (``auditor.policy.summary`` words, via ``auditor.compare.drift``) and zone
-    membership changes between two stored results."""
-    from auditor.compare.drift import compare_policies, compare_workloads, side_from_result
+    membership changes between two stored results (drift sides)."""
+    from auditor.compare.drift import compare_policies, compare_workloads
 
-    a, b = side_from_result("before", old), side_from_result("after", new)
     lines: list[str] = []
     if a.policies is not None and b.policies is not None:
         for p in compare_policies(a, b):

@@ -298,7 +298,7 @@ def _summary(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
         rows = [(f"{x.key.pack}/{x.key.control}", x.info.title, x.scans, x.passed, x.waived, x.failed, x.unknown,
                  _pct(x.held_share), x.windows) for x in c.stats]
         out.append(grid(ctx, ("Control", "Title", "Scans", "Pass", "Waived", "Fail", "Unknown", "Held", "Windows"),
-                        rows, (1.3, 2.6, 0.6, 0.6, 0.7, 0.6, 0.8, 0.8, 0.8)))
+                        rows, (1.8, 2.4, 0.55, 0.55, 0.68, 0.5, 0.78, 0.72, 0.78)))
     return out
 
 
@@ -384,8 +384,8 @@ def _windows(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
         return [*out, para(ctx, "No control failed during the period.", "body")]
     rows = [(f"{w.key.pack}/{w.key.control}", w.cluster, w.opened, w.closed or "open at --until",
              f"{w.duration_hours:.2f}", w.opening_run, "" if w.closing_run is None else w.closing_run) for w in ws]
-    out.append(grid(ctx, ("Control", "Cluster", "Opened", "Closed", "Hours", "Opening run", "Closing run"), rows,
-                    (1.3, 1.4, 1.3, 1.3, 0.6, 0.7, 0.7)))
+    out.append(grid(ctx, ("Control", "Cluster", "Opened", "Closed", "Hours", "Opened by run", "Closed by run"), rows,
+                    (1.45, 1.1, 1.55, 1.55, 0.65, 0.75, 0.75)))
     for w in ws:
         out.append(para(ctx, f"{w.key.pack}/{w.key.control}: {w.opened} → {w.closed or 'still open'}", "h3"))
         out.append(kv(ctx, [("Opened by", "\n".join(w.opened_by) or f"{w.violations_at_open} violation(s)"),
