@@ -442,6 +442,10 @@ def _drift(a: Any, b: Any) -> tuple[str, ...]:
 
     lines: list[str] = []
     if a.policies is not None and b.policies is not None:
+        # only the policies whose summaries differ are put into words (equal dicts compare in C)
+        changed = {k for k in a.policies.keys() | b.policies.keys() if a.policies.get(k) != b.policies.get(k)}
+        a = replace(a, policies={k: v for k, v in a.policies.items() if k in changed})
+        b = replace(b, policies={k: v for k, v in b.policies.items() if k in changed})
         for p in compare_policies(a, b):
             lines.append(f"{p.change} {p.ref}" + (f": {'; '.join(p.details)}" if p.details else ""))
     if a.zones is not None and b.zones is not None and a.findings is not None and b.findings is not None:
