@@ -388,7 +388,7 @@ def _windows(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
                     (1.45, 1.1, 1.55, 1.55, 0.65, 0.75, 0.75)))
     for w in ws:
         out.append(para(ctx, f"{w.key.pack}/{w.key.control}: {w.opened} → {w.closed or 'still open'}", "h3"))
-        out.append(kv(ctx, [("Opened by", "\n".join(w.opened_by) or f"{w.violations_at_open} violation(s)"),
+        out.append(kv(ctx, [("Opened by", "; ".join(w.opened_by) or f"{w.violations_at_open} violation(s)"),
                             ("Changes before it opened", "; ".join(w.drift_opened) or "-"),
                             ("Changes that closed it", "; ".join(w.drift_closed) or
                              ("-" if w.closed else "not closed in the period"))]))
