@@ -459,3 +459,20 @@ def test_an_empty_history_has_no_period(tmp_path: Path) -> None:
     open_store(str(path), create=True).close()
     r = cli("period-report", "--since", "2026-01-01", "--until", "2026-01-31", "-o", tmp_path / "o", "--history", path)
     assert r.exit_code == 2 and "the history holds no runs" in r.stderr
+
+
+def test_a_bad_period_template_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = open_store(str(path), create=True)
+    try:
+        record_result(store, bank_doc("after"), cluster="bank")
+    finally:
+        store.close()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema: zone-auditor/period-template/v1\nname: bad\ntitle: T\nsections:\n  - section: charts\n")
+    r = cli("period-report", "--since", "2026-01-01", "--until", "2026-01-01", "-o", tmp_path / "o", "--template", bad,
+            "--history", path)
+    assert r.exit_code == 2
+    assert error_lines(r) == [f"error: {bad}:5: sections[0].section: unknown section 'charts' (known: cover, summary, "
+                              "fleet, trend, controls, windows, coverage, scope, signoff, text, page-break)"]
+    assert not (tmp_path / "o").exists()
