@@ -423,7 +423,7 @@ def run_period_script(container: dict[str, Any], tmp_path: Path, report_exit: in
 def _last_month(argv: list[str]) -> None:
     import datetime as dt
 
-    first = dt.date.today().replace(day=1)
+    first = dt.datetime.now(dt.UTC).date().replace(day=1)  # the script's `date -u`
     since = (first - dt.timedelta(days=1)).replace(day=1)
     assert argv[argv.index("--since") + 1] == since.isoformat()
     assert argv[argv.index("--until") + 1] == (first - dt.timedelta(days=1)).isoformat()

@@ -31,20 +31,12 @@ def error_lines(result: Result) -> list[str]:
 def bank_result(variant: str) -> bytes:
     """``auditor audit sample_clusters/bank/VARIANT --controls controls/bank-zones.yaml -o -``,
     with a fixed capture time."""
-    import os
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "r.json"
-        old = os.environ.get("SOURCE_DATE_EPOCH")
-        os.environ["SOURCE_DATE_EPOCH"] = "1767225600"  # 2026-01-01T00:00:00Z
-        try:
-            cli("audit", BANK / variant, "--controls", PACK, "-o", out)
-        finally:
-            if old is None:
-                del os.environ["SOURCE_DATE_EPOCH"]
-            else:
-                os.environ["SOURCE_DATE_EPOCH"] = old
+        cli("audit", BANK / variant, "--controls", PACK, "-o", out,
+            env={"SOURCE_DATE_EPOCH": "1767225600"})  # captured 2026-01-01T00:00:00Z
         return out.read_bytes()
 
 
