@@ -476,3 +476,20 @@ def test_a_bad_period_template_is_refused_before_anything_is_written(tmp_path: P
     assert error_lines(r) == [f"error: {bad}:5: sections[0].section: unknown section 'charts' (known: cover, summary, "
                               "fleet, trend, controls, windows, coverage, scope, signoff, text, page-break)"]
     assert not (tmp_path / "o").exists()
+
+
+def test_entry_points_are_recorded_once_results_carry_exposure(store_url: str) -> None:
+    doc = bank_doc("after")
+    doc["exposure"] = {"entry_points": [
+        {"name": "dmz/Service/customer:80", "kind": "LoadBalancer", "detail": "TCP 80 from internet"},
+        {"name": "trusted/Ingress/summary", "kind": "Ingress", "detail": "host summary.example.com"}]}
+    store = open_store(store_url, create=True)
+    try:
+        rid = record_result(store, doc, cluster="bank").run_id
+        with store.session("read") as s:
+            rows = s.execute(sa.text("SELECT name, kind FROM entry_points WHERE run_id = :r ORDER BY name"),
+                             {"r": rid}).all()
+    finally:
+        store.close()
+    assert [tuple(r) for r in rows] == [("dmz/Service/customer:80", "LoadBalancer"),
+                                        ("trusted/Ingress/summary", "Ingress")]
