@@ -26,6 +26,8 @@ from auditor.commands.baseline import baseline
 from auditor.commands.diff import diff
 from auditor.commands.explain import explain
 from auditor.commands.gate import gate
+from auditor.commands.history import history
+from auditor.commands.period_report import period_report
 from auditor.commands.reach import reach
 from auditor.commands.report import report
 from auditor.commands.scan import scan
@@ -121,3 +123,5 @@ main.add_command(gate)
 main.add_command(diff)
 main.add_command(attest)
 main.add_command(verify)
+main.add_command(history)
+main.add_command(period_report)

@@ -27,7 +27,7 @@ from reportlab.platypus import (
 from reportlab.platypus.flowables import HRFlowable
 from reportlab.platypus.tableofcontents import TableOfContents
 
-from auditor.report.data import Control
+from auditor.report.data import Control, ReportData
 from auditor.report.pdf.template import Section
 from auditor.report.pdf.widgets import (
     VERDICT_WORDS,
@@ -108,7 +108,7 @@ def facts_table(ctx: Ctx) -> Table:
         ("Cluster", d.cluster_name(b.cluster)),
         ("Framework", ", ".join(d.frameworks)),
         ("Control packs", packs),
-        ("Evidence date", f"{d.date} (snapshot captured {d.captured_at})"),
+        ("Evidence date", f"{d.date} (snapshot captured {d.captured_at}{_declared(d)})"),
         ("Result", f"{d.verdict.upper()}: {c['fail']} of {len(d.controls)} controls fail, {c['unknown']} unknown"),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Prepared with", f"zone-auditor {d.tool_version}"),
@@ -124,6 +124,11 @@ def attestation_text(ctx: Ctx) -> str:
     if a is None:
         return "unsigned"
     return f"signed ({a.algorithm}), key id {a.key_id}, statement sha256:{a.statement_digest}"
+
+
+def _declared(d: ReportData) -> str:
+    """``auditor scan --captured-at``: the time was declared by the user, not read from a clock."""
+    return "; time declared by the user" if d.snapshot.get("captured_at_declared") else ""
 
 
 def build_facts(ctx: Ctx, section: Section) -> list[Flowable]:
@@ -160,7 +165,7 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
     out.append(para(ctx, "Evidence basis", "h3"))
     pairs: list[tuple[str, Any]] = [
         ("Snapshot source", d.snapshot.get("source", "")),
-        ("Captured at", d.captured_at),
+        ("Captured at", d.captured_at + _declared(d)),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Content digest", Paragraph(th.esc(f"sha256:{d.snapshot.get('content_digest', '')}"), ctx.s["cell_mono"])),
     ]
