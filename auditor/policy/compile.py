@@ -101,7 +101,7 @@ def _add_skipped(out: PolicySet, snapshot: Snapshot, with_staged: bool) -> None:
         namespace = item.namespace if item.kind_key in _NAMESPACE_SCOPED else None
         ref = f"{item.kind_key} {item.namespace + '/' if item.namespace else ''}{item.name} (invalid)"
         directions: tuple[Direction, ...] = ("ingress", "egress")
-        _add_unknown(out, ref, namespace, f"{item.where}: {item.reason}; skipped (--lenient)", directions)
+        _add_unknown(out, ref, namespace, item.text, directions)
 
 
 def _add_unknown(
