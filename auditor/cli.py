@@ -198,14 +198,24 @@ def notes_text(analysis: Analysis) -> str:
 @main.command()
 @input_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Write the snapshot even when a kind could not be read (forbidden, error); it is recorded "
+                   "as incomplete. Without it such a scan writes nothing and exits 2.")
 def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-         default_namespace: str, output: str) -> None:
+         default_namespace: str, output: str, allow_incomplete: bool) -> None:
     """Capture a snapshot (the hashed evidence) from manifests or, with --live, the cluster."""
+    from auditor.sources.validate import check_snapshot
+
     snapshot = load(inputs, default_namespace)
+    checked = check_snapshot(snapshot, lenient=lenient)  # a snapshot of invalid objects is no evidence
     if not lenient:
         from auditor.policy.compile import compile_policies
 
-        compile_policies(snapshot)  # validate now: a snapshot of invalid policies is no evidence
+        compile_policies(checked)
+    incomplete = {k: v for k, v in sorted(checked.collection.items()) if v not in ("ok", "not-installed")}
+    if incomplete and not allow_incomplete:
+        raise AuditorError("incomplete snapshot, not written: " + ", ".join(f"{k} {v}" for k, v in incomplete.items())
+                           + "; re-run with --allow-incomplete to record it as incomplete")
     snapshot.save(output)
     counts: dict[str, int] = {}
     for res in snapshot.resources:
@@ -214,6 +224,12 @@ def scan(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
     click.echo(f"wrote {output}: {len(snapshot.resources)} resources ({summary}); digest {snapshot.digest}", err=True)
     if snapshot.ignored:
         click.echo("ignored (not modelled): " + ", ".join(f"{k}={v}" for k, v in sorted(snapshot.ignored.items())),
+                   err=True)
+    if incomplete:
+        click.echo("incomplete (verdicts depending on these kinds are unknown): "
+                   + ", ".join(f"{k} {v}" for k, v in incomplete.items()), err=True)
+    for item in checked.skipped:
+        click.echo(f"invalid, kept as read (every analysis skips it under --lenient): {item.where}: {item.reason}",
                    err=True)
 
 
@@ -236,7 +252,7 @@ def reach(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
           only: str | None, src: str | None, dst: str | None, output: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
     from auditor.reach.l7 import Request
-    from auditor.reach.rows import http_rows, port_rows, summary_rows
+    from auditor.reach.rows import http_rows, port_rows, summary_rows, unknown_note
 
     queries = [PortQuery.parse(p) for p in ports]
     requests = [Request.parse(h) for h in http]
@@ -248,6 +264,9 @@ def reach(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], po
     else:
         pm = analysis.pairs(by, src_ents, dst_ents)
         df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+    note = unknown_note(df)
+    if note:
+        click.echo(note, err=True)  # exit 0 all the same: reach reports, it does not judge
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         df = df[df["allowed"] == word].reset_index(drop=True)
