@@ -14,8 +14,7 @@ from auditor.kinds import KNOWN_KINDS
 from auditor.snapshot import INVALID, NOT_READ, Resource, Skipped, Snapshot
 from auditor.sources.validate import rules
 from auditor.sources.validate.locate import field_line
-from auditor.sources.validate.schemas import object_meta as _object_meta
-from auditor.sources.validate.schemas import validator_for
+from auditor.sources.validate.schemas import object_meta, pod_status, validator_for
 from auditor.yamlfile import path_text
 
 Path = tuple[str | int, ...]
@@ -131,30 +130,47 @@ def _order(found: tuple[Path, str]) -> tuple[list[str], str]:
     return [str(p) for p in found[0]], found[1]
 
 
+_POD_OWN = ("metadata", "status")  # differ from pod to pod of one controller: checked apart
+_POD_SPEC_OWN = "nodeName"
+
+
 class _Cache:
     """Pods of one controller share their spec: check each distinct spec once, and each pod's
-    metadata on its own."""
+    own parts (metadata, status, node name) on their own."""
 
     def __init__(self) -> None:
         self.specs: dict[tuple[str, bytes], list[tuple[Path, str]]] = {}
 
     def problems(self, res: Resource) -> list[tuple[Path, str]]:
-        if res.kind_key != "Pod":
+        if res.kind_key != "Pod" or not isinstance(res.body.get("spec"), dict):
             return list(_schema_problems(res)) or list(rules.by_kind(res.kind_key, res.body))
-        rest = {k: v for k, v in res.body.items() if k != "metadata"}
+        shared = {k: v for k, v in res.body.items() if k not in _POD_OWN}
+        shared["spec"] = {k: v for k, v in shared["spec"].items() if k != _POD_SPEC_OWN}
         try:
-            key = (res.api_version, orjson.dumps(rest, option=orjson.OPT_SORT_KEYS))
+            key = (res.api_version, orjson.dumps(shared, option=orjson.OPT_SORT_KEYS))
         except TypeError:
             return list(_schema_problems(res)) or list(rules.by_kind(res.kind_key, res.body))
         hit = self.specs.get(key)
         if hit is None:
-            probe = dataclasses.replace(res, body=rest)
-            hit = self.specs[key] = list(_schema_problems(probe)) or list(rules.by_kind("Pod", rest))
+            probe = dataclasses.replace(res, body=shared)
+            hit = self.specs[key] = list(_schema_problems(probe)) or list(rules.by_kind("Pod", shared))
         if hit:
             return hit
-        meta = res.body.get("metadata")
-        found = sorted((_describe(e) for e in _object_meta().iter_errors(meta)), key=_order)
-        return [(("metadata", *p), m) for p, m in found] or list(rules.metadata("Pod", meta))
+        return _pod_own(res.body)
+
+
+def _pod_own(body: dict[str, Any]) -> list[tuple[Path, str]]:
+    """What the shared-spec check left out: metadata, status and ``spec.nodeName``."""
+    found: list[tuple[Path, str]] = []
+    for name, validator in (("metadata", object_meta()), ("status", pod_status())):
+        if name in body:
+            found += [((name, *p), m) for p, m in (_describe(e) for e in validator.iter_errors(body[name]))]
+    node = body["spec"].get(_POD_SPEC_OWN)
+    if node is not None and not isinstance(node, str):
+        found.append((("spec", _POD_SPEC_OWN), f"must be a string, not {_value_words(node)}"))
+    if found:
+        return sorted(found, key=_order)
+    return list(rules.metadata("Pod", body.get("metadata")))
 
 
 def problems_of(res: Resource) -> list[Problem]:

@@ -12,8 +12,7 @@ import json
 import os
 from typing import Any
 
-import jsonschema
-from jsonschema.validators import extend
+from auditor.sources.validate.fast import compile_schema
 
 _DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                     "schemas")
@@ -30,12 +29,36 @@ def _is_number(_checker: Any, value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-_Validator = extend(
-    jsonschema.Draft7Validator,
-    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine_many(
-        {"integer": _is_integer, "number": _is_number}
-    ),
-)
+@functools.cache
+def _validator_class() -> Any:
+    """Draft 7 with the API server's idea of integers (imported on first use: the CLI's start
+    stays light)."""
+    import jsonschema
+    from jsonschema.validators import extend
+
+    draft = jsonschema.Draft7Validator
+    checker = draft.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+    return extend(draft, type_checker=checker)
+
+
+class _Validator:
+    """A jsonschema validator with a fast "valid?" in front (see :mod:`.fast`)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self._full: Any = None
+        self.fast = compile_schema(schema)
+
+    @property
+    def full(self) -> Any:
+        if self._full is None:
+            self._full = _validator_class()(self.schema)
+        return self._full
+
+    def iter_errors(self, instance: Any) -> Any:
+        if self.fast is not None and self.fast(instance):
+            return iter(())
+        return self.full.iter_errors(instance)
 
 
 @functools.cache
@@ -55,11 +78,19 @@ def _kubernetes(kind: str) -> Any:
 
 
 @functools.cache
+def _definition(name: str) -> Any:
+    data = _data("kubernetes.json")
+    return _Validator({"$ref": f"#/definitions/{name}", "definitions": data["definitions"]})
+
+
 def object_meta() -> Any:
     """Kubernetes ``ObjectMeta`` alone (a Pod's metadata, checked apart from its shared spec)."""
-    data = _data("kubernetes.json")
-    return _Validator({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-                       "definitions": data["definitions"]})
+    return _definition("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+
+
+def pod_status() -> Any:
+    """The part of ``PodStatus`` a snapshot keeps (phase and addresses)."""
+    return _definition("io.k8s.api.core.v1.PodStatus")
 
 
 @functools.cache
