@@ -204,3 +204,22 @@ def test_a_snapshot_file_is_validated_too(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     r = audit(str(snap))
     assert r.exit_code == 2 and "spec.ingress: must be a list" in r.stderr
+
+
+@pytest.mark.parametrize(("name", "kind", "obj_name", "namespace"), [
+    ("00-namespaces.yaml", "Namespace", "restricted", None),
+    ("10-serviceaccounts.yaml", "ServiceAccount", "database", "restricted"),
+])
+def test_a_skipped_namespace_or_service_account_makes_its_kind_unknown(
+        tmp_path: Path, name: str, kind: str, obj_name: str, namespace: str | None) -> None:
+    """Never silently dropped: the kind counts as not read, so every control depending on it is
+    unknown (a skipped Namespace would otherwise move its pods out of their zone)."""
+    def change(docs: list[Any]) -> None:
+        find(docs, kind, obj_name, namespace)["metadata"].setdefault("labels", {})["firewall-zone"] = "zone/restricted"
+    target, _ = mutated(tmp_path, "after", name, change)
+    assert audit(str(target)).exit_code == 2
+    out = tmp_path / "r.json"
+    assert audit(str(target), "--lenient", "-o", str(out)).exit_code == 2
+    result = json.loads(out.read_text())
+    assert result["snapshot"]["incomplete"] == {kind: "invalid"}
+    assert {f["verdict"] for f in result["findings"] if f["control"] != "BANK-7"} == {"unknown"}
