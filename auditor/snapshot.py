@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from auditor import __version__
-from auditor.canonical import atomic_write, canonical_json, sha256_hex
+from auditor.canonical import atomic_write, canonical_json, repeated_json_key, sha256_hex
 from auditor.errors import AuditorError, InvalidResource
 from auditor.kinds import CLUSTER_SCOPED, KNOWN_KINDS, NEVER_STORED, api_group, kind_key
 
@@ -598,7 +598,15 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
                 f"not a snapshot: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 where=where,
             ) from None
+        refuse_repeated_keys(raw, data, where)
         return snapshot_from_dict(data, where=where)
+
+
+def refuse_repeated_keys(raw: bytes | str, data: Any, where: str) -> None:
+    """A saved JSON document (snapshot, result) with a repeated key is refused, not half-read."""
+    key = repeated_json_key(raw, data)
+    if key is not None:
+        raise AuditorError(f"invalid JSON: a mapping repeats the key {key!r}", where=where)
 
 
 def looks_like_snapshot(data: Any) -> bool:

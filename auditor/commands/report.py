@@ -68,7 +68,9 @@ def load_result(path: str) -> dict[str, Any]:
         raise AuditorError(f"not JSON: {exc}", where=path) from None
     from auditor.controls.consistency import check_result
     from auditor.report.data import ReportData, view
+    from auditor.snapshot import refuse_repeated_keys
 
+    refuse_repeated_keys(raw, data, path)
     ReportData(data, where=path)  # validate with the file name in the message
     check_result(data, where=path)  # verdicts, counts, evidence and summary must agree (#12 §4)
     view(data)

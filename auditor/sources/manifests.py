@@ -10,7 +10,6 @@ objects give the same resources.
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import re
 import stat
@@ -23,6 +22,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from auditor.canonical import repeated_json_key
 from auditor.errors import AuditorError
 from auditor.kinds import kind_key
 from auditor.snapshot import (
@@ -36,6 +36,7 @@ from auditor.snapshot import (
     list_item_type,
     list_items,
     looks_like_snapshot,
+    refuse_repeated_keys,
     snapshot_from_dict,
 )
 from auditor.yamlfile import node_budget
@@ -318,6 +319,7 @@ def load_input(paths: Sequence[str], *, stdin: IO[Any] | None = None, **kw: Any)
                 except orjson.JSONDecodeError:
                     data = None  # the manifest reader reports it, with YAML as a fallback
                 if looks_like_snapshot(data):
+                    refuse_repeated_keys(raw, data, paths[0])
                     return snapshot_from_dict(data, where=paths[0])
     return load_manifests(paths, stdin=stdin, **kw)
 
@@ -484,36 +486,19 @@ def _parse(
 
 
 def _refuse_duplicate_keys(text: str, data: Any, file: str) -> None:
-    """JSON with a repeated key is refused like YAML (orjson silently keeps the last one).
-
-    Cheap test first. Outside strings a ``:`` of valid JSON only separates a key from its
-    value, and orjson's output escapes no colon, so ``text`` has at least as many colons
-    (counting a ``\\u003a`` escape as one) as ``data`` re-encoded, and more when a repeated key
-    was dropped. Only on a difference is the text decoded again with a check on every mapping;
-    the YAML reader then names the key and its line.
-    """
-    written = text.count(":") + text.count("\\u003a") + text.count("\\u003A")
-    if written == orjson.dumps(data).count(b":"):
+    """JSON with a repeated key is refused like YAML (orjson silently keeps the last one); the
+    YAML reader names its line when the text is small enough to read again."""
+    key = repeated_json_key(text, data)
+    if key is None:
         return
-    repeated: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out = dict(items)
-        if len(out) != len(items) and not repeated:
-            seen: set[str] = set()
-            repeated.extend(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        return out
-
-    json.loads(text, object_pairs_hook=pairs)
-    if repeated:
-        where = file
-        if len(text) <= _LOCATE_LIMIT:  # the YAML reader knows the line; too slow on dumps
-            try:
-                list(_yaml_documents(text, file))
-            except AuditorError as exc:
-                found = re.search(r"at line (\d+)", exc.message)
-                where = f"{file}:{found.group(1)}" if found else file
-        raise AuditorError(f"invalid JSON: a mapping repeats the key {repeated[0]!r}", where=where)
+    where = file
+    if len(text) <= _LOCATE_LIMIT:
+        try:
+            list(_yaml_documents(text, file))
+        except AuditorError as exc:
+            found = re.search(r"at line (\d+)", exc.message)
+            where = f"{file}:{found.group(1)}" if found else file
+    raise AuditorError(f"invalid JSON: a mapping repeats the key {key!r}", where=where)
 
 
 def _yaml_documents(text: str, file: str) -> Iterator[tuple[int, int, Any, Any]]:

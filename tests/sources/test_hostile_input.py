@@ -140,3 +140,17 @@ def test_escaped_colons_in_json_are_not_mistaken_for_duplicates(tmp_path: Path) 
     path = tmp_path / "ns.json"
     path.write_text(json.dumps(ns, ensure_ascii=True).replace(":c", "\\u003ac"))
     assert run("reach", str(path), "--format", "csv").exit_code == 0
+
+
+def test_saved_snapshot_and_result_with_a_repeated_key_are_refused(tmp_path: Path) -> None:
+    snap = tmp_path / "snap.json"
+    assert run("scan", str(BANK / "after"), "-o", str(snap)).exit_code == 0
+    text = snap.read_text()
+    # The digest still matches (the last "source" wins), but a reader of the file sees another one.
+    snap.write_text(text.replace('"source":', '"source":"manifests: elsewhere","source":', 1))
+    one_error(run("reach", str(snap)), "snap.json", "repeats the key 'source'")
+    result = tmp_path / "result.json"
+    assert run("audit", str(BANK / "before"), "--controls", PACK, "-o", str(result)).exit_code == 1
+    forged = result.read_text().replace('"summary":', '"summary":{"verdict":"pass"},"summary":', 1)
+    result.write_text(forged)
+    one_error(run("report", str(result), "-o", str(tmp_path / "out")), "result.json", "repeats the key 'summary'")
