@@ -196,7 +196,9 @@ def check_snapshot(snapshot: Snapshot, *, lenient: bool = False) -> Snapshot:
         problem = Problem(res, *found[0])
         if not lenient:
             raise problem.error()
-        skipped.append(Skipped(kind_key=res.kind_key, namespace=res.namespace, name=res.name,
+        # An invalid namespace says nothing about where the object applies: scope it everywhere.
+        namespace = None if problem.path[:2] == ("metadata", "namespace") else res.namespace
+        skipped.append(Skipped(kind_key=res.kind_key, namespace=namespace, name=res.name,
                                where=problem.where, reason=problem.text,
                                scoped=res.kind_key in SCOPED_KINDS))
     collection = dict(snapshot.collection)
