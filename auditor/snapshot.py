@@ -22,13 +22,17 @@ from typing import Any
 import orjson
 
 from auditor import __version__
-from auditor.canonical import atomic_write, canonical_json, sha256_hex
+from auditor.canonical import atomic_write, canonical_json, repeated_json_key, sha256_hex
 from auditor.errors import AuditorError, InvalidResource
 from auditor.kinds import CLUSTER_SCOPED, KNOWN_KINDS, NEVER_STORED, api_group, kind_key
 
 SCHEMA_VERSION = 1
 
 COLLECTION_STATUSES = ("ok", "forbidden", "not-installed", "error")
+# Statuses the analysis derives, never stored in a snapshot file: some objects of the kind were
+# invalid and skipped under --lenient; the snapshot's collection does not mention the kind.
+INVALID = "invalid"
+NOT_READ = "not-read"
 
 # Server-side bookkeeping that says nothing about policy and differs between two reads of the
 # same object; dropped so that a live scan and a manifest read compare equal.
@@ -134,6 +138,26 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An object left out of the analysis under ``--lenient`` (invalid), and why.
+
+    ``scoped``: the policy stage turns it into an unknown placeholder over what it could
+    select; otherwise its whole kind counts as not read (collection status ``invalid``).
+    """
+
+    kind_key: str
+    namespace: str | None
+    name: str
+    where: str
+    reason: str
+    scoped: bool = False
+
+    @property
+    def text(self) -> str:
+        return f"{self.where}: invalid, treated as unknown (skipped under --lenient): {self.reason}"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """An immutable capture: resources sorted by (kind key, namespace, name) plus provenance.
 
@@ -151,6 +175,10 @@ class Snapshot:
     resources: tuple[Resource, ...]
     digest: str
     captured_at_declared: bool = False
+    # What the analysis left out under --lenient (never serialized; see ``derived``).
+    skipped: tuple[Skipped, ...] = field(default=(), compare=False, hash=False)
+    # The snapshot as read, when this one is a derived view of it (what ``save`` writes).
+    base: Snapshot | None = field(default=None, compare=False, hash=False, repr=False)
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -183,7 +211,37 @@ class Snapshot:
     def content_digest(self) -> str:
         return sha256_hex(canonical_json([res.content() for res in self.resources]))
 
+    def derived(
+        self,
+        *,
+        resources: tuple[Resource, ...],
+        collection: dict[str, str],
+        skipped: tuple[Skipped, ...],
+    ) -> Snapshot:
+        """A view for the analysis (valid resources, effective collection) of this evidence.
+
+        It keeps the digests of what was read, so every report names the real snapshot, and
+        saving it writes the snapshot as read.
+        """
+        base = self.base or self
+        view = Snapshot(
+            schema_version=self.schema_version,
+            tool_version=self.tool_version,
+            captured_at=self.captured_at,
+            source=self.source,
+            collection=collection,
+            ignored=self.ignored,
+            resources=resources,
+            digest=self.digest,
+            skipped=skipped,
+            base=base,
+        )
+        view.__dict__["content_digest"] = base.content_digest  # seeds the cached_property
+        return view
+
     def to_dict(self) -> dict[str, Any]:
+        if self.base is not None:
+            return self.base.to_dict()
         out = _payload(
             self.schema_version,
             self.tool_version,
@@ -563,7 +621,15 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
                 f"not a snapshot: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 where=where,
             ) from None
+        refuse_repeated_keys(raw, data, where)
         return snapshot_from_dict(data, where=where)
+
+
+def refuse_repeated_keys(raw: bytes | str, data: Any, where: str) -> None:
+    """A saved JSON document (snapshot, result) with a repeated key is refused, not half-read."""
+    key = repeated_json_key(raw, data)
+    if key is not None:
+        raise AuditorError(f"invalid JSON: a mapping repeats the key {key!r}", where=where)
 
 
 def looks_like_snapshot(data: Any) -> bool:

@@ -38,7 +38,7 @@ LEVELS = ("pod", "workload", "namespace")  # checked against reach.analysis.LEVE
 def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http: tuple[str, ...], by: str,
           fmt: str, only: str | None, src: str | None, dst: str | None, output: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
-    from auditor.reach.rows import for_people, http_rows, port_rows, summary_rows
+    from auditor.reach.rows import for_people, http_rows, port_rows, summary_rows, unknown_note
 
     queries = [parse_port(p) for p in ports]
     requests = [parse_request(h) for h in http]
@@ -53,6 +53,9 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     else:
         pm = analysis.pairs(by, src_ents, dst_ents)
         df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+    note = unknown_note(df)
+    if note:
+        click.echo(note, err=True)  # exit 0 all the same: reach reports, it does not judge
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         df = df[df["allowed"] == word].reset_index(drop=True)

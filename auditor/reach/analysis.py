@@ -29,6 +29,7 @@ from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import unique_rows
 from auditor.snapshot import Snapshot
+from auditor.sources.validate import check_snapshot
 
 LEVELS = ("pod", "workload", "namespace")
 _CHUNK_CELLS = 4_000_000
@@ -690,6 +691,8 @@ def port_space(policies: PolicySet, inventory: Inventory, tcp_ports: Sequence[in
 def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analysis:
     """Snapshot → policies, endpoints, classes, and both directions evaluated."""
     options = options or AnalysisOptions()
+    # Issue #12 §1: nothing the API server would reject reaches the dialects (K8S-19).
+    snapshot = check_snapshot(snapshot, lenient=options.lenient)
     istio = load_mesh(snapshot, lenient=options.lenient, root_namespace=options.mesh_root_namespace,
                       trust_domain=options.trust_domain)
     policies = compile_policies(snapshot, lenient=options.lenient, with_staged=options.with_staged,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -186,3 +187,26 @@ def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[P
     df = df.sort_values(["src", "dst", "_row", "_request"], kind="stable") if queries else \
         df.sort_values(["src", "dst", "_request"], kind="stable")
     return df.drop(columns=["_request", "_row"]).reset_index(drop=True)
+
+
+_UNMODELLED_RULE = re.compile(r"tier \(unmodelled\): (.+?) (?:ingress|egress) rule \d+")
+
+
+def unknown_note(df: pd.DataFrame) -> str | None:
+    """One line counting the cells (rows) with an unknown verdict or unknown ports, by cause
+    (issue #12 §4: ``reach`` exits 0, so the uncertainty must at least be said)."""
+    if "allowed" not in df.columns or df.empty:
+        return None
+    mask = np.array(df["allowed"] == VERDICT_WORDS[UNKNOWN], dtype=bool)
+    if "unknown_ports" in df.columns:
+        mask = mask | np.array(df["unknown_ports"] != "", dtype=bool)
+    if not mask.any():
+        return None
+    causes: dict[str, int] = {}
+    texts = df["decided_by"].to_numpy()[mask] if "decided_by" in df.columns else [""] * int(mask.sum())
+    for text in texts:
+        found = sorted(set(_UNMODELLED_RULE.findall(str(text)))) or ["not modelled or not read (see decided_by)"]
+        for cause in found:
+            causes[cause] = causes.get(cause, 0) + 1
+    parts = "; ".join(f"{n} by {cause}" for cause, n in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"note: {int(mask.sum())} of {len(df)} row(s) have unknown verdicts: {parts}"

@@ -228,7 +228,10 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
         out.append(grid(ctx, ["Resource kind", "Status", "Objects"] * 2, rows, [2.6, 1.1, 0.8] * 2,
                         styles=["cell", "cell", "cell"] * 2, extra=extra))
         out.append(para(ctx, "ok: read completely · not-installed: the API is not served by the cluster (nothing "
-                             "to read) · forbidden / error: not read — every verdict depending on it is unknown.",
+                             "to read) · forbidden / error: not read — every verdict depending on it is unknown."
+                        + (" invalid: objects the API server would reject were skipped (--lenient) · not-read: the "
+                           "snapshot does not record the kind; both make the verdicts depending on it unknown."
+                           if {"invalid", "not-read"} & set(collection.values()) else ""),
                         "note"))
     out.append(para(ctx, "What is not modelled", "h3"))
     unsupported = list(r.get("unsupported") or [])
