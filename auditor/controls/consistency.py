@@ -64,7 +64,7 @@ def _finding_problems(f: Mapping[str, Any], active: set[str]) -> list[str]:
     expected = decide_counts(n_open, n_waived, n_unknown, blocking)
     if verdict != expected:
         out.append(f"{name}: verdict {verdict!r}, but its counts ({n_open} open, {n_waived} waived, "
-                   f"{n_unknown} unknown, {len(blocking)} blocking reason(s)) make it {expected!r}")
+                   f"{n_unknown} unknown, {len(blocking)} blocking reason(s)) make it {str(expected)!r}")
     return out
 
 
