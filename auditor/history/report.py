@@ -246,7 +246,10 @@ def render_pdf(result: PeriodResult, template: PeriodTemplate, paper: str | None
     frame = Frame(theme.margin_x, theme.margin_bottom, theme.width, h - theme.margin_top - theme.margin_bottom,
                   id="body", leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="body", frames=[frame])])
-    doc.build(story, canvasmaker=NumberedCanvas)
+    from auditor.report.pdf.document import content_only
+
+    with content_only():
+        doc.build(story, canvasmaker=NumberedCanvas)
     return buf.getvalue()
 
 

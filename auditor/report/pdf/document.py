@@ -8,8 +8,10 @@ the result and the template only.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,19 @@ from auditor.report.pdf.sections import BUILDERS
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Template, load_template
 from auditor.report.pdf.widgets import Anchor, Ctx, Heading, fill
+
+
+@contextlib.contextmanager
+def content_only() -> Iterator[None]:
+    """Build a PDF whose bytes depend on its content only. ReportLab's invariant mode still folds
+    ``$SOURCE_DATE_EPOCH`` into the timestamp it hashes into ``/ID``, so the same report would get
+    another ``/ID`` in a reproducible-build environment; our dates come from the snapshot."""
+    saved = os.environ.pop("SOURCE_DATE_EPOCH", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["SOURCE_DATE_EPOCH"] = saved
 
 
 def _pdf_date(captured_at: str) -> str:
@@ -173,12 +188,13 @@ def render_pdf(data: ReportData, template: Template, paper: str | None = None,
     subject = fill(ctx, template.subject) or (f"Network segmentation evidence: {', '.join(data.frameworks)}; "
                                                f"snapshot sha256:{data.digest}")
     buf = io.BytesIO()
-    doc = EvidenceDoc(buf, theme, data, template, title=title, subject=subject)
-    canvasmaker = _canvas_class(theme, data, template)
-    if any(s.kind == "contents" for s in template.sections):
-        doc.multiBuild(story, canvasmaker=canvasmaker, maxPasses=4)
-    else:
-        doc.build(story, canvasmaker=canvasmaker)
+    with content_only():
+        doc = EvidenceDoc(buf, theme, data, template, title=title, subject=subject)
+        canvasmaker = _canvas_class(theme, data, template)
+        if any(s.kind == "contents" for s in template.sections):
+            doc.multiBuild(story, canvasmaker=canvasmaker, maxPasses=4)
+        else:
+            doc.build(story, canvasmaker=canvasmaker)
     return buf.getvalue()
 
 
