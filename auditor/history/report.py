@@ -13,13 +13,14 @@ import csv
 import io
 import string
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor.canonical import atomic_write
 from auditor.errors import AuditorError
 from auditor.history.period import PeriodResult, stamp
+from auditor.report.pdf.template import Section
 
 SCHEMA = "zone-auditor/period-template/v1"
 DEFAULT_TEMPLATE = "period"
@@ -80,17 +81,9 @@ def csv_files(result: PeriodResult) -> dict[str, bytes]:
 
 
 @dataclass(frozen=True)
-class PeriodSection:
-    kind: str
-    title: str = ""
-    text: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class PeriodTemplate:
     base: Any  # auditor.report.pdf.template.Template: branding and paper for the shared Theme
-    sections: tuple[PeriodSection, ...]
+    sections: tuple[Section, ...]
     title: str
     file: str
 
@@ -142,7 +135,7 @@ def load_period_template(name_or_path: str = DEFAULT_TEMPLATE) -> PeriodTemplate
         if sr.has("roles"):
             opts["roles"] = tuple(str(x) for x in sr.list("roles", allow_empty=False))
         opts["statement"] = _check_text(sr, "statement")
-        sections.append(PeriodSection(str(kind), _check_text(sr, "title", kind not in ("cover", "page-break")),
+        sections.append(Section(str(kind), _check_text(sr, "title", kind not in ("cover", "page-break")),
                                       _check_text(sr, "text"), opts))
     title = _check_text(r, "title", True)
     base = Template(name=str(r.str("name")), path=str(path), digest=f.digest, title=title, subject="", file=file,
@@ -180,12 +173,11 @@ def _every(result: PeriodResult) -> str:
 
 
 def render_pdf(result: PeriodResult, template: PeriodTemplate, paper: str | None = None) -> bytes:
-    from reportlab.lib.units import mm
-    from reportlab.pdfgen.canvas import Canvas
     from reportlab.platypus import BaseDocTemplate, Frame, PageBreak, PageTemplate
 
+    from auditor.report.pdf.document import content_only
     from auditor.report.pdf.styles import Theme
-    from auditor.report.pdf.widgets import Ctx
+    from auditor.report.pdf.widgets import Ctx, numbered_canvas
 
     theme = Theme(template.base, paper)
     vals = values(result, template.base.branding.organisation)
@@ -204,34 +196,7 @@ def render_pdf(result: PeriodResult, template: PeriodTemplate, paper: str | None
     footer = theme.clean(f"Evidence: history {result.store} — {vals['runs']} runs, {vals['since']} to {vals['until']}")
     confidentiality = theme.clean(template.base.branding.confidentiality)
 
-    class NumberedCanvas(Canvas):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.setDateFormatter(lambda *_: date)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                w, _ = theme.pagesize
-                y = theme.margin_bottom - 9 * mm
-                self.saveState()
-                self.setFillColor(theme.c["muted"])
-                self.setFont(theme.fonts.regular, 6.6)
-                self.drawString(theme.margin_x, y, footer[:150])
-                self.setFont(theme.fonts.bold, 7.5)
-                self.drawRightString(w - theme.margin_x, y, f"Page {self._pageNumber} of {total}")
-                if confidentiality:
-                    self.setFont(theme.fonts.italic, 6.4)
-                    self.drawCentredString(w / 2, y - 9, confidentiality)
-                self.restoreState()
-                super().showPage()
-            super().save()
+    numbered = numbered_canvas(theme, date, footer[:150], confidentiality, rule=False)
 
     buf = io.BytesIO()
     title = theme.clean(_fill(template.title, vals))
@@ -246,10 +211,8 @@ def render_pdf(result: PeriodResult, template: PeriodTemplate, paper: str | None
     frame = Frame(theme.margin_x, theme.margin_bottom, theme.width, h - theme.margin_top - theme.margin_bottom,
                   id="body", leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="body", frames=[frame])])
-    from auditor.report.pdf.document import content_only
-
     with content_only():
-        doc.build(story, canvasmaker=NumberedCanvas)
+        doc.build(story, canvasmaker=numbered)
     return buf.getvalue()
 
 
@@ -267,7 +230,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def _cover(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _cover(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from reportlab.lib.units import mm
     from reportlab.platypus import PageBreak, Spacer
 
@@ -291,7 +254,7 @@ def _cover(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _summary(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _summary(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import grid, heading, para
 
     out: list[Any] = [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
@@ -305,7 +268,7 @@ def _summary(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _fleet(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _fleet(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import grid, heading, para
 
     out: list[Any] = [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
@@ -318,7 +281,7 @@ def _fleet(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _trend(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _trend(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from reportlab.graphics.charts.lineplots import LinePlot
     from reportlab.graphics.shapes import Drawing, String
     from reportlab.lib.units import mm
@@ -362,7 +325,7 @@ def _trend(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _controls(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _controls(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import heading, kv, para
 
     out: list[Any] = [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
@@ -378,7 +341,7 @@ def _controls(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _windows(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _windows(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import grid, heading, kv, para
 
     out: list[Any] = [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
@@ -398,7 +361,7 @@ def _windows(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _coverage(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _coverage(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import grid, heading, para
 
     out: list[Any] = [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
@@ -419,7 +382,7 @@ def _coverage(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _scope(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _scope(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import grid, heading, para
 
     out: list[Any] = [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
@@ -445,7 +408,7 @@ def _scope(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _signoff(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _signoff(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from reportlab.lib.units import mm
     from reportlab.platypus import CondPageBreak, Paragraph, Spacer, Table
 
@@ -467,19 +430,19 @@ def _signoff(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     return out
 
 
-def _text(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _text(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from auditor.report.pdf.widgets import heading
 
     return [heading(ctx, _fill(s.title, ctx.values), 0), *_narrative(ctx, s.text)]
 
 
-def _page_break(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
+def _page_break(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     from reportlab.platypus import PageBreak
 
     return [PageBreak()]
 
 
-BUILDERS: dict[str, Callable[[Any, PeriodSection, PeriodResult], list[Any]]] = {
+BUILDERS: dict[str, Callable[[Any, Section, PeriodResult], list[Any]]] = {
     "cover": _cover, "summary": _summary, "fleet": _fleet, "trend": _trend, "controls": _controls,
     "windows": _windows, "coverage": _coverage, "scope": _scope, "signoff": _signoff, "text": _text,
     "page-break": _page_break,
