@@ -34,10 +34,13 @@ COLLECTION_STATUSES = ("ok", "forbidden", "not-installed", "error")
 # same object; dropped so that a live scan and a manifest read compare equal.
 DROPPED_METADATA = ("managedFields", "resourceVersion", "generation", "selfLink")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-# The only status a policy question needs: where the pod runs and which addresses it has.
+# The only status a policy question needs: where the pod runs and which addresses it has, the
+# load-balancer addresses of a Service and the node addresses (exposure entries, EXP-3, EXP-6).
 # Keyed by kind key; every other kind's status is dropped.
 KEPT_STATUS: dict[str, frozenset[str]] = {
     "Pod": frozenset({"phase", "podIP", "podIPs", "hostIP"}),
+    "Service": frozenset({"loadBalancer"}),
+    "Node": frozenset({"addresses"}),
 }
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _SNAPSHOT_FIELDS = (
