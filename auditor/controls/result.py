@@ -1,8 +1,8 @@
 """What an audit produces: findings per control, their evidence, and the whole result.
 
 Frozen dataclasses with ``to_dict()``; every list is sorted so that the same inputs give the
-same bytes (``canonical_json`` sorts keys). ``SCHEMA_VERSION`` changes whenever a reader of
-the JSON would need to change.
+same bytes (``canonical_json`` sorts keys). ``auditor.documents.RESULT_SCHEMA`` changes whenever a
+reader of the JSON would need to change (``auditor.documents`` reads it back, typed).
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from auditor.documents import RESULT_KIND, RESULT_SCHEMA
 from auditor.portset import PortSet
-
-SCHEMA_VERSION = 1
-RESULT_KIND = "zone-auditor/audit-result"
 
 
 class Verdict(StrEnum):
@@ -366,7 +364,7 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULT_SCHEMA,
             "kind": RESULT_KIND,
             "tool": "zone-auditor",
             "tool_version": self.tool_version,
