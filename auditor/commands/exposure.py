@@ -1,4 +1,7 @@
-"""``auditor exposure``: every way in from outside (EXP-1), one row per path, hop by hop."""
+"""``auditor exposure INPUT...``: every way in from outside (EXP-1), one row per path, hop by hop.
+
+Exit codes: 0 the paths were computed (whatever they allow); 2 bad input or option.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,11 @@ from typing import Any
 
 import click
 
-from auditor.cli import input_options, main, meta, notes_text, run_analysis
+from auditor.commands.options import input_options
+from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
+from auditor.commands.reach import meta, notes_text
 from auditor.commands.text import FORMATS, emit, to_csv, to_json, to_table
+from auditor.errors import UsageError
 
 COLUMNS = ("client", "via", "entry", "service", "backend", "namespace", "port", "verdict", "hops", "causes", "source")
 
@@ -33,7 +39,7 @@ def exposure_rows(exposure: Any, zones_of: Any = None) -> Any:
     return pd.DataFrame(rows, columns=cols)
 
 
-@main.command()
+@click.command()
 @input_options
 @click.option("--client", default="internet", show_default=True, metavar="NETWORK",
               help="External network the traffic comes from (see --external).")
@@ -51,21 +57,22 @@ def exposure_rows(exposure: Any, zones_of: Any = None) -> Any:
 @click.option("--only", type=click.Choice(["allowed", "denied", "unknown"]), help="Keep only these rows.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
-def exposure(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-             default_namespace: str, client: str, dst: str | None, zone: str | None, controls: tuple[str, ...],
+def exposure(source: InputSpec, flags: AnalysisFlags, client: str, dst: str | None, zone: str | None, controls: tuple[str, ...],
              dataplane: str, firewall: str, lb_ranges_enforced: bool, pod_ips_unroutable: bool, only: str | None,
              fmt: str, output: str | None) -> None:
     """Entry points from outside (LoadBalancer, NodePort, externalIP, hostPort, Ingress, Route,
     Gateway, Istio gateway) and the direct pod-IP flow, each path hop by hop with its verdict."""
-    from auditor.errors import AuditorError
     from auditor.reach.exposure.paths import ExposureSettings, build_exposure
 
     if zone and not controls:
-        raise AuditorError("--zone needs --controls (the pack that defines the zone)")
-    analysis = run_analysis(inputs, lenient, externals, pod_cidrs, default_namespace)
+        raise UsageError("--zone needs --controls (the pack that defines the zone)")
+    analysis = run_analysis(source, flags)
     settings = ExposureSettings(client=client, dataplane=dataplane, firewall=None if firewall == "unknown" else firewall,
                                 lb_ranges_enforced=lb_ranges_enforced, pod_ips_unroutable=pod_ips_unroutable)
-    ex = build_exposure(analysis, settings, lenient=lenient)
+    try:
+        ex = build_exposure(analysis, settings, lenient=flags.lenient)
+    except LookupError as exc:
+        raise UsageError(f"--client {client}: {exc.args[0] if exc.args else 'not found'}") from None
     zones_of = None
     if controls:
         from auditor.controls.pack import load_packs
@@ -75,7 +82,7 @@ def exposure(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...],
         index = ZoneIndex(analysis, packs[0])
         known = set(packs[0].zones) if hasattr(packs[0], "zones") else set()
         if zone and known and zone not in known:
-            raise AuditorError(f"--zone {zone}: no such zone in {controls[0]} ({', '.join(sorted(known))})")
+            raise UsageError(f"--zone {zone}: no such zone in {controls[0]} ({', '.join(sorted(known))})")
         zones_of = index.zones_of
     df = exposure_rows(ex, zones_of)
     if dst:

@@ -50,7 +50,7 @@ def test_help_documents_every_exit_code():
 
 
 def test_every_command_is_added_to_the_group():
-    assert sorted(main.commands) == ["audit", "baseline", "diff", "explain", "gate", "reach", "report", "scan"]
+    assert sorted(main.commands) == ["audit", "baseline", "diff", "explain", "exposure", "gate", "reach", "report", "scan"]
 
 
 def test_reach_levels_match_the_engine():
