@@ -93,6 +93,9 @@ class ProxyFinder:
         kw = {} if port is None else {"container_port": port}
         found = self.pods(ns, labels)
         if found.size:
+            if ns is None:  # EXP-14: name the namespaces the selector found pods in
+                spaces = sorted({str(self.classes.namespace[c]) for c in found.tolist()})
+                desc = f"{','.join(spaces)}/{_selector_text(labels)}"
             return Proxy(desc, ns, found, generated_service=generated, **kw)
         if self._host_net(ns, labels):
             return Proxy(desc, ns, np.zeros(0, np.int64), host_network=True, generated_service=generated, **kw)
