@@ -40,6 +40,10 @@ class ServiceEntry:
     def via(self) -> str:
         return f"{self.kind} {self.service.key}"
 
+    @property
+    def entry(self) -> str:
+        return f"{self.address}:{self.listen or 'auto'}"  # a nodePort not set yet is allocated at apply time
+
 
 def service_entries(svc: Service) -> list[ServiceEntry]:
     """EXP-3: LoadBalancer → each LB address × port, plus NodePorts unless

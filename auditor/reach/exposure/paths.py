@@ -212,7 +212,7 @@ class _Builder:
 
     # -- hops ----------------------------------------------------------------------------------
     def entry_hop(self, kind: str, svc: Service, address: str, listen: int, proto: str) -> Hop:
-        dst = f"{address}:{listen}/{proto}"
+        dst = f"{address}:{listen or 'auto'}/{proto}"
         src = self.settings.client
         if kind == "lb":
             if not svc.source_ranges:
@@ -261,7 +261,7 @@ class _Builder:
     def service_paths(self, entry: ServiceEntry) -> list[ExposurePath]:
         svc, port = entry.service, entry.port
         first = self.entry_hop(entry.kind, svc, entry.address, entry.listen, port.protocol)
-        return self._to_backend([first], svc, port, entry.via, f"{entry.address}:{entry.listen}",
+        return self._to_backend([first], svc, port, entry.via, entry.entry,
                                 svc.source, entry.listen, "", "", outside=True)
 
     def _to_backend(self, hops: list[Hop], svc: Service, port: ServicePort, via: str, entry: str, source: Source,
@@ -349,7 +349,9 @@ class _Builder:
                     number, into = groups[0]
                     hop2, _ = self.policy_hop("to-proxy", self.settings.client, self.judge.client,
                                               f"proxy {proxy.description}", into, number, e.port.protocol, svc=svc)
-                out.extend(self._via_proxy([first, hop2], fr, proxy, f"{e.address}:{e.listen} → {entry}", base))
+                out.extend(self._via_proxy([first, hop2], fr, proxy, f"{e.entry} → {entry}", base))
+        if not seen and services:
+            return []  # the proxy's Services do not open this listen port: no entry (EXP-3)
         if not seen:
             if proxy.generated_service is not None and not proxy.host_network:
                 cport = proxy.container_port(fr.listen)
@@ -440,11 +442,15 @@ class _Builder:
             best = int(v.max())
             if best == DENY:
                 continue
-            ports = an.ports.summary(v == ALLOW) if best == ALLOW else an.ports.summary(v == UNKNOWN)  # type: ignore[attr-defined]
+            mask = v == (ALLOW if best == ALLOW else UNKNOWN)
+            ports = an.ports.summary(mask)  # type: ignore[attr-defined]
+            atoms = [an.ports.atoms[k] for k in np.flatnonzero(mask).tolist()]  # type: ignore[attr-defined]
+            listen = atoms[0].lo if len(atoms) == 1 and atoms[0].protocol == "TCP" and atoms[0].lo == atoms[0].hi else 0
             why = an.decided_by(pm, 0, j)  # type: ignore[attr-defined]
             hop = Hop("direct", self.settings.client, d.name, ports, WORDS[best], why)
             out.append(ExposurePath(self.settings.client, "direct", "pod IP", Source(d.name), "", (d.name,),
-                                    tuple(int(c) for c in d.classes), d.namespace or "", ports, (hop,), WORDS[best]))
+                                    tuple(int(c) for c in d.classes), d.namespace or "", ports, (hop,), WORDS[best],
+                                    listen=listen))
         return out
 
 
