@@ -199,3 +199,21 @@ class ExposureOnlyVia(AssertionKind):
 
     def protects(self, spec: Mapping[str, Any]) -> list[str]:
         return zone_names(spec.get("zones"))
+
+
+def exposure_evidence(ex: Any) -> dict[str, Any]:
+    """The exposure paths a pack judged, for the audit result (``exposure`` key) and reports:
+    ``exposure.csv``, the PDF section, SARIF locations."""
+    paths = []
+    for p in ex.paths:
+        paths.append({
+            "client": p.client, "via": p.via, "entry": p.entry, "host": p.host, "listen": p.listen, "route": p.route,
+            "service": p.service, "backend": list(p.backend), "namespace": p.namespace, "port": p.port,
+            "verdict": p.verdict,
+            "hops": [{"step": h.step, "src": h.src, "dst": h.dst, "port": h.port, "verdict": h.verdict,
+                      "rule": h.rule, "cause": None if h.cause is None else h.cause.code} for h in p.hops],
+            "causes": [{"code": c.code, "text": c.text, "ref": c.ref} for c in p.causes],
+            "source": {"ref": p.source.ref, "file": p.source.file, "line": p.source.line},
+        })
+    return {"client": ex.settings.client, "assumptions": ex.settings.assumptions(),
+            "skipped": [str(c) for c in ex.skipped], "paths": paths}
