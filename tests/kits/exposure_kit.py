@@ -8,11 +8,10 @@ from typing import Any
 
 import yaml
 
-from auditor.reach.analysis import analyze
+from auditor.reach.addresses import parse_network
+from auditor.reach.analysis import AnalysisOptions, analyze
 from auditor.reach.endpoints import ExternalNetwork
 from auditor.reach.exposure.paths import Exposure, ExposureSettings, build_exposure
-from auditor.reach.analysis import AnalysisOptions
-from auditor.reach.addresses import parse_network
 from auditor.sources.manifests import load_manifests
 
 

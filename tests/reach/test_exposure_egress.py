@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from auditor.policy.routes import load_routing
 from auditor.reach.analysis import analyze
-from auditor.reach.exposure.egress import DomainRule, domain_matches, domain_rules, domain_verdict, egress_paths
+from auditor.reach.exposure.egress import (
+    DomainRule,
+    domain_matches,
+    domain_rules,
+    domain_verdict,
+    egress_paths,
+)
 from auditor.snapshot import Resource
 from auditor.sources.manifests import load_manifests
 from tests.kits.exposure_kit import deploy, ns, write

@@ -8,7 +8,7 @@ ones whose pods are not in the input, are ``controller-unknown``; cloud-LB contr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,8 +48,11 @@ class Proxy:
     host_network: bool = False  # the proxy listens on node addresses (source = a node, K8S-13)
     lb: bool = False  # a cloud LB is the proxy (EXP-9): the backend sees LB addresses
     cause: Cause | None = None
-    container_port: Callable[[int], int] = staticmethod(lambda p: p)  # type: ignore[assignment]
+    envoy_ports: bool = False  # EXP-12: Envoy Gateway serves a listener port < 1024 on port + 10000
     generated_service: str | None = None  # the Service the implementation creates, when not in the input
+
+    def container_port(self, port: int) -> int:
+        return port + 10000 if self.envoy_ports and port < 1024 else port
 
 
 def _selector_text(labels: Mapping[str, str]) -> str:
@@ -89,8 +92,8 @@ class ProxyFinder:
         return hit
 
     def _labelled(self, desc: str, ns: str | None, labels: Mapping[str, str], what: str,
-                  port: Callable[[int], int] | None = None, generated: str | None = None) -> Proxy:
-        kw = {} if port is None else {"container_port": port}
+                  envoy: bool = False, generated: str | None = None) -> Proxy:
+        kw = {"envoy_ports": envoy}
         found = self.pods(ns, labels)
         if found.size:
             if ns is None:  # EXP-14: name the namespaces the selector found pods in
@@ -129,7 +132,7 @@ class ProxyFinder:
             labels = {"gateway.envoyproxy.io/owning-gateway-name": gw,
                       "gateway.envoyproxy.io/owning-gateway-namespace": gw_ns}
             return self._labelled(f"{ENVOY_GATEWAY_NAMESPACE}/{_selector_text(labels)}", ENVOY_GATEWAY_NAMESPACE,
-                                  labels, "the Envoy Gateway proxy", port=_envoy_port, generated=f"envoy-{gw_ns}-{gw}")
+                                  labels, "the Envoy Gateway proxy", envoy=True, generated=f"envoy-{gw_ns}-{gw}")
         labels = {GATEWAY_NAME_LABEL: gw}
         found = self.pods(gw_ns, labels)
         if found.size:  # GEP-1762 labels on an unmapped implementation's pods
@@ -167,11 +170,6 @@ class ProxyFinder:
         if svc.selector is None:
             return np.zeros(0, np.int64)
         return np.flatnonzero(self._service_mask(svc))
-
-
-def _envoy_port(port: int) -> int:
-    """EXP-12: Envoy Gateway serves a listener port below 1024 on container port + 10000."""
-    return port + 10000 if port < 1024 else port
 
 
 def _host_network_pods(snapshot: object) -> list[tuple[str, dict[str, str]]]:

@@ -49,7 +49,7 @@ def service_entries(svc: Service) -> list[ServiceEntry]:
     """EXP-3: LoadBalancer → each LB address × port, plus NodePorts unless
     ``allocateLoadBalancerNodePorts: false``; NodePort → every node × nodePort; externalIPs on any
     type. ClusterIP, headless and ExternalName Services are never entries."""
-    if svc.type == "ExternalName" or svc.headless and not svc.external_ips:
+    if svc.type == "ExternalName" or (svc.headless and not svc.external_ips):
         return []
     out: list[ServiceEntry] = []
     for p in svc.ports:
@@ -175,15 +175,14 @@ def _ingress_routes(routing: Routing) -> list[FrontRoute]:
     for ing in routing.ingresses:
         ctl = _ingress_controller(routing, ing.class_name, ing.legacy_class, ing.source.ref)
         listens = [(80, "HTTP")] + ([(443, "HTTPS")] if ing.tls else [])
-        items = [(p.host or "*", p.path if p.path_type != "Exact" else p.path, p.backend, p.path_type) for p in ing.paths]
+        items = [(p.host or "*", p.path, p.backend, p.path_type) for p in ing.paths]
         if ing.default_backend is not None:
             items.append(("*", "(default)", ing.default_backend, "default"))
-        for host, path, ref, ptype in items:
+        for host, path, ref, _ptype in items:
             svc, port, cause, blocked = _resolve(routing, ref, "Ingress", ing.namespace)
             if ref.kind != "Service":
                 cause = Cause("backend-kind", f"resource backend {ref.kind} {ref.name}: not modelled (EXP-8)")
-            if ptype == "ImplementationSpecific" and cause is None:
-                cause = None  # IMPL path matching changes which requests, not whether the backend is reachable
+            # ImplementationSpecific path matching (IMPL) changes which requests, not whether the backend is reachable
             for listen, proto in listens:
                 out.append(FrontRoute("ingress", ing.namespace, ing.name, ing.source, listen, proto, host, path, ctl,
                                       ref, svc, port, cause, blocked))

@@ -326,7 +326,7 @@ class _Builder:
         if proxy.lb:
             hop = Hop("to-proxy", self.settings.client, proxy.description, str(fr.listen), "allow",
                       "cloud load balancer (EXP-9)")
-            return self._to_backend_unknown_source([hop], fr, entry, base + [proxy.cause] if proxy.cause else base)
+            return self._to_backend_unknown_source([hop], fr, entry, [*base, proxy.cause] if proxy.cause else base)
         services = self.finder.exposing_services(proxy)
         out: list[ExposurePath] = []
         seen = False
@@ -473,5 +473,5 @@ def build_exposure(analysis: object, settings: ExposureSettings | None = None, r
     paths.extend(b.host_port_paths())
     if direct:
         paths.extend(b.direct_paths())
-    notes = settings.assumptions() + [f"node source: {b.judge.node_note}"]
+    notes = [*settings.assumptions(), f"node source: {b.judge.node_note}"]
     return Exposure(paths=paths, settings=settings, skipped=[*routing.skipped, *routing.unread], notes=notes)
