@@ -83,3 +83,29 @@ def test_unknown_client_and_zone_without_controls_are_usage_errors() -> None:
     assert code == 2 and "--client" in err
     code, _, err = run(str(BANK / "after"), "--zone", "dmz")
     assert code == 2 and "--zone needs --controls" in err
+
+
+def test_reach_from_internet_has_one_row_per_path_with_via() -> None:
+    r = CliRunner().invoke(main, ["reach", str(BANK / "after"), "--from", "internet", "--to", "dmz/Deployment/customer",
+                                  "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    got = [(x["via"], x["allowed"]) for x in csv.DictReader(io.StringIO(r.stdout))]
+    assert got == [("direct", "true"), ("lb dmz/customer", "true"), ("nodeport dmz/customer", "unknown")]
+    r = CliRunner().invoke(main, ["reach", str(BANK / "after"), "--from", "internet", "--pod-ips-unroutable",
+                                  "--format", "csv"])
+    assert r.exit_code == 0
+    assert {x["via"] for x in csv.DictReader(io.StringIO(r.stdout))} == {"lb dmz/customer", "nodeport dmz/customer"}
+    r = CliRunner().invoke(main, ["reach", str(BANK / "after"), "--from", "internet", "--pod-ips-unroutable"])
+    assert "pod IPs are not routable from internet" in r.stdout
+    r = CliRunner().invoke(main, ["reach", str(BANK / "after"), "--pod-ips-unroutable"])
+    assert r.exit_code == 2
+
+
+def test_explain_from_internet_walks_each_path() -> None:
+    r = CliRunner().invoke(main, ["explain", str(BANK / "gateway"), "--from", "internet", "--to",
+                                  "dmz/Deployment/customer"])
+    assert r.exit_code == 0, r.output
+    text = r.stdout
+    assert "exposure paths from internet to dmz/Deployment/customer: 1" in text
+    assert "via gateway dmz/customer-gateway at 203.0.113.20:443" in text
+    assert "3. to-backend: proxy dmz/gateway.networking.k8s.io/gateway-name=customer-gateway" in text
