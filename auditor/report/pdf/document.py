@@ -20,6 +20,7 @@ from reportlab.platypus import BaseDocTemplate, Frame, PageBreak, PageTemplate
 from auditor.canonical import atomic_write
 from auditor.report.data import ReportData, view
 from auditor.report.interface import ReportOptions
+from auditor.report.pdf.exposure import build_exposure
 from auditor.report.pdf.sections import BUILDERS, Anchor, Ctx, Heading, fill
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Template, load_template
@@ -166,7 +167,7 @@ def render_pdf(data: ReportData, template: Template, paper: str | None = None) -
             if started and template.new_page_per_section:
                 story.append(PageBreak())
             started = True
-        story += BUILDERS[section.kind](ctx, section)
+        story += (build_exposure if section.kind == "exposure" else BUILDERS[section.kind])(ctx, section)
     title = fill(ctx, template.title)
     subject = fill(ctx, template.subject) or (f"Network segmentation evidence: {', '.join(data.frameworks)}; "
                                                f"snapshot sha256:{data.digest}")
