@@ -70,6 +70,10 @@ class ProxyFinder:
         self.classes = classes
         self._ns_index = {ns: i for i, ns in enumerate(classes.namespaces)}
         self._host_network = _host_network_pods(analysis.snapshot)  # type: ignore[attr-defined]
+        self._masks: dict[str, np.ndarray] = {}
+        self._exposing: dict[tuple[object, ...], list[Service]] = {}
+        self._entry_services = [s for s in sorted(routing.services.values(), key=lambda s: s.key)
+                                if s.selector is not None and (s.type in ("LoadBalancer", "NodePort") or s.external_ips)]
 
     def pods(self, namespace: str | None, labels: Mapping[str, str]) -> np.ndarray:
         """Pod classes carrying ``labels`` (in ``namespace`` unless None), vectorised over classes."""
@@ -143,15 +147,18 @@ class ProxyFinder:
 
     def exposing_services(self, proxy: Proxy) -> list[Service]:
         """Services of the proxy's namespace that select some proxy pod and open an entry."""
+        key = (proxy.description, proxy.namespace, proxy.classes.tobytes(), proxy.host_network)
+        hit = self._exposing.get(key)
+        if hit is None:
+            hit = self._exposing[key] = self._find_exposing(proxy)
+        return hit
+
+    def _find_exposing(self, proxy: Proxy) -> list[Service]:
         if proxy.classes.size == 0 and not proxy.host_network:
             return []
         out = []
-        for svc in sorted(self.routing.services.values(), key=lambda s: s.key):
+        for svc in self._entry_services:
             if proxy.namespace is not None and svc.namespace != proxy.namespace:
-                continue
-            if svc.type not in ("LoadBalancer", "NodePort") and not svc.external_ips:
-                continue
-            if svc.selector is None:
                 continue
             if proxy.classes.size:
                 if self._service_mask(svc)[proxy.classes].any():
@@ -161,6 +168,12 @@ class ProxyFinder:
         return out
 
     def _service_mask(self, svc: Service) -> np.ndarray:
+        hit = self._masks.get(svc.key)
+        if hit is None:
+            hit = self._masks[svc.key] = self._compute_mask(svc)
+        return hit
+
+    def _compute_mask(self, svc: Service) -> np.ndarray:
         sel = from_label_selector({"matchLabels": dict(svc.selector or ())}, what=f"Service {svc.key} selector")
         code = self._ns_index.get(svc.namespace, -2)
         return sel.mask(self.classes.labels) & self.classes.is_pod & (self.classes.namespace_code == code)

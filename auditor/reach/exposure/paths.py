@@ -105,10 +105,14 @@ class _Judge:
         if ent.kind != "external":
             raise LookupError(f"--client {settings.client!r} is not an external network")
         self.client = np.array(ent.classes, dtype=np.int64)
+        self.client_nets = [n for e in an.inventory.endpoints if e.key == ent.name for n in e.networks]  # type: ignore[attr-defined]
         self.nodes, self.node_note = self._node_classes()
         self.l7 = an.l7_result()  # type: ignore[attr-defined]
         self.rules = an.engine.rules  # type: ignore[attr-defined]
-        self._cache: dict[tuple[bytes, bytes, int], tuple[np.ndarray, str]] = {}
+        self._pair_cache: dict[tuple[bytes, bytes, int], tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                              np.ndarray | None]] = {}
+        self._why_cache: dict[tuple[bytes, bytes, int], str] = {}
+        self._svc_cache: dict[tuple[bytes, int, bool], tuple[np.ndarray, Cause | None, str]] = {}
 
     def _node_classes(self) -> tuple[np.ndarray, str]:
         """EXP-6 candidates for a node source: the addresses of the Node objects, else any address."""
@@ -144,6 +148,14 @@ class _Judge:
 
     def _pairs(self, src: np.ndarray, dst: np.ndarray, atom: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                              np.ndarray | None]:
+        key = (src.tobytes(), dst.tobytes(), atom)  # many Services and routes share their pods and port
+        hit = self._pair_cache.get(key)
+        if hit is None:
+            hit = self._pair_cache[key] = self._compute_pairs(src, dst, atom)
+        return hit
+
+    def _compute_pairs(self, src: np.ndarray, dst: np.ndarray, atom: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                   np.ndarray, np.ndarray | None]:
         s = np.repeat(src, dst.size)
         t = np.tile(dst, src.size)
         v, re_, ri = self.an.class_verdicts(s, t)  # type: ignore[attr-defined]
@@ -158,6 +170,15 @@ class _Judge:
 
     def why(self, src: np.ndarray, dst: np.ndarray, atom: int, mask: np.ndarray | None = None) -> str:
         """The deciding rules of the most permissive class pair (``mask`` limits the pairs)."""
+        if mask is None:
+            key = (src.tobytes(), dst.tobytes(), atom)
+            hit = self._why_cache.get(key)
+            if hit is None:
+                hit = self._why_cache[key] = self._why(src, dst, atom, None)
+            return hit
+        return self._why(src, dst, atom, mask)
+
+    def _why(self, src: np.ndarray, dst: np.ndarray, atom: int, mask: np.ndarray | None) -> str:
         v, re_, ri, rl = self._pairs(src, dst, atom)
         vv = np.where(mask, v, -1) if mask is not None else v
         i, j = np.unravel_index(int(np.argmax(vv)), v.shape)
@@ -170,6 +191,17 @@ class _Judge:
         """EXP-6: per destination class, the verdict for outside clients entering via ``svc``.
         ETP Local or Calico eBPF keep the client; otherwise the source is the client or a node
         address, a run-time choice: all equal → that verdict, else UNKNOWN(snat-node)."""
+        local = svc.external_traffic_policy == "Local" or self.settings.dataplane == "ebpf"
+        key = (dst.tobytes(), atom, local)
+        hit = self._svc_cache.get(key)
+        if hit is None:
+            hit = self._svc_cache[key] = self._through(svc, dst, atom)
+        per, cause, how = hit
+        if cause is not None:
+            cause = Cause(cause.code, cause.text, f"Service {svc.key}")
+        return per, cause, how
+
+    def _through(self, svc: Service, dst: np.ndarray, atom: int) -> tuple[np.ndarray, Cause | None, str]:
         vc = self.matrix(self.client, dst, atom)  # (clients, dst)
         if svc.external_traffic_policy == "Local" or self.settings.dataplane == "ebpf":
             return vc.max(axis=0), None, "client address kept (ETP Local)" if svc.external_traffic_policy == "Local" \
@@ -218,8 +250,7 @@ class _Builder:
             if not svc.source_ranges:
                 return Hop("entry", src, dst, str(listen), "allow", f"LoadBalancer Service {svc.key}, no source ranges")
             ranges = ", ".join(str(n) for n in svc.source_ranges)
-            ent, _ = self.an.find(self.settings.client)  # type: ignore[attr-defined]
-            nets = [n for e in self.an.inventory.endpoints if e.key == ent.name for n in e.networks]  # type: ignore[attr-defined]
+            nets = self.judge.client_nets
             inside = any(any(n.version == r.version and n.overlaps(r) for r in svc.source_ranges) for n in nets)
             if inside:
                 return Hop("entry", src, dst, str(listen), "allow", f"loadBalancerSourceRanges {ranges} admit part of {src}")
@@ -247,8 +278,7 @@ class _Builder:
         cause = None
         if svc is not None:  # outside clients through a Service (EXP-6)
             per, cause, how = self.judge.through_service(svc, dst, atom)
-            mask = np.ones((self.judge.client.size, dst.size), dtype=bool)
-            rule = f"{how}; " + self.judge.why(self.judge.client, dst, atom, mask)
+            rule = f"{how}; " + self.judge.why(self.judge.client, dst, atom)
             src_name = f"{src_name} (as {'client' if cause is None else 'client or node'})"
         else:
             m = self.judge.matrix(src, dst, atom)
