@@ -66,3 +66,48 @@ def test_bad_allowance_is_a_file_line_error(tmp_path: Path) -> None:
         assert f"{pack}:" in str(exc) and "via" in str(exc)
     else:
         raise AssertionError("an unknown via word must be rejected")
+
+
+EGRESS_PACK = """\
+schema: zone-auditor/controls/v1
+id: egress
+title: egress
+framework: test
+version: "1"
+zones:
+  dmz: {selector: firewall-zone == 'dmz' || pcns.firewall-zone == 'dmz'}
+  restricted: {selector: firewall-zone == 'restricted' || pcns.firewall-zone == 'restricted'}
+  internet: {cidrs: ["0.0.0.0/0"]}
+controls:
+  - {id: E-CIDR, title: t, severity: high, references: [x], rationale: x,
+     assert: {kind: egress-only-to, zones: [dmz], to: []}}
+  - {id: E-HOST, title: t, severity: high, references: [x], rationale: x,
+     assert: {kind: egress-only-to, zones: [dmz], to: [198.51.100.0/24, api.processor.example]}}
+  - {id: E-CLOSED, title: t, severity: high, references: [x], rationale: x,
+     assert: {kind: egress-only-to, zones: [restricted], to: [api.processor.example]}}
+"""
+
+
+def test_egress_only_to_hosts_are_unknown_never_pass(tmp_path: Path) -> None:
+    pack = tmp_path / "egress.yaml"
+    pack.write_text(EGRESS_PACK)
+    r = CliRunner().invoke(main, ["audit", str(BANK / "before"), "--controls", str(pack), "-o", "-"])
+    found = {f["control"]: f for f in json.loads(r.stdout)["findings"]}
+    assert found["E-CIDR"]["verdict"] == "fail"  # before/: the dmz reaches the whole internet
+    assert found["E-HOST"]["verdict"] == "unknown"
+    assert "dns-runtime" in " ".join(found["E-HOST"]["unknown"]["reasons"])
+    r = CliRunner().invoke(main, ["audit", str(BANK / "after"), "--controls", str(pack), "-o", "-"])
+    found = {f["control"]: f for f in json.loads(r.stdout)["findings"]}
+    assert found["E-CLOSED"]["verdict"] == "pass"  # after/: the restricted zone starts nothing external
+
+
+def test_egress_only_to_rejects_what_is_neither_cidr_zone_nor_host(tmp_path: Path) -> None:
+    pack = tmp_path / "egress.yaml"
+    pack.write_text(EGRESS_PACK.replace("api.processor.example]}}\n  - {id: E-CLOSED",
+                                        "not a host!]}}\n  - {id: E-CLOSED"))
+    try:
+        load_packs([str(pack)])
+    except AuditorError as exc:
+        assert "must be a CIDR, an external zone or a host name" in str(exc) and f"{pack}:" in str(exc)
+    else:
+        raise AssertionError("a malformed destination must be rejected")

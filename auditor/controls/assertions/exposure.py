@@ -8,14 +8,16 @@ routable, which is printed as an assumption). A path allowed into the zones is a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.controls.assertions.base import NETWORK_KINDS, AssertionKind, zone_names
+from auditor.controls.assertions.base import NETWORK_KINDS, AssertionKind, Side, zone_names
 from auditor.controls.assertions.context import MEMBERSHIP_UNKNOWN, Context, Outcome
-from auditor.controls.model import Assertion, Control, Peer
+from auditor.controls.model import Assertion, Control, FlowSpec, Peer
 from auditor.controls.result import Violation
 from auditor.controls.specs import SpecReader
+from auditor.controls.zones import ZoneIndex
 from auditor.yamlfile import Reader
 
 EXPOSURE_KINDS = (*NETWORK_KINDS, "Service", "Ingress", "IngressClass", "openshift/Route", "gateway/Gateway",
@@ -199,6 +201,66 @@ class ExposureOnlyVia(AssertionKind):
 
     def protects(self, spec: Mapping[str, Any]) -> list[str]:
         return zone_names(spec.get("zones"))
+
+
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
+
+
+def _hosts(a: Assertion, zones: Mapping[str, Any]) -> list[str]:
+    """The host names of an ``egress-only-to`` list (items that are neither zones nor CIDRs)."""
+    spec = a.spec if isinstance(a.spec, Mapping) else {}
+    return [str(x) for x in _as_list(spec.get("to")) if isinstance(x, str) and "/" not in x and x not in zones]
+
+
+class EgressOnlyTo(AssertionKind):
+    """The zones connect outside the cluster only to the listed CIDRs, external zones or hosts."""
+
+    name = "egress-only-to"
+
+    def parse(self, p: SpecReader, r: Reader) -> Assertion:
+        from auditor.controls.assertions.flows import _external
+
+        r.only("kind", "zones", "to")
+        zones = p.zone_list(r, "zones", kind="selector", why="egress is restricted for workloads")
+        allow = []
+        for i, item in enumerate(r.list("to", required=True, allow_scalar=True, allow_empty=True)):
+            path = (*r.path, "to", i) if isinstance(r.value["to"], list) else (*r.path, "to")
+            if isinstance(item, str) and "/" not in item and item not in p.zones:
+                if not _HOST.match(item.lower()):
+                    raise p.loc.error(path, f"must be a CIDR, an external zone or a host name, got {item!r}")
+                continue  # a host: judged by name (EXP-17)
+            allow.append(FlowSpec(dst=(_external(p, path, item),)))
+        return Assertion(kind=self.name, zones=zones, allow=tuple(allow), spec=dict(r.value))
+
+    def evaluate(self, ctx: Context, control: Control) -> Outcome:
+        from auditor.controls.assertions.flows import _egress_restricted
+        from auditor.policy.routes import load_routing
+
+        a = control.assertion
+        out = _egress_restricted(ctx, control)
+        hosts = _hosts(a, ctx.pack.zones)
+        if hosts and len(out.violations):
+            out.blocking.append(
+                f"flows to external addresses outside the listed CIDRs may go to {', '.join(hosts)}: whether an "
+                "address belongs to a host is decided by DNS at run time (dns-runtime, EXP-17); only Calico "
+                "Enterprise domain rules enforce it, and this version does not evaluate them")
+        routing = load_routing(ctx.analysis.snapshot, lenient=True)
+        spaces = {u.namespace for u in ctx.zones.zone_units(a.zones)}
+        for e in routing.service_entries:
+            if e.location == "MESH_EXTERNAL" and (e.namespace in spaces or not spaces):
+                out.notes.append(f"ServiceEntry {e.namespace}/{e.name} ({', '.join(e.hosts)}) routes mesh traffic "
+                                 "only; a pod bypassing its sidecar goes out directly, so the direct flows decide "
+                                 "(EXP-16)")
+        if any(s.outbound == "REGISTRY_ONLY" and s.namespace in spaces for s in routing.sidecars):
+            out.notes.append("Sidecar outboundTrafficPolicy REGISTRY_ONLY shapes routing, never denies (EXP-16, IST-5)")
+        return out
+
+    def describe(self, ctx: Context, a: Assertion) -> str:
+        items = [f.dst[0].text() for f in a.allow] + _hosts(a, ctx.pack.zones)
+        return f"{', '.join(a.zones)} connects outside only to: {', '.join(items) or 'nothing'}"
+
+    def scope(self, zi: ZoneIndex, a: Assertion) -> list[tuple[Side, Side]]:
+        return [(zi.zone_units(a.zones), "external")]
 
 
 def exposure_evidence(ex: Any) -> dict[str, Any]:
