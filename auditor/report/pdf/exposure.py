@@ -35,8 +35,8 @@ def _diagram(ctx: Ctx, paths: Sequence[Mapping[str, Any]]) -> Drawing:
     rows = max(len(entries), len(zones), 1)
     row_h = 9 * mm
     width, height = th.width, rows * row_h + 6 * mm
-    d = Drawing(width, height)
     font = th.fonts.regular
+    d = Drawing(width, height, initialFontName=font, initialFontSize=7)  # the embedded font, never Helvetica
     box_w = width * 0.27
 
     def box(x: float, y: float, text: str, colour: Any) -> None:
