@@ -20,16 +20,20 @@ from typing import Any
 import click
 
 from auditor import __version__
+from auditor.commands.attest import attest
 from auditor.commands.audit import audit
 from auditor.commands.baseline import baseline
 from auditor.commands.diff import diff
 from auditor.commands.explain import explain
 from auditor.commands.exposure import exposure
 from auditor.commands.gate import gate
+from auditor.commands.history import history
+from auditor.commands.period_report import period_report
 from auditor.commands.reach import reach
 from auditor.commands.report import report
 from auditor.commands.scan import scan
 from auditor.commands.text import finish_stdout, silence_stdout
+from auditor.commands.verify import verify
 from auditor.errors import AuditorError, OutputClosed
 
 EXIT_INTERNAL = 3
@@ -119,3 +123,7 @@ main.add_command(report)
 main.add_command(baseline)
 main.add_command(gate)
 main.add_command(diff)
+main.add_command(attest)
+main.add_command(verify)
+main.add_command(history)
+main.add_command(period_report)

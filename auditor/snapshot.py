@@ -39,8 +39,8 @@ _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Keyed by kind key; every other kind's status is dropped.
 KEPT_STATUS: dict[str, frozenset[str]] = {
     "Pod": frozenset({"phase", "podIP", "podIPs", "hostIP"}),
-    "Service": frozenset({"loadBalancer"}),
-    "Node": frozenset({"addresses"}),
+    "Service": frozenset({"loadBalancer"}),  # LB addresses: exposure entries (EXP-3)
+    "Node": frozenset({"addresses"}),  # node IPs: what a `nodes` peer of an admin policy matches (ADM-7) and EXP-6 sources
 }
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _SNAPSHOT_FIELDS = (
@@ -53,6 +53,9 @@ _SNAPSHOT_FIELDS = (
     "resources",
     "digest",
 )
+# Present only when true (so snapshots without it keep their bytes): the capture time was declared
+# by the user (``auditor scan --captured-at``, backfilling archived dumps), not read from a clock.
+DECLARED_FIELD = "captured_at_declared"
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Snapshot:
     ignored: dict[str, int] = field(hash=False)
     resources: tuple[Resource, ...]
     digest: str
+    captured_at_declared: bool = False
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -190,6 +194,7 @@ class Snapshot:
             self.collection,
             self.ignored,
             self.resources,
+            self.captured_at_declared,
         )
         out["digest"] = self.digest
         return out
@@ -207,8 +212,9 @@ def _payload(
     collection: dict[str, str],
     ignored: dict[str, int],
     resources: Iterable[Resource],
+    declared: bool = False,
 ) -> dict[str, Any]:
-    return {
+    out = {
         "schema_version": schema_version,
         "tool_version": tool_version,
         "captured_at": captured_at,
@@ -217,6 +223,22 @@ def _payload(
         "ignored": ignored,
         "resources": [res.to_dict() for res in resources],
     }
+    if declared:
+        out[DECLARED_FIELD] = True
+    return out
+
+
+def declare_captured_at(snapshot: Snapshot, captured_at: str) -> Snapshot:
+    """The snapshot with a capture time declared by the user (``auditor scan --captured-at``):
+    recorded as declared, re-hashed."""
+    if not isinstance(captured_at, str) or not _TIMESTAMP.match(captured_at):
+        raise AuditorError(f"--captured-at must look like 2026-01-31T02:00:00Z (UTC, seconds), got {captured_at!r}")
+    payload = _payload(snapshot.schema_version, snapshot.tool_version, captured_at, snapshot.source,
+                       snapshot.collection, snapshot.ignored, snapshot.resources, True)
+    return Snapshot(schema_version=snapshot.schema_version, tool_version=snapshot.tool_version,
+                    captured_at=captured_at, source=snapshot.source, collection=snapshot.collection,
+                    ignored=snapshot.ignored, resources=snapshot.resources,
+                    digest=sha256_hex(canonical_json(payload)), captured_at_declared=True)
 
 
 @contextlib.contextmanager
@@ -563,7 +585,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
             f"unsupported snapshot schema version {version} (this auditor reads {SCHEMA_VERSION})",
             where=where,
         )
-    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS))
+    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS) - {DECLARED_FIELD})
     missing = [name for name in _SNAPSHOT_FIELDS if name not in data]
     if unexpected or missing:
         detail = "; ".join(
@@ -576,6 +598,10 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
         )
         raise AuditorError(f"not an auditor snapshot ({detail})", where=where)
     payload = {name: data[name] for name in _SNAPSHOT_FIELDS if name != "digest"}
+    if DECLARED_FIELD in data:
+        if data[DECLARED_FIELD] is not True:
+            raise AuditorError(f"not an auditor snapshot ({DECLARED_FIELD} must be true when present)", where=where)
+        payload[DECLARED_FIELD] = True
     if sha256_hex(canonical_json(payload)) != data["digest"]:
         raise AuditorError(f"snapshot digest mismatch: {where} was modified after capture")
 
@@ -618,6 +644,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
         ignored=ignored,
         resources=tuple(resources),
         digest=data["digest"],
+        captured_at_declared=DECLARED_FIELD in data,
     )
 
 

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calico-policies", type=int, default=0)
     ap.add_argument("--tiers", type=int, default=3)
     ap.add_argument("--authz-policies", type=int, default=0)
+    ap.add_argument("--admin-policies", type=int, default=0,
+                    help="AdminNetworkPolicies (priorities 1-50) + one BaselineAdminNetworkPolicy")
+    ap.add_argument("--dataplane", default="upstream", help="Who enforces admin policies (ADM-14).")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--services", type=int, default=0, help="Services in all (extra NodePort/LoadBalancer)")
     ap.add_argument("--ingresses", type=int, default=0)
@@ -48,13 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import generate  # benchmarks/generate.py
 
-    from auditor.reach.analysis import analyze
+    from auditor.reach.analysis import AnalysisOptions, analyze
     from auditor.sources.manifests import load_manifests
 
     cache = HERE / ".cache"
     cache.mkdir(exist_ok=True)
     name = (f"p{args.pods}-n{args.namespaces}-k{args.policies}-c{args.calico_policies}-t{args.tiers}"
-            f"-a{args.authz_policies}-s{args.seed}"
+            f"-a{args.authz_policies}{f'-adm{args.admin_policies}' if args.admin_policies else ''}"
+            f"-s{args.seed}"
             + (f"-x{args.services}-{args.ingresses}-{args.httproutes}" if args.services or args.ingresses
                or args.httproutes else "") + ".yaml")
     path = cache / name
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         items = generate.generate(args.pods, args.namespaces, args.policies, calico_policies=args.calico_policies,
                                   tiers=args.tiers, authz_policies=args.authz_policies, seed=args.seed,
-                                  services=args.services, ingresses=args.ingresses, httproutes=args.httproutes)
+                                  admin_policies=args.admin_policies, services=args.services,
+                                  ingresses=args.ingresses, httproutes=args.httproutes)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
             generate.dump(items, fh)
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     gc.collect()
     gc.freeze()  # the snapshot lives for the whole run; keep the collector off its objects
-    analysis = analyze(snap)
+    analysis = analyze(snap, AnalysisOptions(dataplane=args.dataplane))
     t2 = time.perf_counter()
     timings += [("load YAML + snapshot", t1 - t0), ("analyze (IR, classes, both directions)", t2 - t1)]
     pairs = None

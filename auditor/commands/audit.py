@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from auditor.commands.attest import check_signing, sign_audit
 from auditor.commands.options import (
     audit_options,
     input_options,
@@ -116,18 +117,27 @@ def _line(v: Any) -> str:
               help="Also write the evidence reports (PDF, CSV, JUnit, SARIF) into DIR, as `auditor report` does.")
 @max_evidence_option
 @report_options
+@click.option("--record", is_flag=True,
+              help="Also record the run in the history ($AUDITOR_HISTORY, default auditor-history.sqlite; "
+                   "cluster name: $AUDITOR_CLUSTER). A failed write records nothing and exits 2.")
+@click.option("--sign", "sign_key", type=click.Path(dir_okay=False), metavar="KEY.pem",
+              help="Sign the evidence with this ed25519 key (needs -o): writes snapshot.json and "
+                   "attestation.intoto.jsonl next to the reports (docs/attestation.md).")
 def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
           waivers_file: str | None, as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
-          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None) -> None:
+          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None,
+          record: bool, sign_key: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.canonical import canonical_json
 
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
     if report_dir:
         check_report_options(formats, templates)  # a bad template fails now, not after the analysis
-    result = audit_inputs(source, flags, setup, max_evidence=max_evidence).result
+    signer = check_signing(sign_key, output) if sign_key else None  # a bad key too
+    audited = audit_inputs(source, flags, setup, max_evidence=max_evidence)
+    result = audited.result
     assert result is not None  # --controls is required
-    result_dict = result.to_dict() if output or report_dir else None
+    result_dict = result.to_dict() if output or report_dir or record else None
     if output:
         emit(canonical_json(result_dict) + b"\n", output)
     text = render(result)
@@ -135,7 +145,14 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
         click.echo(text, err=True, nl=False)
     else:
         out(text)
-    if report_dir and result_dict is not None:
+    if signer is not None and output and result_dict is not None:
+        sign_audit(signer, audited.analysis.snapshot, source.live, result_dict, output, report_dir, formats,
+                   templates, paper, max_evidence)
+    elif report_dir and result_dict is not None:
         for path in run_reports(result_dict, report_dir, formats, templates, paper):
             click.echo(f"wrote {path}", err=True)
+    if record and result_dict is not None:
+        from auditor.commands.history import record_document
+
+        record_document(result_dict)
     sys.exit(result.exit_code)

@@ -46,8 +46,10 @@ def exposure_rows(exposure: Any, zones_of: Any = None) -> Any:
 @click.option("--to", "dst", metavar="NAME", help="Only paths to this workload or namespace.")
 @click.option("--zone", "zone", metavar="ZONE", help="Only paths into this zone (needs --controls).")
 @click.option("--controls", "controls", multiple=True, metavar="PACK", help="Control pack(s) defining zones.")
-@click.option("--dataplane", type=click.Choice(["iptables", "ipvs", "ebpf"]), default="iptables", show_default=True,
-              help="Service dataplane: decides which source a backend sees (EXP-6).")
+@click.option("--service-dataplane", "service_dataplane", type=click.Choice(["iptables", "ipvs", "ebpf"]),
+              default="iptables", show_default=True,
+              help="Service dataplane (kube-proxy iptables/nftables, IPVS, Calico eBPF): which source a backend "
+                   "sees (EXP-6).")
 @click.option("--firewall", type=click.Choice(["unknown", "open", "closed"]), default="unknown", show_default=True,
               help="Pin whether node addresses, nodePorts and externalIPs are reachable from outside (EXP-2).")
 @click.option("--lb-ranges-enforced", is_flag=True,
@@ -58,7 +60,7 @@ def exposure_rows(exposure: Any, zones_of: Any = None) -> Any:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
 def exposure(source: InputSpec, flags: AnalysisFlags, client: str, dst: str | None, zone: str | None, controls: tuple[str, ...],
-             dataplane: str, firewall: str, lb_ranges_enforced: bool, pod_ips_unroutable: bool, only: str | None,
+             service_dataplane: str, firewall: str, lb_ranges_enforced: bool, pod_ips_unroutable: bool, only: str | None,
              fmt: str, output: str | None) -> None:
     """Entry points from outside (LoadBalancer, NodePort, externalIP, hostPort, Ingress, Route,
     Gateway, Istio gateway) and the direct pod-IP flow, each path hop by hop with its verdict."""
@@ -67,7 +69,7 @@ def exposure(source: InputSpec, flags: AnalysisFlags, client: str, dst: str | No
     if zone and not controls:
         raise UsageError("--zone needs --controls (the pack that defines the zone)")
     analysis = run_analysis(source, flags)
-    settings = ExposureSettings(client=client, dataplane=dataplane, firewall=None if firewall == "unknown" else firewall,
+    settings = ExposureSettings(client=client, dataplane=service_dataplane, firewall=None if firewall == "unknown" else firewall,
                                 lb_ranges_enforced=lb_ranges_enforced, pod_ips_unroutable=pod_ips_unroutable)
     try:
         ex = build_exposure(analysis, settings, lenient=flags.lenient)

@@ -42,7 +42,7 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
           fmt: str, only: str | None, src: str | None, dst: str | None, pod_ips_unroutable: bool,
           output: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
-    from auditor.reach.rows import http_rows, port_rows, summary_rows
+    from auditor.reach.rows import for_people, http_rows, port_rows, summary_rows
 
     queries = [parse_port(p) for p in ports]
     requests = [parse_request(h) for h in http]
@@ -67,13 +67,13 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         df = df[df["allowed"] == word].reset_index(drop=True)
     if fmt == "csv":
-        emit(to_csv(df), output)
+        emit(to_csv(for_people(df)), output)
     elif fmt == "json":
         emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
                           **({"exposure_assumptions": assumptions} if assumptions else {})), df), output)
     else:
         extra = ("exposure assumptions:\n" + "".join(f"  - {a}\n" for a in assumptions)) if assumptions else ""
-        emit(to_table(df) + notes_text(analysis) + extra, output)
+        emit(to_table(for_people(df)) + notes_text(analysis) + extra, output)
 
 
 def with_exposure(analysis: Analysis, df: Any, client: str, dst_ents: list[Any] | None, unroutable: bool,
@@ -159,7 +159,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
         "snapshot_digest": snap.digest,
         "content_digest": snap.content_digest,
         "source": snap.source,
-        "assumptions": list(IMPL_ASSUMPTIONS),
+        "assumptions": [*IMPL_ASSUMPTIONS, *analysis.policies.assumptions],
         "unsupported": list(analysis.policies.unsupported),
         "excluded": list(analysis.inventory.excluded),
         "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
@@ -170,6 +170,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
 def notes_text(analysis: Analysis) -> str:
     lines = []
     for title, items in (
+        ("assumed", analysis.policies.assumptions),
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
         ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),

@@ -14,9 +14,16 @@ from auditor.commands.pipeline import AnalysisFlags, InputSpec, read_inputs
 @click.command()
 @input_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
-def scan(source: InputSpec, flags: AnalysisFlags, output: str) -> None:
+@click.option("--captured-at", "captured_at", default=None, metavar="YYYY-MM-DDTHH:MM:SSZ",
+              help="Declare when INPUT was captured (backfilling archived kubectl dumps); recorded as declared by "
+                   "the user, and reports say so.")
+def scan(source: InputSpec, flags: AnalysisFlags, output: str, captured_at: str | None) -> None:
     """Capture a snapshot (the hashed evidence) from manifests or, with --live, the cluster."""
     snapshot = read_inputs(source).snapshot
+    if captured_at is not None:
+        from auditor.snapshot import declare_captured_at
+
+        snapshot = declare_captured_at(snapshot, captured_at)
     if not flags.lenient:
         from auditor.policy.compile import compile_policies
 

@@ -31,6 +31,7 @@ from auditor.controls.result import Finding, ViolationTable
 from auditor.controls.zones import ZoneIndex
 from auditor.policy.summary import policy_rules
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
+from auditor.reach.decision import detail_of
 from auditor.reach.engine import ALLOW, UNKNOWN
 from auditor.reach.flows import AllowedFlows, single_pods
 
@@ -340,9 +341,10 @@ def _ends(t: ViolationTable, index: dict[str, int]) -> tuple[np.ndarray, np.ndar
 def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Sequence[Pack],
            zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]],
            findings: Sequence[Finding], several: bool, max_evidence: int = 0) -> dict[str, Any]:
-    """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "rows": [[...]...]}``; a row's
-    ``decided_by`` is an index into the ``decided_by`` list (the same texts repeat across many
-    thousands of flows). Rows are sorted by source, destination, verdict and ports."""
+    """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "decided_by_detail": [[side...]...],
+    "rows": [[...]...]}``; a row's ``decided_by`` is an index into the ``decided_by`` list and its
+    structured form ``decided_by_detail`` (the same texts repeat across many thousands of flows).
+    Rows are sorted by source, destination, verdict and ports."""
     n = len(ents)
     index = {e.name: k for k, e in enumerate(ents)}
     is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
@@ -487,5 +489,7 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         for verdict, port, i, j, assurance_, why_, controls, request in records
     ]
     # total/omitted/crossing count every flow, listed or not (``rows`` are the first ones)
-    return {"columns": list(FLOW_COLUMNS), "decided_by": texts, "rows": out_rows, "total": total,
+    return {"columns": list(FLOW_COLUMNS), "decided_by": [str(t) for t in texts],
+            "decided_by_detail": [detail_of(t) for t in texts],
+            "rows": out_rows, "total": total,
             "omitted": total - len(out_rows), "crossing": n_crossing}

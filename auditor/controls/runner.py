@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from auditor import __version__
@@ -36,7 +37,8 @@ def run_audit(
         ctx = Context(analysis, pack, max_evidence=max_evidence)
         contexts.append(ctx)
         for control in pack.controls:
-            findings.append(evaluate(ctx, control))
+            finding = evaluate(ctx, control)
+            findings.append(replace(finding, mappings=control.mappings) if control.mappings else finding)
         ctx.release()
         zones[pack.id] = {}
         for name, zone in sorted(pack.zones.items()):
@@ -60,7 +62,10 @@ def run_audit(
             "content_digest": snap.content_digest,
             "source": snap.source,
             "captured_at": snap.captured_at,
+            **({"captured_at_declared": True} if snap.captured_at_declared else {}),
             "incomplete": {k: v for k, v in sorted(snap.collection.items()) if v not in ("ok", "not-installed")},
+            # who enforces admin network policies, only when it matters (ADM-14)
+            **({"dataplane": analysis.policies.dataplane} if analysis.policies.dataplane else {}),
         },
         packs=tuple(p.summary() for p in packs),
         zones_file=None if zone_map is None else {"path": zone_map.path, "digest": zone_map.digest},
@@ -71,7 +76,7 @@ def run_audit(
         zones=zones,
         findings=tuple(findings),
         waivers=tuple(statuses),
-        assumptions=IMPL_ASSUMPTIONS,
+        assumptions=(*IMPL_ASSUMPTIONS, *analysis.policies.assumptions),
         unsupported=tuple(analysis.policies.unsupported),
         notes=(*analysis.inventory.notes, *analysis.policies.notes, *analysis.inventory.excluded),
         evidence=evidence,

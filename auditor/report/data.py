@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from auditor.documents import FLOW_COLUMNS, AuditDocument, ControlFinding
+from auditor.reach.decision import RULE_REASONS, Decision, Reason, rule_text
 
 VERDICT_ORDER = ("fail", "unknown", "waived", "pass")  # worst first
-_RULE = re.compile(r"(\S+ \S+) (?:(?:ingress|egress) )?rule \d+")
 
 
 def worst(verdicts: Iterable[str]) -> str:
@@ -76,7 +76,6 @@ class ReportData:
         self.document = AuditDocument.parse(result, where=where)  # checks kind, schema, required keys
         self.result = result
         self.where = where
-        self._deciding: dict[str, list[tuple[str, str]]] = {}
 
     # -- basics ------------------------------------------------------------------------------------
     @property
@@ -165,6 +164,13 @@ class ReportData:
             return list(FLOW_COLUMNS), [], []
         return list(fl["columns"]), list(fl.get("decided_by", [])), list(fl["rows"])
 
+    def flow_details(self) -> list[list[Mapping[str, Any]]]:
+        """``decided_by_detail`` of each ``decided_by`` text of ``flows_table`` (``[]`` each in a
+        result written before it was recorded)."""
+        fl = self.result.get("flows") or {}
+        texts = fl.get("decided_by", [])
+        return list(fl.get("decided_by_detail") or [[] for _ in texts])
+
     @property
     def flows_omitted(self) -> int:
         """Flows counted but not listed in the result (``auditor audit --max-evidence``)."""
@@ -191,29 +197,27 @@ class ReportData:
     def policies(self) -> dict[str, Mapping[str, Any]]:
         return {p["ref"]: p for p in self.result.get("policies", [])}
 
-    def deciding_policies(self, decided_by: str) -> list[tuple[str, str]]:
-        """(side, policy ref) named in a ``decided_by`` text: ingress side, Istio, egress side.
-
-        Rule texts are ``[tier T: ]<kind> <namespace/name> <direction> rule <n> (<action>)`` (the
-        engine's rule table; Istio: ``AuthorizationPolicy <ns/name> rule <n> (<action>)``); kinds
-        and names contain no spaces, so the two words before `` [direction] rule `` are the policy
-        ref. Memoised per text.
-        """
-        hit = self._deciding.get(decided_by)
-        if hit is not None:
-            return hit
+    def deciding_policies(self, detail: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """(side, policy ref) of the policy rules in a ``decided_by_detail`` that the result lists
+        among its ``policies``: ingress side, Istio, egress side, each once."""
         out: list[tuple[str, str]] = []
-        sides: dict[str, str] = {}
-        for chunk in (decided_by or "").split("; "):
-            side, _, text = chunk.partition(": ")
-            sides[side.strip()] = text
+        by_side = {s["side"]: s for s in detail}
         for side in ("ingress", "istio", "egress"):
-            for m in _RULE.finditer(sides.get(side, "")):
-                ref = m.group(1)
-                if ref in self.policies and (side, ref) not in out:
+            for r in by_side.get(side, {}).get("rules", ()):
+                ref = (r.get("policy") or {}).get("ref")
+                if Reason(r["reason"]) in RULE_REASONS and ref in self.policies and (side, ref) not in out:
                     out.append((side, ref))
-        if len(self._deciding) < 200_000:
-            self._deciding[decided_by] = out
+        return out
+
+    @staticmethod
+    def rule_lines(detail: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """(side, its deciding rules in short words) per side of a ``decided_by_detail``."""
+        out = []
+        for s in detail:
+            texts = [rule_text(Decision.from_json(r), short=True) for r in s.get("rules", ())]
+            if s.get("more"):
+                texts.append(f"+{s['more']} more")
+            out.append((str(s["side"]), " | ".join(texts)))
         return out
 
     @staticmethod
@@ -334,13 +338,16 @@ class ReportData:
             peers = sorted({str(v.get(other) or "") for v in items if v.get(other)})
             ports = list(dict.fromkeys(str(v.get("ports") or "") for v in items))
             rules = Counter(str(v.get("decided_by") or v.get("reason") or "") for v in items)
+            top = rules.most_common(1)[0][0] if rules else ""
+            detail = next((v.get("decided_by_detail") or [] for v in items if v.get("decided_by") == top), [])
             rows.append({
                 "workload": name,
                 "flows": len(items),
                 "peers": len(peers),
                 "example": peers[0] if peers else "",
                 "ports": "all" if "all" in ports else " ".join(ports[:4]) + (" …" if len(ports) > 4 else ""),
-                "decided_by": rules.most_common(1)[0][0] if rules else "",
+                "decided_by": top,
+                "decided_by_detail": detail,
             })
         rows.sort(key=lambda r: (-r["flows"], r["workload"]))
         return side, rows

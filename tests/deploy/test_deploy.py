@@ -99,13 +99,18 @@ def load_docs(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+PERIOD_CRON = "zone-auditor-period-report"
+
+
 def manifest_docs() -> dict[str, dict[str, Any]]:
+    """Manifests by kind; the monthly period-report CronJob under ``PeriodCronJob``."""
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(MANIFESTS.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
         for doc in load_docs(path.read_text()):
-            out[doc["kind"]] = doc
+            key = "PeriodCronJob" if doc["metadata"]["name"] == PERIOD_CRON else doc["kind"]
+            out[key] = doc
     return out
 
 
@@ -253,6 +258,7 @@ def test_every_manifest_validates() -> None:
             "PersistentVolumeClaim",
             "NetworkPolicy",
             "CronJob",
+            "CronJob",
         ]
     )
 
@@ -362,10 +368,86 @@ def _pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_kustomization_builds() -> None:
     docs = load_docs(_kustomize_build())
-    assert len(docs) == 7
-    cron = next(d for d in docs if d["kind"] == "CronJob")
-    image = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "zone-auditor:0.1.0"
+    assert len(docs) == 8
+    crons = [d for d in docs if d["kind"] == "CronJob"]
+    assert len(crons) == 2
+    for cron in crons:
+        image = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "zone-auditor:0.1.0"
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def assert_period_job(cron: dict[str, Any]) -> dict[str, Any]:
+    """The monthly period-report CronJob: locked down like the audit's, reads no cluster API."""
+    spec = cron["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["schedule"].split()[2:] == ["1", "*", "*"]  # monthly, on the 1st
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert "/tmp" in mounts and "/reports" in mounts
+    return container
+
+
+def run_period_script(container: dict[str, Any], tmp_path: Path, report_exit: int = 0,
+                      prune_exit: int = 0) -> tuple[int, list[list[str]]]:
+    """Run the period job's script with a fake ``auditor`` (exit code per sub-command)."""
+    script = kube_expand(container["args"][0], {"AUDITOR_CLUSTER": "prod-eu-1"})
+    reports = tmp_path / "reports"
+    reports.mkdir(parents=True)
+    script = script.replace("/reports", str(reports))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    tool = bin_dir / "auditor"
+    tool.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"sys.exit({report_exit} if sys.argv[1] == 'period-report' else {prune_exit})\n"
+    )
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AUDITOR_CLUSTER": "prod-eu-1"}
+    result = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert "not found" not in result.stderr, result.stderr
+    return result.returncode, [json.loads(x) for x in calls.read_text().splitlines()]
+
+
+def _last_month(argv: list[str]) -> None:
+    import datetime as dt
+
+    first = dt.datetime.now(dt.UTC).date().replace(day=1)  # the script's `date -u`
+    since = (first - dt.timedelta(days=1)).replace(day=1)
+    assert argv[argv.index("--since") + 1] == since.isoformat()
+    assert argv[argv.index("--until") + 1] == (first - dt.timedelta(days=1)).isoformat()
+
+
+def test_kustomize_records_into_sqlite_and_writes_the_monthly_period_report(tmp_path: Path) -> None:
+    docs = manifest_docs()
+    audit = assert_locked_down(docs["CronJob"])
+    assert _env(audit)["AUDITOR_HISTORY"] == "/reports/history.sqlite"
+    code, calls, _ = run_container_script(audit, tmp_path / "audit", audit_exit=0)
+    assert code == 0 and calls[0][-1] == "--record"
+    period = assert_period_job(docs["PeriodCronJob"])
+    assert _env(period)["AUDITOR_HISTORY"] == "/reports/history.sqlite"
+    claim = docs["PeriodCronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"][0]
+    assert claim["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"]["metadata"]["name"]
+    code, (report, prune) = run_period_script(period, tmp_path / "p")
+    assert code == 0
+    assert report[0] == "period-report" and report[report.index("--cluster") + 1] == "prod-eu-1"
+    _last_month(report)
+    assert prune == ["history", "prune", "--keep", "400d"]
+    code, _ = run_period_script(period, tmp_path / "q", report_exit=2)
+    assert code == 2  # no runs in the month: the Job fails, never an empty pass
+    text = (MANIFESTS / "cronjob.yaml").read_text()
+    assert "secretKeyRef: {name: zone-auditor-history, key: url}" in text  # PostgreSQL documented
 
 
 def shutil_which(name: str) -> str | None:
@@ -1039,8 +1121,8 @@ def test_chart_renders_with_defaults(tmp_path: Path) -> None:
     assert role["rules"] == manifest_docs()["ClusterRole"]["rules"] or granted(role) == granted(
         manifest_docs()["ClusterRole"]
     )
-    (cron,) = kinds["CronJob"]
-    assert cron["metadata"]["name"] == "audit-zone-auditor"
+    cron, period = _crons(kinds, "audit-zone-auditor")
+    assert period["metadata"]["name"] == "audit-zone-auditor-period"
     assert cron["spec"]["schedule"] == "17 3 * * *"
     assert cron["spec"]["suspend"] is False
     assert cron["spec"]["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 604800
@@ -1098,8 +1180,7 @@ def test_chart_with_custom_controls_waivers_zones_upload(tmp_path: Path) -> None
     assert config_maps["zone-auditor-waivers"]["data"] == {
         "waivers.yaml": "waivers:\n  - id: W-1\n"
     }
-    (cron,) = kinds["CronJob"]
-    assert cron["metadata"]["name"] == "zone-auditor"
+    cron, _ = _crons(kinds, "zone-auditor")
     assert cron["spec"]["timeZone"] == "Europe/Berlin"
     container = assert_locked_down(cron)
     assert container["image"] == "registry.example.com/zone-auditor:0.1.1"
@@ -1142,7 +1223,7 @@ def test_chart_without_rbac_persistence_or_network_policy() -> None:
     }
     kinds = by_kind(render_docs(overrides))
     assert sorted(kinds) == ["CronJob"]
-    (cron,) = kinds["CronJob"]
+    cron, _ = _crons(kinds, "audit-zone-auditor")
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "audit-reader"
     assert next(v for v in pod["volumes"] if v["name"] == "reports") == {
@@ -1151,6 +1232,46 @@ def test_chart_without_rbac_persistence_or_network_policy() -> None:
     }
     script = pod["containers"][0]["args"][0]
     assert "find /reports" not in script
+
+
+def _crons(kinds: dict[str, list[dict[str, Any]]], name: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The audit CronJob (named ``name``) and the period-report one (None when disabled)."""
+    by_name = {c["metadata"]["name"]: c for c in kinds["CronJob"]}
+    audit = by_name.pop(name)
+    assert len(by_name) <= 1
+    return audit, next(iter(by_name.values()), None)
+
+
+def test_chart_history_in_sqlite_by_default_and_postgresql_from_a_secret(tmp_path: Path) -> None:
+    cron, period = _crons(by_kind(render_docs()), "audit-zone-auditor")
+    assert period is not None
+    container = assert_locked_down(cron)
+    assert _env(container) == {"AUDITOR_CLUSTER": "audit", "AUDITOR_HISTORY": "/reports/history.sqlite"}
+    code, calls, _ = run_container_script(container, tmp_path / "a", audit_exit=0)
+    assert code == 0 and calls[0][-1] == "--record"
+    pc = assert_period_job(period)
+    assert _env(pc) == _env(container)
+    code, (report, prune) = run_period_script(pc, tmp_path / "b")
+    assert code == 0 and report[report.index("--every") + 1] == "24h" and "--cluster" in report
+    _last_month(report)
+    assert prune == ["history", "prune", "--keep", "400d"]
+
+    overrides = {"history": {"url": {"existingSecret": "audits-pg"}, "cluster": "prod-eu-1", "keep": ""},
+                 "periodReport": {"allClusters": True, "schedule": "0 6 1 * *"}}
+    cron, period = _crons(by_kind(render_docs(overrides)), "audit-zone-auditor")
+    assert period is not None
+    for c in (cron, period):
+        env = _env(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
+        assert env == {"AUDITOR_CLUSTER": "prod-eu-1",
+                       "AUDITOR_HISTORY": {"secretKeyRef": {"name": "audits-pg", "key": "url"}}}
+    code, calls = run_period_script(assert_period_job(period), tmp_path / "c")
+    assert code == 0 and len(calls) == 1 and "--all" in calls[0]  # keep "": no prune
+
+    kinds = by_kind(render_docs({"history": {"record": False}, "periodReport": {"enabled": False}}))
+    cron, period = _crons(kinds, "audit-zone-auditor")
+    assert period is None and "env" not in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    with pytest.raises(AssertionError, match="!~"):
+        render_chart({"history": {"keep": "forever"}})
 
 
 def test_chart_rejects_bad_values() -> None:
@@ -1193,3 +1314,57 @@ def test_renderer_basics() -> None:
     assert shlex.split(engine.render('--x {{ "a b" | squote }}', root)) == ["--x", "a b"]
     with pytest.raises(TemplateError):
         engine.render("{{ if .Values.t }}unterminated", root)
+
+
+# --- signing (docs/attestation.md) -----------------------------------------------------------
+
+
+def _with_key_at(container: dict[str, Any], key: Path) -> dict[str, Any]:
+    """The container with its script reading the signing key from ``key`` instead of the Secret's mount."""
+    out = json.loads(json.dumps(container))
+    out["args"][0] = out["args"][0].replace("/etc/zone-auditor/signing/signing.pem", str(key))
+    return out
+
+
+def test_cronjob_signs_when_the_optional_key_secret_exists(tmp_path: Path) -> None:
+    cron = manifest_docs()["CronJob"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "signing-key")
+    assert volume["secret"]["secretName"] == "zone-auditor-signing-key"
+    assert volume["secret"]["optional"] is True and volume["secret"]["defaultMode"] == 0o440
+    (container,) = pod["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "signing-key")
+    assert mount == {"name": "signing-key", "mountPath": "/etc/zone-auditor/signing", "readOnly": True}
+    key = tmp_path / "signing.pem"
+    _, calls, _ = run_container_script(_with_key_at(container, key), tmp_path / "unsigned", audit_exit=0)
+    ((_, *argv),) = calls
+    assert "--sign" not in argv  # no Secret, no key file: unsigned evidence
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    code, calls, reports = run_container_script(_with_key_at(container, key), tmp_path / "signed", audit_exit=1)
+    assert code == 1
+    ((_, *argv),) = calls
+    assert argv[argv.index("--sign") + 1] == str(key)
+    run = Path(argv[argv.index("--report") + 1])
+    assert run.parent == reports and argv[argv.index("-o") + 1] == str(run / "result.json")
+
+
+def test_chart_signs_with_an_existing_secret(tmp_path: Path) -> None:
+    cron, _ = _crons(by_kind(render_docs()), "audit-zone-auditor")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "signing-key" not in {v["name"] for v in pod["volumes"]}
+    assert "--sign" not in pod["containers"][0]["args"][0]
+    cron, _ = _crons(by_kind(render_docs({"signing": {"existingSecret": "audit-key", "secretKey": "ed25519.pem"}})),
+                     "audit-zone-auditor")
+    container = assert_locked_down(cron)
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "signing-key")
+    assert volume["secret"] == {"secretName": "audit-key", "defaultMode": 0o440,
+                                "items": [{"key": "ed25519.pem", "path": "signing.pem"}]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "signing-key")
+    assert mount["mountPath"] == "/etc/zone-auditor/signing" and mount["readOnly"] is True
+    code, calls, reports = run_container_script(container, tmp_path, audit_exit=0)
+    assert code == 0
+    ((_, *argv),) = calls
+    assert argv[argv.index("--sign") + 1] == "/etc/zone-auditor/signing/signing.pem"
+    run = Path(argv[argv.index("--report") + 1])
+    assert run.parent == reports and argv[argv.index("-o") + 1] == str(run / "result.json")

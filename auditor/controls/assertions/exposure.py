@@ -277,5 +277,18 @@ def exposure_evidence(ex: Any) -> dict[str, Any]:
             "causes": [{"code": c.code, "text": c.text, "ref": c.ref} for c in p.causes],
             "source": {"ref": p.source.ref, "file": p.source.file, "line": p.source.line},
         })
+    kinds = {"lb": "LoadBalancer", "nodeport": "NodePort", "externalip": "ExternalIP", "hostport": "HostPort",
+             "ingress": "Ingress", "route": "Route", "gateway": "Gateway"}
+    entries: dict[str, dict[str, str]] = {}
+    for p in ex.paths:  # what history records per run (auditor/history/adapter.py)
+        word, _, ref = p.via.partition(" ")
+        if p.verdict == "deny" or word not in kinds:
+            continue
+        ns, _, name = ref.partition("/")
+        kind = "Service" if word in ("lb", "nodeport", "externalip") else kinds[word]
+        key = f"{ns}/{kind}/{name}:{p.listen or 'auto'}"
+        entries.setdefault(key, {"name": key, "kind": kinds[word],
+                                 "detail": f"{p.entry} → {' '.join(p.backend) or p.service} ({p.verdict})"})
     return {"client": ex.settings.client, "assumptions": ex.settings.assumptions(),
-            "skipped": [str(c) for c in ex.skipped], "paths": paths}
+            "skipped": [str(c) for c in ex.skipped], "paths": paths,
+            "entry_points": [entries[k] for k in sorted(entries)]}

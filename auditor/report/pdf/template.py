@@ -201,7 +201,7 @@ def _file(r: Reader, key: str, base: Path, what: str) -> Path | None:
     return p
 
 
-def _branding(r: Reader, base: Path) -> Branding:
+def read_branding(r: Reader, base: Path) -> Branding:
     r.only("organisation", "cluster", "logo", "confidentiality", "colours", "fonts")
     colours = dict(DEFAULT_COLOURS)
     if r.has("colours"):
@@ -306,7 +306,7 @@ def parse_template(data: Any, loc: Locator, path: Path, digest: str) -> Template
     paper = str(r.str("paper", required=False, default="a4")).lower()
     if paper not in PAPERS:
         raise r.fail("paper", f"must be one of {', '.join(PAPERS)}, got {paper!r}")
-    branding = _branding(r.sub("branding"), path.parent) if r.has("branding") else Branding()
+    branding = read_branding(r.sub("branding"), path.parent) if r.has("branding") else Branding()
     evidence_rows, inventory_rows, summary_rows = 200, 150, 50
     if r.has("limits"):
         lr = r.sub("limits")
