@@ -203,3 +203,15 @@ def test_exp_19_route_with_router_pods_missing_is_controller_unknown(tmp_path: P
 def test_exposure_settings_reject_unknown_dataplane(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         expose([write(tmp_path, web())], ExposureSettings(dataplane="userspace"))
+
+
+def test_exp_18_real_controller_labels_admit_what_a_synthetic_source_would_not(tmp_path: Path) -> None:
+    # netpol-analyzer's {ingress-controller} is a label-less pod in a fake namespace: a backend
+    # policy admitting the real controller by namespace and pod labels shows as blocked there.
+    # We judge hop 2 with the real controller pod, so the route is allowed (docs/exposure.md).
+    peer = {"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/component": "controller"}}}
+    docs = [*controller(), *web(), ingress("shop", "web", [rule(None, ("/", "Prefix", "web", 80))]),
+            netpol("shop", "web-in", {"app": "web"}, [{"from": [peer]}])]
+    [p] = by_via(expose([write(tmp_path, docs)]), "ingress shop/web")
+    assert p.verdict == "allow" and "NetworkPolicy shop/web-in" in p.hops[-1].rule

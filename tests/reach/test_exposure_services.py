@@ -132,3 +132,15 @@ def test_exp_7_hostport_opens_node_addresses_with_client_kept(tmp_path: Path) ->
     [p] = by_via(expose([f], ExposureSettings(firewall="open")), "hostport edge/proxy")
     assert p.entry == "<node>:443" and p.port == "8443/TCP" and p.verdict == "allow"
     assert "client" in p.hops[1].src
+
+
+def test_exp_5_local_traffic_policy_keeps_the_client_on_lb_and_external_ips(tmp_path: Path) -> None:
+    # backend admits only the partner range: with ETP Local the partner client is seen as itself
+    only_partner = netpol("shop", "only-partner", APP, [{"from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]}])
+    for etp, want in (("Local", "allow"), ("Cluster", "unknown")):
+        f = _app(tmp_path, service("shop", "web", APP, [{"port": 443, "targetPort": 8080}], "LoadBalancer",
+                                   ["198.51.100.9"], allocateLoadBalancerNodePorts=False,
+                                   externalIPs=["192.0.2.50"], externalTrafficPolicy=etp), only_partner)
+        ex = expose([f], ExposureSettings(client="partner", firewall="open"), externals={"partner": "203.0.113.7/32"})
+        assert {p.via: p.verdict for p in ex.paths if p.via != "direct"} == {
+            "lb shop/web": want, "externalip shop/web": want}, etp

@@ -10,8 +10,8 @@ from reportlab.graphics.shapes import Drawing, Line, Polygon, Rect, String
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer
 
-from auditor.report.pdf.widgets import Ctx, grid, heading, narrative, para, section_title
 from auditor.report.pdf.template import Section
+from auditor.report.pdf.widgets import Ctx, grid, heading, narrative, para, section_title
 
 VERDICT_WORDS = {"allow": "allowed", "deny": "denied", "unknown": "unknown"}
 MAX_DIAGRAM_ROWS = 12

@@ -28,8 +28,8 @@ from reportlab.platypus.flowables import HRFlowable
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from auditor.report.data import Control, ReportData
-from auditor.report.pdf.template import Section
 from auditor.report.pdf.exposure import build_exposure
+from auditor.report.pdf.template import Section
 from auditor.report.pdf.widgets import (
     VERDICT_WORDS,
     Anchor,
