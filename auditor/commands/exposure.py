@@ -56,11 +56,14 @@ def exposure_rows(exposure: Any, zones_of: Any = None) -> Any:
               help="The provider enforces loadBalancerSourceRanges (EXP-4).")
 @click.option("--pod-ips-unroutable", is_flag=True,
               help="Declare pod IPs not routable from the client network: drops the direct flow (EXP-1).")
+@click.option("--egress", is_flag=True,
+              help="List where workloads connect outside instead (direct flows and ServiceEntry routes, EXP-16).")
 @click.option("--only", type=click.Choice(["allowed", "denied", "unknown"]), help="Keep only these rows.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
 def exposure(source: InputSpec, flags: AnalysisFlags, client: str, dst: str | None, zone: str | None, controls: tuple[str, ...],
-             service_dataplane: str, firewall: str, lb_ranges_enforced: bool, pod_ips_unroutable: bool, only: str | None,
+             service_dataplane: str, firewall: str, lb_ranges_enforced: bool, pod_ips_unroutable: bool, egress: bool,
+             only: str | None,
              fmt: str, output: str | None) -> None:
     """Entry points from outside (LoadBalancer, NodePort, externalIP, hostPort, Ingress, Route,
     Gateway, Istio gateway) and the direct pod-IP flow, each path hop by hop with its verdict."""
@@ -71,6 +74,9 @@ def exposure(source: InputSpec, flags: AnalysisFlags, client: str, dst: str | No
     analysis = run_analysis(source, flags)
     settings = ExposureSettings(client=client, dataplane=service_dataplane, firewall=None if firewall == "unknown" else firewall,
                                 lb_ranges_enforced=lb_ranges_enforced, pod_ips_unroutable=pod_ips_unroutable)
+    if egress:
+        emit_egress(analysis, client, dst, zone, controls, only, fmt, output, flags.lenient)
+        return
     try:
         ex = build_exposure(analysis, settings, lenient=flags.lenient)
     except LookupError as exc:
@@ -115,3 +121,43 @@ def _path_json(p: Any) -> dict[str, Any]:
         "hops": [{"step": h.step, "src": h.src, "dst": h.dst, "port": h.port, "verdict": h.verdict, "rule": h.rule,
                   "cause": None if h.cause is None else h.cause.code} for h in p.hops],
     }
+
+
+EGRESS_COLUMNS = ("source", "via", "destination", "ports", "verdict", "decided_by", "causes")
+
+
+def emit_egress(analysis: Any, client: str, dst: str | None, zone: str | None, controls: tuple[str, ...],
+                only: str | None, fmt: str, output: str | None, lenient: bool) -> None:
+    """``--egress``: per workload (``--to`` one workload or namespace, ``--zone`` a zone's), the
+    direct flow to the client network and the ServiceEntry routes (EXP-16)."""
+    import pandas as pd
+
+    from auditor.policy.routes import load_routing
+    from auditor.reach.exposure.egress import egress_paths
+
+    sources = [e for e in analysis.entities("workload") if e.kind != "external"]
+    if dst:
+        sources = [e for e in sources if e.name == dst or e.namespace == dst]
+    if zone:
+        from auditor.controls.pack import load_packs
+        from auditor.controls.zones import ZoneIndex
+
+        packs, _ = load_packs(list(controls), None)
+        index = ZoneIndex(analysis, packs[0])
+        sources = [e for e in sources if zone in index.zones_of(e.name)]
+    try:
+        paths = egress_paths(analysis, load_routing(analysis.snapshot, lenient=lenient), sources, client)
+    except LookupError as exc:
+        raise UsageError(f"--client {client}: {exc.args[0] if exc.args else 'not found'}") from None
+    df = pd.DataFrame([{"source": p.source, "via": p.via, "destination": p.destination, "ports": p.ports,
+                        "verdict": p.verdict, "decided_by": p.rule, "causes": "; ".join(str(c) for c in p.causes)}
+                       for p in paths], columns=list(EGRESS_COLUMNS))
+    if only:
+        df = df[df["verdict"] == {"allowed": "allow", "denied": "deny", "unknown": "unknown"}[only]]
+    df = df.reset_index(drop=True)
+    if fmt == "csv":
+        emit(to_csv(df), output)
+    elif fmt == "json":
+        emit(to_json(meta(analysis, client=client, egress=True), df), output)
+    else:
+        emit(to_table(df.drop(columns=["decided_by"])) + notes_text(analysis), output)

@@ -109,3 +109,12 @@ def test_explain_from_internet_walks_each_path() -> None:
     assert "exposure paths from internet to dmz/Deployment/customer: 1" in text
     assert "via gateway dmz/customer-gateway at 203.0.113.20:443" in text
     assert "3. to-backend: proxy dmz/gateway.networking.k8s.io/gateway-name=customer-gateway" in text
+
+
+def test_egress_listing_per_zone() -> None:
+    got = rows(str(BANK / "before"), "--egress", "--zone", "restricted", "--controls", str(CONTROLS / "bank-zones.yaml"))
+    assert [(r["source"], r["via"], r["destination"], r["verdict"]) for r in got] == [
+        ("restricted/StatefulSet/database", "direct", "internet", "allow"),
+        ("restricted/attacker", "direct", "internet", "allow")]
+    got = rows(str(BANK / "after"), "--egress", "--to", "restricted")
+    assert {r["verdict"] for r in got} == {"deny"}  # BANK-8: the data tier starts nothing external
