@@ -38,11 +38,13 @@ NOT_READ = "not-read"
 # same object; dropped so that a live scan and a manifest read compare equal.
 DROPPED_METADATA = ("managedFields", "resourceVersion", "generation", "selfLink")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-# The only status a policy question needs: where the pod runs and which addresses it has.
+# The only status a policy question needs: where the pod runs and which addresses it has, the
+# load-balancer addresses of a Service and the node addresses (exposure entries, EXP-3, EXP-6).
 # Keyed by kind key; every other kind's status is dropped.
 KEPT_STATUS: dict[str, frozenset[str]] = {
     "Pod": frozenset({"phase", "podIP", "podIPs", "hostIP"}),
-    "Node": frozenset({"addresses"}),  # node IPs: what a `nodes` peer of an admin policy matches (ADM-7)
+    "Service": frozenset({"loadBalancer"}),  # LB addresses: exposure entries (EXP-3)
+    "Node": frozenset({"addresses"}),  # node IPs: what a `nodes` peer of an admin policy matches (ADM-7) and EXP-6 sources
 }
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _SNAPSHOT_FIELDS = (

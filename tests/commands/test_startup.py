@@ -68,7 +68,7 @@ def test_every_command_is_added_to_the_group():
                     nested |= set(obj.commands)
     assert defined - nested == set(main.commands)
     assert {"scan", "reach", "explain", "audit", "report", "baseline", "gate", "diff", "attest", "verify",
-            "history", "period-report"} <= set(main.commands)
+            "history", "period-report", "exposure"} <= set(main.commands)
 
 
 def test_reach_levels_match_the_engine():

@@ -70,7 +70,7 @@ def test_audit_record_option_records_the_run_and_keeps_the_audit_exit_code(store
     assert "recorded: run 1 of prod-eu-1" in r.stderr
     listed = cli("history", "list", "--format", "csv", env=env)
     rows = list(csv.DictReader(io.StringIO(listed.stdout)))
-    assert [(x["run"], x["cluster"], x["verdict"], x["fail"]) for x in rows] == [("1", "prod-eu-1", "fail", "6")]
+    assert [(x["run"], x["cluster"], x["verdict"], x["fail"]) for x in rows] == [("1", "prod-eu-1", "fail", "7")]
 
 
 def test_a_failed_write_records_nothing(store_url: str) -> None:

@@ -154,7 +154,7 @@ def test_groups_not_installed_are_not_listed(served) -> None:
     statuses = collected.collection
     for key in statuses:
         if (
-            key.startswith(("calico/", "istio/"))
+            key.startswith(("calico/", "istio/", "gateway/", "openshift/"))
             or "AdminNetworkPolicy" in key
             or key == "ClusterNetworkPolicy"
         ):

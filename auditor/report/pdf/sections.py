@@ -28,6 +28,7 @@ from reportlab.platypus.flowables import HRFlowable
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from auditor.report.data import Control, ReportData
+from auditor.report.pdf.exposure import build_exposure
 from auditor.report.pdf.template import Section
 from auditor.report.pdf.widgets import (
     VERDICT_WORDS,
@@ -788,6 +789,7 @@ BUILDERS: dict[str, Callable[[Ctx, Section], list[Flowable]]] = {
     "summary": build_summary,
     "control-table": build_control_table,
     "matrix": build_matrix,
+    "exposure": build_exposure,
     "controls": build_controls,
     "inventory": build_inventory,
     "signoff": build_signoff,

@@ -22,8 +22,8 @@ from auditor.yamlfile import Locator, Reader, load_yaml
 
 SCHEMA = "zone-auditor/report-template/v1"
 DEFAULT_TEMPLATES = ("auditor", "executive")
-SECTION_KINDS = ("cover", "contents", "facts", "scope", "summary", "matrix", "controls", "control-table",
-                 "inventory", "signoff", "text", "page-break")
+SECTION_KINDS = ("cover", "contents", "facts", "scope", "summary", "matrix", "exposure", "controls",
+                 "control-table", "inventory", "signoff", "text", "page-break")
 VERDICT_NAMES = ("pass", "fail", "waived", "unknown")
 PAPERS = ("a4", "letter")
 
@@ -244,6 +244,7 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "scope": (),
     "summary": ("requirements", "controls"),
     "matrix": ("flows", "evidence_rows"),
+    "exposure": ("evidence_rows",),
     "controls": ("verdicts", "evidence_rows"),
     "control-table": ("verdicts",),
     "inventory": ("rows",),

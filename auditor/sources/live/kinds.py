@@ -58,6 +58,9 @@ def _istio(kind: str, plural: str) -> LiveKind:
 
 
 _ANP_VERSIONS = ("v1alpha2", "v1alpha1")
+# TLSRoute is standard since Gateway API v1.5, TCPRoute since v1.6; v1alpha2 before (EXP-11).
+_GATEWAY_L4_VERSIONS = ("v1", "v1alpha2")
+_ISTIO_NET_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 
 #: Everything the scanner lists, in scan order. Several entries may share a kind key (the
 #: two Calico groups): the first one the cluster serves is listed, the others are not.
@@ -113,6 +116,21 @@ LIVE_KINDS: tuple[LiveKind, ...] = (
     _istio("AuthorizationPolicy", "authorizationpolicies"),
     _istio("PeerAuthentication", "peerauthentications"),
     _istio("RequestAuthentication", "requestauthentications"),
+    # exposure paths (semantics.md section G)
+    LiveKind("networking.k8s.io", ("v1",), "ingresses", "Ingress", True),
+    LiveKind("networking.k8s.io", ("v1",), "ingressclasses", "IngressClass", False),
+    LiveKind("route.openshift.io", ("v1",), "routes", "Route", True),
+    LiveKind("gateway.networking.k8s.io", ("v1",), "gatewayclasses", "GatewayClass", False),
+    LiveKind("gateway.networking.k8s.io", ("v1",), "gateways", "Gateway", True),
+    LiveKind("gateway.networking.k8s.io", ("v1",), "httproutes", "HTTPRoute", True),
+    LiveKind("gateway.networking.k8s.io", ("v1",), "grpcroutes", "GRPCRoute", True),
+    LiveKind("gateway.networking.k8s.io", _GATEWAY_L4_VERSIONS, "tlsroutes", "TLSRoute", True),
+    LiveKind("gateway.networking.k8s.io", _GATEWAY_L4_VERSIONS, "tcproutes", "TCPRoute", True),
+    LiveKind("gateway.networking.k8s.io", ("v1", "v1beta1"), "referencegrants", "ReferenceGrant", True),
+    LiveKind("networking.istio.io", _ISTIO_NET_VERSIONS, "gateways", "Gateway", True),
+    LiveKind("networking.istio.io", _ISTIO_NET_VERSIONS, "virtualservices", "VirtualService", True),
+    LiveKind("networking.istio.io", _ISTIO_NET_VERSIONS, "serviceentries", "ServiceEntry", True),
+    LiveKind("networking.istio.io", _ISTIO_NET_VERSIONS, "sidecars", "Sidecar", True),
 )
 
 
