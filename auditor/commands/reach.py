@@ -38,7 +38,8 @@ LEVELS = ("pod", "workload", "namespace")  # checked against reach.analysis.LEVE
 def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http: tuple[str, ...], by: str,
           fmt: str, only: str | None, src: str | None, dst: str | None, output: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
-    from auditor.reach.rows import for_people, http_rows, port_rows, summary_rows
+    from auditor.reach.causes import count_line, counted
+    from auditor.reach.rows import for_people, http_rows, port_rows, row_causes, summary_rows
 
     queries = [parse_port(p) for p in ports]
     requests = [parse_request(h) for h in http]
@@ -56,13 +57,17 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         df = df[df["allowed"] == word].reset_index(drop=True)
+    causes = row_causes(df)
     if fmt == "csv":
         emit(to_csv(for_people(df)), output)
     elif fmt == "json":
-        emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests]), df),
-             output)
+        emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
+                          why_unknown=counted(causes)), df), output)
     else:
         emit(to_table(for_people(df)) + notes_text(analysis), output)
+    line = count_line(causes, "unknown rows by cause")
+    if line:
+        click.echo(line, err=True)  # exit stays 0: unknown is an answer
 
 
 def parse_port(text: str) -> Any:

@@ -28,6 +28,7 @@ from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import unique_rows
+from auditor.reach.uncertainty import CauseFinder
 from auditor.snapshot import Snapshot
 
 LEVELS = ("pod", "workload", "namespace")
@@ -172,6 +173,7 @@ class Analysis:
     _net_bits: tuple[np.ndarray, np.ndarray] | None = None
     _hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     _allow_rule: np.ndarray | None = None
+    _causes: CauseFinder | None = None
     _l7_bits: dict[Request | None, tuple[L7Result, np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
 
@@ -586,6 +588,31 @@ class Analysis:
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
     ) -> list[DecidedBy]:
         """``decided_by`` for many pairs; identical evidence is worked out once."""
+        return self._with_causes(pm, ii, jj, atoms, self._decided_by_many(pm, ii, jj, atoms))
+
+    def cause_finder(self) -> CauseFinder:
+        """Names the causes of unknown cells (one per analysis: it caches per distinct cell)."""
+        if self._causes is None:
+            self._causes = CauseFinder(self)
+        return self._causes
+
+    def _with_causes(self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None,
+                     whys: list[DecidedBy]) -> list[DecidedBy]:
+        """Attach the causes of every unknown pair (derived on demand, ``reach/uncertainty.py``)."""
+        v = pm.verdict[pm.row[np.asarray(ii), np.asarray(jj)]]
+        unknown = (v == UNKNOWN).any(axis=1) if len(ii) else np.zeros(0, bool)
+        if not unknown.any():
+            return whys
+        finder = self.cause_finder()
+        out = list(whys)
+        for k in np.flatnonzero(unknown).tolist():
+            at = None if atoms is None else atoms[k]
+            out[k] = whys[k].with_causes(finder.pair_causes(pm, int(ii[k]), int(jj[k]), at))
+        return out
+
+    def _decided_by_many(
+        self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
+    ) -> list[DecidedBy]:
         re_, ri, rl = self.witness_rules(pm, ii, jj)
         v = pm.verdict[pm.row[ii, jj]]
         shared = atoms is None or (len(atoms) > 0 and all(a is atoms[0] for a in atoms))

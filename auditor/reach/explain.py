@@ -8,6 +8,7 @@ import numpy as np
 
 from auditor.policy.admin import ADMIN_KINDS
 from auditor.reach.analysis import Analysis, Entity
+from auditor.reach.causes import Cause, unique
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult
 from auditor.reach.l7.compile import Request
 from auditor.reach.l7.mtls import (
@@ -61,6 +62,7 @@ class Explanation:
     note: str
     mesh: MeshExplanation | None = None
     request: str = ""
+    causes: tuple[Cause, ...] = ()  # why the verdict is unknown (empty when it is not)
 
 
 def _side(analysis: Analysis, d: str, result: DirectionResult, subject: int, peer: int, atom: int) -> SideExplanation:
@@ -256,13 +258,23 @@ def explain(analysis: Analysis, src: Entity, dst: Entity, port: PortQuery, reque
     ingress = _side(analysis, "ingress", analysis.ingress, t_cls, s_cls, l4_atom)
     mesh = _mesh(analysis, t_cls, s_cls, atom, request)
     verdict = min(egress.verdict, ingress.verdict, mesh.verdict if mesh else ALLOW)
+    causes: list[Cause] = []
+    if verdict == UNKNOWN:
+        finder = analysis.cause_finder()
+        at4, at = np.array([l4_atom]), np.array([atom])
+        if egress.verdict == UNKNOWN:
+            causes += finder.engine_causes("egress", analysis.egress, s_cls, t_cls, at4)
+        if ingress.verdict == UNKNOWN:
+            causes += finder.engine_causes("ingress", analysis.ingress, t_cls, s_cls, at4)
+        if mesh is not None and mesh.verdict == UNKNOWN and l7 is not None:
+            causes += finder.l7_causes(l7, t_cls, s_cls, at)
     if len(src.classes) * len(dst.classes) > 1:
         note = (note + "; " if note else "") + (
             f"{src.name} × {dst.name} span {len(src.classes) * len(dst.classes)} endpoint-class pairs; "
             "showing the most permissive one"
         )
     return Explanation(src=src.name, dst=dst.name, port=str(port), verdict=verdict, egress=egress, ingress=ingress,
-                       note=note, mesh=mesh, request=str(request) if request else "")
+                       note=note, mesh=mesh, request=str(request) if request else "", causes=unique(causes))
 
 
 def render(ex: Explanation) -> str:
@@ -295,4 +307,6 @@ def render(ex: Explanation) -> str:
     else:
         lines.append(f"Verdict: {WORD[ex.verdict]} (a flow is allowed only if source egress AND destination ingress "
                      "allow it, K8S-5)")
+    if ex.causes:
+        lines.append("unknown because " + "; ".join(c.text() for c in ex.causes))
     return "\n".join(lines)

@@ -8,16 +8,37 @@ import numpy as np
 import pandas as pd
 
 from auditor.reach.analysis import Analysis, PairMatrix
-from auditor.reach.decision import DecidedBy
+from auditor.reach.causes import Cause
+from auditor.reach.decision import DecidedBy, causes_of
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
 from auditor.reach.ports import PortQuery
 
 DETAIL = "decided_by_detail"  # JSON only: the structured ``decided_by`` (see ``for_people``)
+WHY = "why_unknown"  # causes of an unknown row: [{code, words, object}] in JSON, text in CSV/table
 
 
 def for_people(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows without ``decided_by_detail``: CSV and the table show ``decided_by`` as text."""
-    return df.drop(columns=[DETAIL], errors="ignore")
+    """The rows without ``decided_by_detail``: CSV and the table show ``decided_by`` and
+    ``why_unknown`` as text."""
+    out = df.drop(columns=[DETAIL], errors="ignore")
+    if WHY in out.columns:
+        out = out.assign(**{WHY: [" | ".join(f"{c['code']}: {c['words']}" for c in x) for x in out[WHY]]})
+    return out
+
+
+def row_causes(df: pd.DataFrame) -> list[tuple[Cause, ...]]:
+    """The causes of each row (``()`` for a known row)."""
+    if WHY not in df.columns:
+        return []
+    return [tuple(Cause.from_json(c) for c in x) for x in df[WHY]]
+
+
+def _why_unknown(whys: Sequence[DecidedBy], unknown: np.ndarray) -> np.ndarray:
+    """``why_unknown`` per row: the causes of rows with an unknown verdict or unknown ports."""
+    out = np.empty(len(whys), dtype=object)
+    for k, w in enumerate(whys):
+        out[k] = [c.to_json() for c in causes_of(w)] if unknown[k] else []
+    return out
 
 
 def _details(whys: Sequence[DecidedBy]) -> np.ndarray:
@@ -136,6 +157,7 @@ def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
     whys = analysis.decided_by_many(pm, ii, jj)
     cols["decided_by"] = np.array(whys, dtype=object)
     cols["assurance"] = _assurance(analysis, pm, ii, jj)
+    cols[WHY] = _why_unknown(whys, (pm.verdict[rows] == UNKNOWN).any(axis=1))
     cols[DETAIL] = _details(whys)
     return pd.DataFrame(cols)
 
@@ -164,6 +186,7 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
             "allowed": words,
             "decided_by": np.array(whys, dtype=object),
             "assurance": _assurance(analysis, pm, ii, jj, atom),
+            WHY: _why_unknown(whys, pm.verdict[rows, atom] == UNKNOWN),
             DETAIL: _details(whys),
             "_order": order,
         })

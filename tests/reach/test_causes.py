@@ -1,0 +1,154 @@
+"""Every ``unknown`` names its cause, in every output (issue 13): one small manifest per cause
+code; the cause must reach the CSV ``why_unknown`` column, the JSON rows and meta, ``explain``'s
+"unknown because" line, the audit result and the PDF text. Also CAL-1: an always-true
+``serviceAccountSelector`` with the ``default`` ServiceAccount absent gives no unknown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from auditor.cli import main
+from auditor.policy.selectors import always_true, parse_selector
+
+WEB = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web", "labels": {"zone": "web"}}}
+DATA = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data", "labels": {"zone": "data"}}}
+
+
+def pod(ns: str, name: str, *, ip: str | None = None, sa: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+                            "spec": {"containers": [{"name": "c", "image": "x",
+                                                     "ports": [{"containerPort": 8080}]}]}}
+    if sa:
+        body["spec"]["serviceAccountName"] = sa
+    if ip:
+        body["status"] = {"podIP": ip, "phase": "Running"}
+    return body
+
+
+def calico(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def netpol(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+BASE = [WEB, DATA, pod("web", "front", ip="10.0.0.1"), pod("data", "db", ip="10.0.1.1")]
+ALLOW_FRONT = {"action": "Allow", "protocol": "TCP", "destination": {"ports": [8080]}}
+
+# code → objects that make web/front → data/db unknown for that cause
+CASES: dict[str, list[dict[str, Any]]] = {
+    "sa-labels-missing": [*BASE, calico("data", "db-in", {
+        "selector": "app == 'db'", "serviceAccountSelector": "team == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Deny"}]})],
+    "namespace-missing": [DATA, pod("web", "front", ip="10.0.0.1"), pod("data", "db", ip="10.0.1.1"),
+                          netpol("data", "db-in", {
+                              "podSelector": {}, "policyTypes": ["Ingress"],
+                              "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"zone": "web"}}}]}]})],
+    "pod-ip-unknown-vs-ipblock": [WEB, DATA, pod("web", "front"), pod("data", "db", ip="10.0.1.1"),
+                                  netpol("data", "db-in", {
+                                      "podSelector": {}, "policyTypes": ["Ingress"],
+                                      "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]}]})],
+    "calico-http-rule": [*BASE, calico("data", "db-in", {
+        "selector": "app == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Allow", "protocol": "TCP", "http": {"methods": ["GET"]}}]})],
+    "source-ports": [*BASE, calico("data", "db-in", {
+        "selector": "app == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Allow", "protocol": "TCP", "source": {"ports": [1234]}}]})],
+    "equal-order-tie": [*BASE,
+                        calico("data", "a", {"selector": "app == 'db'", "order": 5, "types": ["Ingress"],
+                                             "ingress": [ALLOW_FRONT]}),
+                        calico("data", "b", {"selector": "app == 'db'", "order": 5, "types": ["Ingress"],
+                                             "ingress": [{"action": "Deny"}]})],
+}
+
+ZONES = {"web": {"namespaceSelector": "kubernetes.io/metadata.name == 'web'"},
+         "data": {"namespaceSelector": "kubernetes.io/metadata.name == 'data'"}}
+PACK = {"schema": "zone-auditor/controls/v1", "id": "t", "title": "t", "framework": "tests", "zones": ZONES,
+        "controls": [{"id": "C", "title": "web may not reach data", "references": ["T 1"], "rationale": "r",
+                      "severity": "high", "assert": {"kind": "no-flow", "from": "web", "to": "data"}}]}
+
+
+def _run(*args: str) -> str:
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert r.exit_code in (0, 1), r.output
+    return r.stdout
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_cause_reaches_every_output(tmp_path: Path, code: str) -> None:
+    src = tmp_path / "cluster.yaml"
+    src.write_text(yaml.safe_dump_all(CASES[code], sort_keys=False))
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv"))))
+    row = next(r for r in rows if r["src"] == "web/front" and r["dst"] == "data/db")
+    assert row["allowed"] == "unknown"
+    assert code in row["why_unknown"]
+    known = [r for r in rows if r["allowed"] != "unknown" and not r["unknown_ports"]]
+    assert all(r["why_unknown"] == "" for r in known)
+    doc = json.loads(_run("reach", str(src), "--format", "json"))
+    jrow = next(r for r in doc["rows"] if r["src"] == "web/front" and r["dst"] == "data/db")
+    assert code in {c["code"] for c in jrow["why_unknown"]} and all(c["words"] for c in jrow["why_unknown"])
+    assert code in {c["code"] for c in doc["why_unknown"]} and all(c["count"] >= 1 for c in doc["why_unknown"])
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", "8080/TCP")
+    because = [ln for ln in text.splitlines() if ln.startswith("unknown because ")]
+    assert because and code in because[0]
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(yaml.safe_dump(PACK))
+    out = tmp_path / "result.json"
+    CliRunner().invoke(main, ["audit", str(src), "--controls", str(pack), "-o", str(out), "--as-of",
+                              "2026-12-01", "--report", str(tmp_path / "rep")], catch_exceptions=False)
+    result = json.loads(out.read_text())
+    finding = next(f for p in result["packs"] for f in p["findings"]) if "packs" in result and \
+        result["packs"] and "findings" in result["packs"][0] else _first_finding(result)
+    assert finding["verdict"] == "unknown"
+    assert code in {c["code"] for c in finding["unknown"]["causes"]}
+    pdfs = sorted((tmp_path / "rep").glob("*.pdf"))
+    assert pdfs
+    pdf_text = " ".join(" ".join(p.extract_text() for pdf in pdfs for p in pypdf.PdfReader(str(pdf)).pages).split())
+    assert code in pdf_text
+    assert "Nothing in the input fell outside the model" not in pdf_text
+
+
+def _first_finding(result: dict[str, Any]) -> dict[str, Any]:
+    for key in ("findings", "controls"):
+        if result.get(key):
+            return result[key][0]
+    raise AssertionError(f"no finding in result keys {sorted(result)}")
+
+
+def test_cal1_always_true_service_account_selector_gives_no_unknown(tmp_path: Path) -> None:
+    """The 4-tier Calico Enterprise demo pattern: ``serviceAccountSelector: ''`` on every policy,
+    pods with the ``default`` account (never in the input): zero unknown (CAL-1)."""
+    objs: list[dict[str, Any]] = [WEB, DATA, pod("web", "front"), pod("data", "db"),
+                                  {"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+                                   "metadata": {"name": "security"}, "spec": {"order": 100}}]
+    for ns, app, sel in (("web", "front", ""), ("data", "db", "all()")):
+        objs.append(calico(ns, f"security.{app}", {
+            "tier": "security", "order": 10, "selector": f"app == '{app}'", "serviceAccountSelector": sel,
+            "types": ["Ingress", "Egress"],
+            "ingress": [{"action": "Allow", "source": {"serviceAccounts": {"selector": sel}}}],
+            "egress": [{"action": "Allow", "destination": {"serviceAccounts": {"selector": ""}}}, {"action": "Deny"}]}))
+    src = tmp_path / "demo.yaml"
+    src.write_text(yaml.safe_dump_all(objs, sort_keys=False))
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv"))))
+    assert rows and not [r for r in rows if r["allowed"] == "unknown" or r["unknown_ports"]]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("all()", True), ("", True), ("has(a) || !has(a)", True), ("a == 'x' || a != 'x'", True),
+    ("team == 'web'", False), ("!has(a)", False), ("a in {'x'} || a not in {'x'}", True),
+])
+def test_always_true(text: str, expected: bool) -> None:
+    assert always_true(parse_selector(text)) is expected
