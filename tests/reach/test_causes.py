@@ -152,3 +152,18 @@ def test_cal1_always_true_service_account_selector_gives_no_unknown(tmp_path: Pa
 ])
 def test_always_true(text: str, expected: bool) -> None:
     assert always_true(parse_selector(text)) is expected
+
+
+def test_lenient_invalid_ingress_only_policy_does_not_isolate_egress(tmp_path: Path) -> None:
+    """Issue 13 §2.3 (K8S-3): an invalid ingress-only NetworkPolicy under --lenient makes ingress
+    unknown (with its cause) and leaves egress alone: no "isolated for egress", no egress rule."""
+    bad = netpol("web", "bad", {"podSelector": {"matchLabels": {"app": "front"}}, "policyTypes": ["Ingress"],
+                                "ingress": [{"ports": [{"port": 99999}]}]})
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all([WEB, pod("web", "front"), pod("web", "back"), bad], sort_keys=False))
+    text = _run("explain", str(src), "--lenient", "--from", "web/front", "--to", "web/back", "--port", "80/TCP")
+    egress = text.split("Destination ingress")[0]
+    assert "isolated for egress: yes" not in egress and "egress rule" not in egress
+    assert "not isolated for egress" in egress
+    text = _run("explain", str(src), "--lenient", "--from", "web/back", "--to", "web/front", "--port", "80/TCP")
+    assert "unknown because invalid-skipped" in text
