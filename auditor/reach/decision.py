@@ -182,7 +182,7 @@ class DecidedBy(str):
         return not self.__eq__(other)
 
     def __hash__(self) -> int:
-        return hash((str(self), self.causes))
+        return str.__hash__(self)  # as its text: lookups by the plain text keep working
 
     @property
     def causes(self) -> tuple[Cause, ...]:

@@ -74,6 +74,41 @@ CASES: dict[str, list[dict[str, Any]]] = {
                                              "ingress": [{"action": "Deny"}]})],
 }
 
+def mpod(ns: str, name: str) -> dict[str, Any]:
+    body = pod(ns, name, ip="10.0.0.1" if ns == "web" else "10.0.1.1")
+    body["spec"]["containers"].append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22.3"})
+    return body
+
+
+def authz(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+HTTP_SVC = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "data"},
+            "spec": {"selector": {"app": "db"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+MESH = [WEB, DATA, mpod("web", "front"), mpod("data", "db"), HTTP_SVC, netpol("data", "tcp-only", {
+    "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 8080, "protocol": "TCP"}]}]})]
+TIER = {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"}, "spec": {"order": 100}}
+SA_NEEDS = {"selector": "app == 'db'", "serviceAccountSelector": "team == 'db'", "types": ["Ingress"]}
+
+CASES.update({
+    "maybe-pass": [*BASE, TIER, calico("data", "security.db", {
+        "tier": "security", "order": 1, "selector": "app == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Pass", "protocol": "TCP", "source": {"ports": [1234]}}]})],
+    "invalid-skipped": [*BASE, netpol("data", "bad", {
+        "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 99999}]}]})],
+    "too-many-uncertain-policies": [*BASE, *(calico("data", f"p{k}", {**SA_NEEDS, "ingress": [{"action": "Deny"}]})
+                                             for k in range(4))],
+    "request-header-condition": [*MESH, authz("data", "hdr", {
+        "selector": {"matchLabels": {"app": "db"}}, "action": "ALLOW",
+        "rules": [{"when": [{"key": "request.headers[x-user]", "values": ["alice"]}]}]})],
+    "custom-provider": [*MESH, authz("data", "ext", {
+        "selector": {"matchLabels": {"app": "db"}}, "action": "CUSTOM", "provider": {"name": "opa"},
+        "rules": [{}]})],
+})
+EXTRA = {"invalid-skipped": ["--lenient"]}
+
 ZONES = {"web": {"namespaceSelector": "kubernetes.io/metadata.name == 'web'"},
          "data": {"namespaceSelector": "kubernetes.io/metadata.name == 'data'"}}
 PACK = {"schema": "zone-auditor/controls/v1", "id": "t", "title": "t", "framework": "tests", "zones": ZONES,
@@ -91,24 +126,25 @@ def _run(*args: str) -> str:
 def test_cause_reaches_every_output(tmp_path: Path, code: str) -> None:
     src = tmp_path / "cluster.yaml"
     src.write_text(yaml.safe_dump_all(CASES[code], sort_keys=False))
-    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv"))))
+    extra = EXTRA.get(code, [])
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv", *extra))))
     row = next(r for r in rows if r["src"] == "web/front" and r["dst"] == "data/db")
     assert row["allowed"] == "unknown"
     assert code in row["why_unknown"]
     known = [r for r in rows if r["allowed"] != "unknown" and not r["unknown_ports"]]
     assert all(r["why_unknown"] == "" for r in known)
-    doc = json.loads(_run("reach", str(src), "--format", "json"))
+    doc = json.loads(_run("reach", str(src), "--format", "json", *extra))
     jrow = next(r for r in doc["rows"] if r["src"] == "web/front" and r["dst"] == "data/db")
     assert code in {c["code"] for c in jrow["why_unknown"]} and all(c["words"] for c in jrow["why_unknown"])
     assert code in {c["code"] for c in doc["why_unknown"]} and all(c["count"] >= 1 for c in doc["why_unknown"])
-    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", "8080/TCP")
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", "8080/TCP", *extra)
     because = [ln for ln in text.splitlines() if ln.startswith("unknown because ")]
     assert because and code in because[0]
     pack = tmp_path / "pack.yaml"
     pack.write_text(yaml.safe_dump(PACK))
     out = tmp_path / "result.json"
     CliRunner().invoke(main, ["audit", str(src), "--controls", str(pack), "-o", str(out), "--as-of",
-                              "2026-12-01", "--report", str(tmp_path / "rep")], catch_exceptions=False)
+                              "2026-12-01", "--report", str(tmp_path / "rep"), *extra], catch_exceptions=False)
     result = json.loads(out.read_text())
     finding = next(f for p in result["packs"] for f in p["findings"]) if "packs" in result and \
         result["packs"] and "findings" in result["packs"][0] else _first_finding(result)
