@@ -147,6 +147,8 @@ class Snapshot:
     ignored: dict[str, int] = field(hash=False)
     resources: tuple[Resource, ...]
     digest: str
+    # lenient loading: what was skipped or chosen (not evidence content: not in the digest)
+    notes: tuple[str, ...] = field(default=(), hash=False, compare=False)
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -324,8 +326,13 @@ def build_snapshot(
     collection: dict[str, str] | None = None,
     captured_at: str | None = None,
     default_namespace: str = "default",
+    skipped: list[str] | None = None,
 ) -> Snapshot:
     """Normalize, validate, sort and hash objects into a Snapshot (the one normalization point).
+
+    ``skipped`` (lenient loading): a list the reader fills with notes on documents it skipped;
+    when given, an object defined twice with different content is taken from its last
+    definition with a note naming both places (``kubectl apply`` order), instead of an error.
 
     Secrets and ConfigMaps are counted under ``ignored`` and never kept; kinds the auditor
     does not model are counted the same way. Input dicts are not modified.
@@ -349,6 +356,7 @@ def build_snapshot(
         raise AuditorError("the default namespace must be a non-empty string")
 
     ignored: dict[str, int] = {}
+    duplicates: list[str] = []
     seen: dict[tuple[str, str, str], Resource] = {}
     for obj, origin in _expand(objects):
         res = _normalise(obj, origin, default_namespace, ignored)
@@ -358,7 +366,14 @@ def build_snapshot(
         first = seen.get(ident)
         if first is not None:
             first_place = first.origin.place if first.origin else "the live cluster"
-            raise InvalidResource(f"defined twice (also at {first_place})", where=res.where)
+            if skipped is None or first.body == res.body:
+                if skipped is not None:  # the same object twice: nothing to choose
+                    continue
+                raise InvalidResource(f"defined twice (also at {first_place})", where=res.where)
+            later = res.origin.place if res.origin else "the live cluster"
+            duplicates.append(f"{res.kind_key} {res.namespace + '/' if res.namespace else ''}{res.name}: defined "
+                              f"twice with different content ({first_place} and {later}); the last one ({later}) "
+                              "is used under --lenient")
         seen[ident] = res
 
     resources = tuple(sorted(seen.values(), key=Resource.sort_key))
@@ -380,6 +395,7 @@ def build_snapshot(
         ignored=ignored,
         resources=resources,
         digest=sha256_hex(encoded),
+        notes=(*(skipped or ()), *duplicates),
     )
 
 

@@ -20,7 +20,7 @@ from auditor.commands.options import (
 )
 from auditor.commands.pipeline import AnalysisFlags, AuditSetup, InputSpec, audit_inputs
 from auditor.commands.report import check_report_options, run_reports
-from auditor.commands.text import emit, out, to_table
+from auditor.commands.text import emit, ignored_line, out, to_table
 
 if TYPE_CHECKING:
     from auditor.controls.result import AuditResult, Finding
@@ -61,6 +61,10 @@ def render(result: AuditResult) -> str:
         lines.append("")
         lines.append("not modelled (verdicts depending on it are unknown):")
         lines.extend(f"  - {x}" for x in result.unsupported)
+    ignored = (result.evidence.get("scope") or {}).get("ignored") or {}
+    if ignored:
+        lines.append("")
+        lines.append(ignored_line(ignored))
     c = result.counts()
     lines.append("")
     lines.append(f"result: {result.verdict.upper()} — {c['pass']} pass, {c['fail']} fail, {c['waived']} waived, "
@@ -98,6 +102,9 @@ def _detail(f: Finding) -> list[str]:
             listed = "" if not f.unknown_omitted else \
                 f"; it lists the first {len(f.unknown_flows)}, --max-evidence 0 lists all"
             out.append(f"  … {counts['unknown'] - DETAIL_LINES} more unknown (see -o result.json{listed})")
+    if f.verdict == "unknown":
+        for c in f.unknown_causes():
+            out.append(f"  cause: {c['code']}: {c['words']} ({c['count']})")
     return out
 
 

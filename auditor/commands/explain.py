@@ -10,7 +10,7 @@ import click
 from auditor.commands.options import input_options
 from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
 from auditor.commands.reach import find, parse_port, parse_request
-from auditor.commands.text import out
+from auditor.commands.text import ignored_line, out
 from auditor.errors import UsageError
 
 
@@ -48,3 +48,5 @@ def explain(source: InputSpec, flags: AnalysisFlags, src: str, dst: str, port: s
     if not s.classes or not t.classes:
         raise UsageError("one of the endpoints has no address left to evaluate (shadowed by other networks)")
     out(render(build(analysis, s, t, query, request)) + "\n")
+    if analysis.snapshot.ignored:
+        out(ignored_line(analysis.snapshot.ignored) + "\n")

@@ -12,7 +12,7 @@ import click
 from auditor import __version__
 from auditor.commands.options import input_options
 from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
-from auditor.commands.text import FORMATS, emit, to_csv, to_json, to_table
+from auditor.commands.text import FORMATS, emit, ignored_line, to_csv, to_json, to_table
 from auditor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     line = count_line(causes, "unknown rows by cause")
     if line:
         click.echo(line, err=True)  # exit stays 0: unknown is an answer
+    if analysis.snapshot.ignored and fmt == "csv":  # table and JSON carry it in their notes/meta
+        click.echo(ignored_line(analysis.snapshot.ignored), err=True)
 
 
 def parse_port(text: str) -> Any:
@@ -125,6 +127,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
         "unsupported": list(analysis.policies.unsupported),
         "excluded": list(analysis.inventory.excluded),
         "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
+        "ignored_kinds": dict(sorted(snap.ignored.items())),
         **extra,
     }
 
@@ -136,6 +139,8 @@ def notes_text(analysis: Analysis) -> str:
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
         ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),
+        ("ignored kinds (present in the input, not analysed)",
+         [f"{k}: {v}" for k, v in sorted(analysis.snapshot.ignored.items())]),
     ):
         if items:
             lines.append(f"{title}:")

@@ -230,6 +230,12 @@ class Analysis:
                 return hits[0], "workload"
             if len(hits) > 1:
                 raise LookupError(f"{name!r} is ambiguous: {', '.join(e.name for e in hits)}")
+        for item in self.inventory.excluded:  # K8S-13 / FLOW-2: present, but not a policy endpoint
+            who, _, why = item.partition(": ")
+            w = who.split("/")
+            if who == name or (len(parts) == 2 and len(w) == 3 and w[0] == parts[0] and w[2] == parts[1]):
+                raise LookupError(f"{who} is in the input but outside the pod model: {why}; its traffic is the "
+                                  "node's, which NetworkPolicies do not select (host endpoints are not modelled)")
         known = [e.name for e in self.entities("workload")][:8]
         raise LookupError(f"no pod, workload, namespace or external network named {name!r} (e.g. {', '.join(known)})")
 
@@ -728,6 +734,7 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analy
     nodes = tuple(ExternalNetwork(f"Node/{name}", nets) for name, nets in sorted(policies.node_networks.items())
                   if f"Node/{name}" not in known)
     inventory = build_inventory(snapshot, (*options.externals, *nodes))
+    inventory.notes.extend(snapshot.notes)  # lenient loading: skipped documents, duplicates
     classes, addresses = build_classes(inventory, policies, pod_cidrs=options.pod_cidrs,
                                        mesh_networks=mesh_networks(istio))
     ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))

@@ -203,3 +203,38 @@ def test_lenient_invalid_ingress_only_policy_does_not_isolate_egress(tmp_path: P
     assert "not isolated for egress" in egress
     text = _run("explain", str(src), "--lenient", "--from", "web/back", "--to", "web/front", "--port", "80/TCP")
     assert "unknown because invalid-skipped" in text
+
+
+def test_explain_host_network_daemonset_says_outside_the_pod_model(tmp_path: Path) -> None:
+    """Issue 13 §2.4 (K8S-13): not "no pod, workload … named", but why it is not analysed."""
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "web"},
+          "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                   "template": {"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "x"}]}}}}
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all([WEB, pod("web", "front"), ds], sort_keys=False))
+    r = CliRunner().invoke(main, ["explain", str(src), "--from", "web/front", "--to", "web/agent"])
+    assert r.exit_code == 2
+    assert "host-network" in r.output and "K8S-13" in r.output and "outside the pod model" in r.output
+    assert "no pod, workload" not in r.output
+
+
+def test_every_command_lists_ignored_kinds(tmp_path: Path) -> None:
+    """Issue 13 §3: kinds present in the input that the analysis does not read, with counts."""
+    ing = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i", "namespace": "web"},
+           "spec": {}}
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all([WEB, pod("web", "front"), ing, dict(ing, metadata={"name": "j",
+                                                                                          "namespace": "web"})]))
+    table = _run("reach", str(src))
+    assert "networking.k8s.io/v1/Ingress: 2" in table
+    doc = json.loads(_run("reach", str(src), "--format", "json"))
+    assert doc["ignored_kinds"] == {"networking.k8s.io/v1/Ingress": 2}
+    r = CliRunner().invoke(main, ["reach", str(src), "--format", "csv"])
+    assert "networking.k8s.io/v1/Ingress 2" in r.stderr
+    text = _run("explain", str(src), "--from", "web/front", "--to", "web/front", "--port", "80/TCP")
+    assert "networking.k8s.io/v1/Ingress 2" in text
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(yaml.safe_dump(PACK))
+    r = CliRunner().invoke(main, ["audit", str(src), "--controls", str(pack)])
+    assert "networking.k8s.io/v1/Ingress 2" in r.stdout
