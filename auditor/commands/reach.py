@@ -50,7 +50,8 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     src_ents = [_resolve(analysis, src, by, "--from")] if src else None
     dst_ents = [_resolve(analysis, dst, by, "--to")] if dst else None
     if requests:
-        df = http_rows(analysis, [analysis.pairs(by, src_ents, dst_ents, request=r) for r in requests], queries)
+        df = http_rows(analysis, [analysis.pairs(by, src_ents, dst_ents, request=r) for r in requests], queries,
+                       plain=None if queries else analysis.pairs(by, src_ents, dst_ents))
     else:
         pm = analysis.pairs(by, src_ents, dst_ents)
         df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)

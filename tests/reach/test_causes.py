@@ -238,3 +238,23 @@ def test_every_command_lists_ignored_kinds(tmp_path: Path) -> None:
     pack.write_text(yaml.safe_dump(PACK))
     r = CliRunner().invoke(main, ["audit", str(src), "--controls", str(pack)])
     assert "networking.k8s.io/v1/Ingress 2" in r.stdout
+
+
+def test_reach_http_probes_tcp_only_and_shows_other_protocols_apart(tmp_path: Path) -> None:
+    """Issue 13 §2.1: an HTTP request is TCP. ``--http 'POST /x'`` without ``--port`` on a request
+    Istio denies on every TCP port is ``false``; UDP/SCTP/ICMP are a separate row saying the mesh
+    does not see them."""
+    only_get = authz("data", "only-get", {"selector": {"matchLabels": {"app": "db"}}, "action": "ALLOW",
+                                          "rules": [{"to": [{"operation": {"methods": ["GET"]}}]}]})
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all([*MESH[:5], only_get], sort_keys=False))
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--http", "POST /x", "--to", "data/db",
+                                                "--from", "web/front", "--format", "csv"))))
+    post = [r for r in rows if r["method"] == "POST"]
+    other = [r for r in rows if r["method"] != "POST"]
+    assert len(post) == 1 and post[0]["allowed"] == "false" and "UDP" not in post[0]["ports"]
+    assert len(other) == 1 and "mesh does not see" in other[0]["method"] and "TCP" not in other[0]["ports"].replace(
+        "UDP", "")
+    get = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--http", "GET /x", "--to", "data/db",
+                                               "--from", "web/front", "--format", "csv"))))
+    assert [r["allowed"] for r in get if r["method"] == "GET"] == ["true"]
