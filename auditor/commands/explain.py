@@ -27,7 +27,7 @@ def explain(source: InputSpec, flags: AnalysisFlags, src: str, dst: str, port: s
             http: str | None) -> None:
     """Why a flow is allowed or denied: the tier-by-tier walk at both ends, then the destination's
     Istio proxy (mTLS mode, AuthorizationPolicies, the rule that matched the request)."""
-    from auditor.reach.explain import default_query, render
+    from auditor.reach.explain import declared_ports, default_query, render
     from auditor.reach.explain import explain as build
 
     request = parse_request(http) if http else None
@@ -38,15 +38,21 @@ def explain(source: InputSpec, flags: AnalysisFlags, src: str, dst: str, port: s
     pm = analysis.pairs("pod" if s.kind == "pod" and t.kind == "pod" else "workload", [s], [t], request=request)
     v = pm.verdict[pm.row[0, 0]]
     if given is None:
-        query = default_query(analysis, s, t, v == 2)
         out(f"allowed ports: {analysis.ports.summary(v == 2)}\n")
+        queries = declared_ports(analysis, t)
+        if queries:
+            out(f"ports {t.name} declares (containers, Services): {', '.join(map(str, queries))}\n")
+        else:
+            queries = [default_query(analysis, s, t, v == 2)]
+            out(f"{t.name} declares no port: assumed {queries[0]} (give --port to choose)\n")
     else:
-        query = given
-    # What ``reach.explain.explain`` cannot walk is a question the user asked, not a bug.
-    if analysis.ports.index_of(query.protocol, query.port) is None:
-        raise UsageError(f"protocol {query.protocol} is not used by any policy; try TCP, UDP, SCTP or ICMP")
-    if not s.classes or not t.classes:
-        raise UsageError("one of the endpoints has no address left to evaluate (shadowed by other networks)")
-    out(render(build(analysis, s, t, query, request)) + "\n")
+        queries = [given]
+    for k, query in enumerate(queries):
+        # What ``reach.explain.explain`` cannot walk is a question the user asked, not a bug.
+        if analysis.ports.index_of(query.protocol, query.port) is None:
+            raise UsageError(f"protocol {query.protocol} is not used by any policy; try TCP, UDP, SCTP or ICMP")
+        if not s.classes or not t.classes:
+            raise UsageError("one of the endpoints has no address left to evaluate (shadowed by other networks)")
+        out(("\n" if k else "") + render(build(analysis, s, t, query, request)) + "\n")
     if analysis.snapshot.ignored:
         out(ignored_line(analysis.snapshot.ignored) + "\n")

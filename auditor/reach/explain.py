@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -227,6 +228,51 @@ def default_query(analysis: Analysis, src: Entity, dst: Entity, allowed: np.ndar
         with_number = first.has_ports or first.protocol in ICMP_PROTOCOLS
         return PortQuery(first.protocol, first.lo if with_number else None)
     return PortQuery("TCP", 80)
+
+
+def declared_ports(analysis: Analysis, dst: Entity) -> list[PortQuery]:
+    """``explain`` without ``--port`` (issue 13 §2.2): every port the destination declares, its
+    containers' ``containerPort``s and the target ports of the Services selecting it (named
+    target ports resolved on the pod, K8S-12), that the port space models."""
+    from auditor.reach.endpoints import _pod_template
+
+    snap = analysis.snapshot
+    found: set[tuple[str, int]] = set()
+    services = snap.of_kind("Service")
+    for idx in dst.endpoints:
+        ep = analysis.inventory.endpoints[idx]
+        if ep.kind != "pod":
+            continue
+        spec: Any = None
+        if ep.template:
+            ns, kind, name = ep.workload.split("/", 2)
+            res = snap.get(kind, ns, name)
+            template = _pod_template(res) if res is not None else None
+            spec = (template or {}).get("spec")
+        else:
+            res = snap.get("Pod", ep.namespace, ep.pod)
+            spec = res.body.get("spec") if res is not None else None
+        for group in ("containers", "initContainers"):
+            for container in (spec or {}).get(group) or []:
+                for p in (container or {}).get("ports") or []:
+                    if isinstance(p.get("containerPort"), int):
+                        found.add((str(p.get("protocol") or "TCP").upper(), p["containerPort"]))
+        named = {(n, proto): num for n, proto, num in ep.named_ports}
+        for svc in services:
+            if svc.namespace != ep.namespace:
+                continue
+            sel = (svc.body.get("spec") or {}).get("selector") or {}
+            if not sel or any(ep.labels.get(k) != v for k, v in sel.items()):
+                continue
+            for p in (svc.body.get("spec") or {}).get("ports") or []:
+                proto = str(p.get("protocol") or "TCP").upper()
+                target = p.get("targetPort", p.get("port"))
+                if isinstance(target, str) and not target.isdigit():
+                    target = named.get((target, proto))
+                if target is not None and str(target).isdigit():
+                    found.add((proto, int(target)))
+    out = [PortQuery(proto, num) for proto, num in sorted(found, key=lambda x: (x[0] != "TCP", x[0], x[1]))]
+    return [q for q in out if analysis.ports.index_of(q.protocol, q.port) is not None]
 
 
 def explain(analysis: Analysis, src: Entity, dst: Entity, port: PortQuery, request: Request | None = None) -> Explanation:

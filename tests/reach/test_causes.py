@@ -258,3 +258,22 @@ def test_reach_http_probes_tcp_only_and_shows_other_protocols_apart(tmp_path: Pa
     get = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--http", "GET /x", "--to", "data/db",
                                                "--from", "web/front", "--format", "csv"))))
     assert [r["allowed"] for r in get if r["method"] == "GET"] == ["true"]
+
+
+def test_explain_without_port_uses_every_declared_port(tmp_path: Path) -> None:
+    """Issue 13 §2.2: not 1/TCP or 80/TCP, but the destination's container and Service ports,
+    all of them; with none declared, the port assumed is named."""
+    db = pod("data", "db", ip="10.0.1.1")
+    db["spec"]["containers"][0]["ports"] = [{"containerPort": 5432}, {"containerPort": 53, "protocol": "UDP"},
+                                            {"name": "metrics", "containerPort": 9187}]
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "data"},
+           "spec": {"selector": {"app": "db"}, "ports": [{"port": 80, "targetPort": "metrics"}]}}
+    bare = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare", "namespace": "data"},
+            "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all([WEB, DATA, pod("web", "front", ip="10.0.0.1"), db, svc, bare]))
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db")
+    flows = [ln for ln in text.splitlines() if ln.startswith("Flow: ")]
+    assert [f.rsplit(" on ", 1)[1] for f in flows] == ["5432/TCP", "9187/TCP", "53/UDP"]
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/bare")
+    assert "declares no port: assumed" in text
