@@ -129,7 +129,7 @@ def _line(v: Any) -> str:
                    "attestation.intoto.jsonl next to the reports (docs/attestation.md).")
 def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
           waivers_file: str | None, as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
-          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None,
+          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None, cluster_name: str,
           sign_key: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.canonical import canonical_json
@@ -153,6 +153,6 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
         sign_audit(signer, audited.analysis.snapshot, source.live, result_dict, output, report_dir, formats,
                    templates, paper, max_evidence)
     elif report_dir and result_dict is not None:
-        for path in run_reports(result_dict, report_dir, formats, templates, paper):
+        for path in run_reports(result_dict, report_dir, formats, templates, paper, cluster_name):
             click.echo(f"wrote {path}", err=True)
     sys.exit(result.exit_code)

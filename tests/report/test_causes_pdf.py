@@ -1,0 +1,63 @@
+"""Issue 13 §2.6: PDF layout. Row numbers of 100 and more do not wrap; long names break at
+separators or shrink, never mid-word; ``--cluster-name`` replaces the input paths on the cover
+and in the page header."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pypdf
+import yaml
+from click.testing import CliRunner
+
+from auditor.cli import main
+
+PACK = {"schema": "zone-auditor/controls/v1", "id": "t", "title": "t", "framework": "tests",
+        "zones": {"web": {"namespaceSelector": "kubernetes.io/metadata.name == 'web'"},
+                  "data": {"namespaceSelector": "kubernetes.io/metadata.name == 'data'"}},
+        "controls": [{"id": "PCI-11.4.5-INTERNALSEGMENTATIONCHECK", "title": "web may not reach data",
+                      "references": ["T 1"], "rationale": "r", "severity": "high",
+                      "assert": {"kind": "no-flow", "from": "web", "to": "data"}}]}
+
+
+def _cluster(n: int) -> list[dict[str, object]]:
+    objs: list[dict[str, object]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {}}} for ns in ("web", "data")]
+    for k in range(n):
+        objs.append({"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": f"recommendationservicereplica{k:03d}", "namespace": "web",
+                                  "labels": {"app": f"a{k}"}},
+                     "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    objs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db", "namespace": "data",
+                                                                 "labels": {"app": "db"}},
+                 "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    return objs
+
+
+def _pdf_text(path: Path) -> str:
+    return "\n".join(p.extract_text() for p in pypdf.PdfReader(str(path)).pages)
+
+
+def test_row_numbers_and_names_do_not_wrap_and_cluster_name_replaces_paths(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-very-long-directory-name-for-the-input-manifests" * 2)
+    deep.mkdir()
+    (deep / "c.yaml").write_text(yaml.safe_dump_all(_cluster(120), sort_keys=False))
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(yaml.safe_dump(PACK))
+    out = tmp_path / "result.json"
+    r = CliRunner().invoke(main, ["audit", str(deep), "--controls", str(pack), "-o", str(out), "--as-of",
+                                  "2026-12-01", "--report", str(tmp_path / "rep"), "--cluster-name", "prod-eu-1",
+                                  "--max-evidence", "0"])
+    assert r.exit_code == 1, r.output
+    assert json.loads(out.read_text())
+    text = _pdf_text(tmp_path / "rep" / "evidence-report.pdf")
+    lines = text.splitlines()
+    assert any(ln.strip().startswith("120 ") or ln.strip() == "120" for ln in lines), "row 120 is on one line"
+    assert not any(ln.strip() in ("10", "11", "12") and nxt.strip().startswith(("0", "1", "2")) and len(nxt.strip()) == 1
+                   for ln, nxt in zip(lines, lines[1:], strict=False))
+    assert "recommendationservicereplica119" in text.replace("\n", "")
+    assert not any(ln.rstrip().endswith("recommendationservic") for ln in lines)
+    assert "prod-eu-1" in text
+    header = [ln for ln in lines if "· 2026-" in ln]
+    assert header and all("prod-eu-1" in ln for ln in header)
