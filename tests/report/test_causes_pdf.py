@@ -4,6 +4,7 @@ and in the page header."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_row_numbers_and_names_do_not_wrap_and_cluster_name_replaces_paths(tmp_p
     lines = text.splitlines()
     assert any(ln.strip().startswith("120 ") or ln.strip() == "120" for ln in lines), "row 120 is on one line"
     assert not any(ln.strip() in ("10", "11", "12") and nxt.strip().startswith(("0", "1", "2")) and len(nxt.strip()) == 1
-                   for ln, nxt in zip(lines, lines[1:], strict=False))
+                   for ln, nxt in itertools.pairwise(lines))
     assert "recommendationservicereplica119" in text.replace("\n", "")
     assert not any(ln.rstrip().endswith("recommendationservic") for ln in lines)
     assert "prod-eu-1" in text
