@@ -277,3 +277,30 @@ def test_explain_without_port_uses_every_declared_port(tmp_path: Path) -> None:
     assert [f.rsplit(" on ", 1)[1] for f in flows] == ["5432/TCP", "9187/TCP", "53/UDP"]
     text = _run("explain", str(src), "--from", "web/front", "--to", "data/bare")
     assert "declares no port: assumed" in text
+
+
+def test_kind_unreadable_cause_reaches_every_output(tmp_path: Path) -> None:
+    """CMP-10: a kind the scan could not read (collection status forbidden) makes the flows it
+    could decide unknown, with the cause ``kind-unreadable`` in CSV, JSON, explain and the PDF."""
+    from auditor.canonical import canonical_json
+    from auditor.snapshot import build_snapshot, default_collection
+
+    snap = build_snapshot([(o, None) for o in BASE], source="live: context=test",
+                          collection={**default_collection(), "calico/GlobalNetworkPolicy": "forbidden"},
+                          captured_at="2026-01-01T00:00:00Z")
+    src = tmp_path / "snapshot.json"
+    src.write_bytes(canonical_json(snap.to_dict()))
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv"))))
+    row = next(r for r in rows if r["src"] == "web/front" and r["dst"] == "data/db")
+    assert row["allowed"] == "unknown" and "kind-unreadable" in row["why_unknown"]
+    doc = json.loads(_run("reach", str(src), "--format", "json"))
+    assert "kind-unreadable" in {c["code"] for c in doc["why_unknown"]}
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", "8080/TCP")
+    assert "unknown because kind-unreadable" in text
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(yaml.safe_dump(PACK))
+    CliRunner().invoke(main, ["audit", str(src), "--controls", str(pack), "-o", str(tmp_path / "r.json"),
+                              "--as-of", "2026-12-01", "--report", str(tmp_path / "rep")], catch_exceptions=False)
+    pdf_text = " ".join(" ".join(p.extract_text() for pdf in sorted((tmp_path / "rep").glob("*.pdf"))
+                                 for p in pypdf.PdfReader(str(pdf)).pages).split())
+    assert "kind-unreadable" in pdf_text
