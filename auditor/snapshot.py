@@ -51,6 +51,7 @@ _SNAPSHOT_FIELDS = (
     "resources",
     "digest",
 )
+_OPTIONAL_FIELDS = ("cluster_name",)  # written only when set, so older digests stay valid
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class Snapshot:
     digest: str
     # lenient loading: what was skipped or chosen (not evidence content: not in the digest)
     notes: tuple[str, ...] = field(default=(), hash=False, compare=False)
+    cluster_name: str = ""  # ``scan --cluster-name``: what reports call the cluster (in the digest when set)
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class Snapshot:
             self.collection,
             self.ignored,
             self.resources,
+            self.cluster_name,
         )
         out["digest"] = self.digest
         return out
@@ -207,8 +210,9 @@ def _payload(
     collection: dict[str, str],
     ignored: dict[str, int],
     resources: Iterable[Resource],
+    cluster_name: str = "",
 ) -> dict[str, Any]:
-    return {
+    out = {
         "schema_version": schema_version,
         "tool_version": tool_version,
         "captured_at": captured_at,
@@ -217,6 +221,9 @@ def _payload(
         "ignored": ignored,
         "resources": [res.to_dict() for res in resources],
     }
+    if cluster_name:
+        out["cluster_name"] = cluster_name
+    return out
 
 
 @contextlib.contextmanager
@@ -327,6 +334,7 @@ def build_snapshot(
     captured_at: str | None = None,
     default_namespace: str = "default",
     skipped: list[str] | None = None,
+    cluster_name: str = "",
 ) -> Snapshot:
     """Normalize, validate, sort and hash objects into a Snapshot (the one normalization point).
 
@@ -379,7 +387,7 @@ def build_snapshot(
     resources = tuple(sorted(seen.values(), key=Resource.sort_key))
     ignored = dict(sorted(ignored.items()))
     payload = _payload(
-        SCHEMA_VERSION, __version__, captured_at, source, collection, ignored, resources
+        SCHEMA_VERSION, __version__, captured_at, source, collection, ignored, resources, cluster_name
     )
     try:
         encoded = canonical_json(payload)
@@ -396,6 +404,7 @@ def build_snapshot(
         resources=resources,
         digest=sha256_hex(encoded),
         notes=(*(skipped or ()), *duplicates),
+        cluster_name=cluster_name,
     )
 
 
@@ -577,7 +586,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
             f"unsupported snapshot schema version {version} (this auditor reads {SCHEMA_VERSION})",
             where=where,
         )
-    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS))
+    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS) - set(_OPTIONAL_FIELDS))
     missing = [name for name in _SNAPSHOT_FIELDS if name not in data]
     if unexpected or missing:
         detail = "; ".join(
@@ -589,7 +598,9 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
             if part
         )
         raise AuditorError(f"not an auditor snapshot ({detail})", where=where)
-    payload = {name: data[name] for name in _SNAPSHOT_FIELDS if name != "digest"}
+    payload = {name: data[name] for name in (*_SNAPSHOT_FIELDS, *_OPTIONAL_FIELDS) if name != "digest" and name in data}
+    if "cluster_name" in data and (not isinstance(data["cluster_name"], str) or not data["cluster_name"]):
+        raise AuditorError("malformed snapshot: cluster_name must be a non-empty string", where=where)
     if sha256_hex(canonical_json(payload)) != data["digest"]:
         raise AuditorError(f"snapshot digest mismatch: {where} was modified after capture")
 
@@ -632,6 +643,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
         ignored=ignored,
         resources=tuple(resources),
         digest=data["digest"],
+        cluster_name=str(data.get("cluster_name") or ""),
     )
 
 

@@ -67,7 +67,7 @@ class Loaded:
     texts: Mapping[str, str] = field(default_factory=dict)
 
 
-def read_inputs(spec: InputSpec, lenient: bool = False) -> Loaded:
+def read_inputs(spec: InputSpec, lenient: bool = False, cluster_name: str = "") -> Loaded:
     """The snapshot of INPUT... or of the live cluster (``lenient``: skip documents that are not
     Kubernetes objects, and take the last of an object defined twice, each with a note)."""
     if spec.live is not None:
@@ -95,7 +95,8 @@ def read_inputs(spec: InputSpec, lenient: bool = False) -> Loaded:
             raise AuditorError(f"cannot read: {exc.strerror or exc}", where=STDIN_NAME) from exc
         texts[STDIN_NAME] = _decode(raw, STDIN_NAME)
         stdin = io.StringIO(texts[STDIN_NAME])
-    snapshot = load_input(list(spec.inputs), stdin=stdin, default_namespace=spec.default_namespace, lenient=lenient)
+    snapshot = load_input(list(spec.inputs), stdin=stdin, default_namespace=spec.default_namespace, lenient=lenient,
+                          cluster_name=cluster_name)
     return Loaded(snapshot, texts)
 
 

@@ -14,9 +14,11 @@ from auditor.commands.pipeline import AnalysisFlags, InputSpec, read_inputs
 @click.command()
 @input_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Snapshot file to write.")
-def scan(source: InputSpec, flags: AnalysisFlags, output: str) -> None:
+@click.option("--cluster-name", default="", metavar="NAME",
+              help="Record the cluster's name in the snapshot; reports show it instead of the input paths.")
+def scan(source: InputSpec, flags: AnalysisFlags, output: str, cluster_name: str) -> None:
     """Capture a snapshot (the hashed evidence) from manifests or, with --live, the cluster."""
-    snapshot = read_inputs(source).snapshot
+    snapshot = read_inputs(source, flags.lenient, cluster_name).snapshot
     if not flags.lenient:
         from auditor.policy.compile import compile_policies
 

@@ -56,6 +56,7 @@ def run_audit(
             "content_digest": snap.content_digest,
             "source": snap.source,
             "captured_at": snap.captured_at,
+            **({"cluster_name": snap.cluster_name} if snap.cluster_name else {}),
             "incomplete": {k: v for k, v in sorted(snap.collection.items()) if v not in ("ok", "not-installed")},
             # who enforces admin network policies, only when it matters (ADM-14)
             **({"dataplane": analysis.policies.dataplane} if analysis.policies.dataplane else {}),

@@ -277,6 +277,8 @@ class ReportData:
     def cluster_name(self, override: str = "") -> str:
         if override:
             return override
+        if self.snapshot.get("cluster_name"):  # ``scan --cluster-name``
+            return str(self.snapshot["cluster_name"])
         source = str(self.snapshot.get("source") or "")
         if source.startswith("manifests: "):
             return source[len("manifests: "):]

@@ -259,6 +259,7 @@ def load_manifests(
     default_namespace: str = "default",
     captured_at: str | None = None,
     lenient: bool = False,
+    cluster_name: str = "",
 ) -> Snapshot:
     """Read every object from ``paths`` (files, directories, ``-`` for stdin) into a Snapshot.
     ``lenient``: documents that are not Kubernetes objects are skipped, and an object defined
@@ -302,6 +303,7 @@ def load_manifests(
             captured_at=captured_at,
             default_namespace=default_namespace,
             skipped=skipped,
+            cluster_name=cluster_name,
         )
 
 

@@ -62,3 +62,22 @@ def test_row_numbers_and_names_do_not_wrap_and_cluster_name_replaces_paths(tmp_p
     assert "prod-eu-1" in text
     header = [ln for ln in lines if "· 2026-" in ln]
     assert header and all("prod-eu-1" in ln for ln in header)
+
+
+def test_scan_cluster_name_is_a_snapshot_field_reports_show(tmp_path: Path) -> None:
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all(_cluster(2), sort_keys=False))
+    plain, named = tmp_path / "plain.json", tmp_path / "named.json"
+    assert CliRunner().invoke(main, ["scan", str(src), "-o", str(plain)]).exit_code == 0
+    assert CliRunner().invoke(main, ["scan", str(src), "-o", str(named), "--cluster-name", "prod-eu-1"]).exit_code == 0
+    assert "cluster_name" not in json.loads(plain.read_text())  # older snapshots and digests unchanged
+    assert json.loads(named.read_text())["cluster_name"] == "prod-eu-1"
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(yaml.safe_dump(PACK))
+    r = CliRunner().invoke(main, ["audit", str(named), "--controls", str(pack), "--as-of", "2026-12-01",
+                                  "--report", str(tmp_path / "rep")])
+    assert r.exit_code == 1, r.output
+    pages = [p.extract_text() for p in pypdf.PdfReader(str(tmp_path / "rep" / "evidence-report.pdf")).pages]
+    assert "prod-eu-1" in pages[0] and str(tmp_path) not in pages[0]  # the cover
+    headers = [ln for page in pages[1:] for ln in page.splitlines() if "· 2026-" in ln]
+    assert headers and all("prod-eu-1" in ln and str(tmp_path) not in ln for ln in headers)
