@@ -151,7 +151,7 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
         out(text)
     if signer is not None and output and result_dict is not None:
         sign_audit(signer, audited.analysis.snapshot, source.live, result_dict, output, report_dir, formats,
-                   templates, paper, max_evidence)
+                   templates, paper, max_evidence, cluster_name)
     elif report_dir and result_dict is not None:
         for path in run_reports(result_dict, report_dir, formats, templates, paper, cluster_name):
             click.echo(f"wrote {path}", err=True)
