@@ -81,3 +81,29 @@ def test_scan_cluster_name_is_a_snapshot_field_reports_show(tmp_path: Path) -> N
     assert "prod-eu-1" in pages[0] and str(tmp_path) not in pages[0]  # the cover
     headers = [ln for page in pages[1:] for ln in page.splitlines() if "· 2026-" in ln]
     assert headers and all("prod-eu-1" in ln and str(tmp_path) not in ln for ln in headers)
+
+
+def test_what_is_not_modelled_never_says_nothing_while_a_verdict_is_unknown(tmp_path: Path) -> None:
+    """Issue 13 §1: even a result without recorded causes (an older version's) never gets
+    "Nothing in the input fell outside the model" while a control is unknown."""
+    objs = _cluster(1)
+    objs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "in", "namespace": "data"},
+                 "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                          "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]}]}})
+    src = tmp_path / "c.yaml"
+    src.write_text(yaml.safe_dump_all(objs, sort_keys=False))
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(yaml.safe_dump(PACK))
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["audit", str(src), "--controls", str(pack), "-o", str(out), "--as-of", "2026-12-01"])
+    result = json.loads(out.read_text())
+    assert [f["verdict"] for f in result["findings"]] == ["unknown"], r.output
+    for f in result["findings"]:
+        assert f["unknown"].pop("causes")  # recorded by this version; dropped to play an older result
+    out.write_text(json.dumps(result))
+    r = CliRunner().invoke(main, ["report", str(out), "-o", str(tmp_path / "rep"), "--format", "pdf"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(_pdf_text(tmp_path / "rep" / "evidence-report.pdf").split())
+    assert "Nothing in the input fell outside the model" not in text
+    assert "What is not modelled" in text
