@@ -611,9 +611,38 @@ class Analysis:
             return whys
         finder = self.cause_finder()
         out = list(whys)
-        for k in np.flatnonzero(unknown).tolist():
+        ks = np.flatnonzero(unknown)
+        # pairs of one class each with the same (egress, ingress, Istio) groups and verdict row have
+        # the same causes: key them with numpy, work each out once
+        keys: list[tuple[int, ...] | None] = [None] * ks.size
+        b = pm.blocks
+        if b is not None and ks.size:
+            i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
+            single = (b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)
+            if single.any():
+                sc = b.s_cls[b.s_start[i_k[single]]]
+                tc = b.t_cls[b.t_start[j_k[single]]]
+                cols = [self.egress.gid(sc, tc), self.ingress.gid(tc, sc), pm.row[i_k[single], j_k[single]]]
+                if pm.l7 is not None:
+                    cols.append(pm.l7.gid(tc, sc))
+                stacked = np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1).tolist()
+                for n, pos in enumerate(np.flatnonzero(single).tolist()):
+                    keys[pos] = tuple(stacked[n])
+        seen: dict[tuple[Any, ...], dict[str, tuple[Any, ...]]] = {}
+        made: dict[tuple[int, int], DecidedBy] = {}  # one object per (decision, causes): shared downstream
+        for n, k in enumerate(ks.tolist()):
             at = None if atoms is None else atoms[k]
-            out[k] = whys[k].with_causes(finder.pair_causes(pm, int(ii[k]), int(jj[k]), at))
+            key = None if keys[n] is None else (keys[n], None if at is None else np.asarray(at).tobytes())
+            found = seen.get(key) if key is not None else None
+            if found is None:
+                found = finder.pair_causes(pm, int(ii[k]), int(jj[k]), at)
+                if key is not None:
+                    seen[key] = found
+            mk = (id(whys[k]), id(found))
+            hit = made.get(mk)
+            if hit is None:
+                hit = made[mk] = whys[k].with_causes(found)
+            out[k] = hit
         return out
 
     def _decided_by_many(

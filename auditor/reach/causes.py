@@ -79,20 +79,22 @@ def causes_text(causes: Iterable[Cause]) -> str:
 def counted(groups: Iterable[Iterable[Cause]]) -> list[dict[str, Any]]:
     """Deduplicated causes with how many answers (rows, cells, flows) each explains, most first."""
     n: Counter[Cause] = Counter()
-    for g in groups:
-        n.update(unique(g))
+    for g, k in Counter(tuple(g) for g in groups).items():  # groups repeat: count each distinct once
+        for c in unique(g):
+            n[c] += k
     return [{**c.to_json(), "count": k} for c, k in sorted(n.items(), key=lambda x: (-x[1], x[0]))]
 
 
 def count_line(groups: Iterable[Iterable[Cause]], what: str = "unknown cells") -> str:
     """``12 unknown cells: sa-labels-missing 10, namespace-missing 2`` (empty without any)."""
-    rows = [list(g) for g in groups]
-    total = sum(1 for g in rows if g)
+    distinct = Counter(tuple(g) for g in groups)
+    total = sum(k for g, k in distinct.items() if g)
     if not total:
         return ""
     codes: Counter[str] = Counter()
-    for g in rows:
-        codes.update({c.code for c in g})
+    for g, k in distinct.items():
+        for code in {c.code for c in g}:
+            codes[code] += k
     parts = ", ".join(f"{code} {k}" for code, k in sorted(codes.items(), key=lambda x: (-x[1], x[0])))
     return f"{total} {what}: {parts}"
 

@@ -23,7 +23,14 @@ def for_people(df: pd.DataFrame) -> pd.DataFrame:
     ``why_unknown`` as text."""
     out = df.drop(columns=[DETAIL], errors="ignore")
     if WHY in out.columns:
-        out = out.assign(**{WHY: [" | ".join(f"{c['code']}: {c['words']}" for c in x) for x in out[WHY]]})
+        seen: dict[int, str] = {}  # rows share their cause lists: join each once
+        texts = []
+        for x in out[WHY]:
+            t = seen.get(id(x))
+            if t is None:
+                t = seen[id(x)] = " | ".join(f"{c['code']}: {c['words']}" for c in x)
+            texts.append(t)
+        out = out.assign(**{WHY: texts})
     return out
 
 
@@ -31,14 +38,28 @@ def row_causes(df: pd.DataFrame) -> list[tuple[Cause, ...]]:
     """The causes of each row (``()`` for a known row)."""
     if WHY not in df.columns:
         return []
-    return [tuple(Cause.from_json(c) for c in x) for x in df[WHY]]
+    seen: dict[int, tuple[Cause, ...]] = {}
+    out = []
+    for x in df[WHY]:
+        hit = seen.get(id(x))
+        if hit is None:
+            hit = seen[id(x)] = tuple(Cause.from_json(c) for c in x)
+        out.append(hit)
+    return out
 
 
 def _why_unknown(whys: Sequence[DecidedBy], unknown: np.ndarray) -> np.ndarray:
     """``why_unknown`` per row: the causes of rows with an unknown verdict or unknown ports."""
     out = np.empty(len(whys), dtype=object)
+    seen: dict[int, list[dict[str, str]]] = {}
     for k, w in enumerate(whys):
-        out[k] = [c.to_json() for c in causes_of(w)] if unknown[k] else []
+        if not unknown[k]:
+            out[k] = []
+            continue
+        hit = seen.get(id(w))
+        if hit is None:
+            hit = seen[id(w)] = [c.to_json() for c in causes_of(w)]
+        out[k] = hit
     return out
 
 
