@@ -16,7 +16,7 @@ import numpy as np
 
 from auditor.documents import RESULT_KIND, RESULT_SCHEMA
 from auditor.portset import PortSet
-from auditor.reach.causes import Cause, classify_reason, counted
+from auditor.reach.causes import Cause, classify_blocking, counted
 from auditor.reach.decision import causes_of, detail_of
 
 
@@ -247,7 +247,7 @@ class Finding:
         """Why the control is unknown: the causes of its listed unknown flows and of its blocking
         reasons, deduplicated, with how many flows (or reasons) each explains."""
         groups: list[tuple[Cause, ...]] = [causes_of(v.decided_by) for v in self.unknown_flows]
-        groups += [(Cause(classify_reason(r), r, ""),) for r in self.blocking]
+        groups += [(Cause(classify_blocking(r), r, ""),) for r in self.blocking]
         return counted(groups)
 
     def with_verdict(self) -> Finding:

@@ -37,6 +37,8 @@ CODES: dict[str, str] = {
     "protocol-conflict": "the port's protocol is declared differently by two Services (IST-25)",
     "mesh-source-uncertain": "an AuthorizationPolicy source may or may not match (IST-14)",
     "dataplane-unknown": "the dataplane is not known: how it orders admin tiers decides (ADM-*, --dataplane)",
+    "zone-empty": "a zone of the control selects no workload in the input: its scope is unknown",
+    "control-blocked": "the control could not be evaluated (its reason names what is missing)",
     "unexplained": "the engine could not name the cause (a bug: please report it)",
 }
 
@@ -113,3 +115,15 @@ def classify_reason(reason: str) -> str:
     if "dataplane" in low:
         return "dataplane-unknown"
     return "unmodelled-field"
+
+
+def classify_blocking(reason: str) -> str:
+    """The code of a control's blocking reason (why it could not be evaluated at all)."""
+    low = reason.lower()
+    if "selects no workload" in low or "selects nothing" in low:
+        return "zone-empty"
+    if "could not be read" in low or "not read" in low or "forbidden" in low:
+        return "kind-unreadable"
+    if "dataplane" in low:
+        return "dataplane-unknown"
+    return "control-blocked"
