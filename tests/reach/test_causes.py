@@ -107,7 +107,22 @@ CASES.update({
         "selector": {"matchLabels": {"app": "db"}}, "action": "CUSTOM", "provider": {"name": "opa"},
         "rules": [{}]})],
 })
+ANP = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+       "metadata": {"name": "db-guard"},
+       "spec": {"priority": 10, "subject": {"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "db"}}}},
+                "ingress": [{"name": "deny-web", "action": "Deny",
+                             "from": [{"namespaces": {"matchLabels": {"zone": "web"}}}]}]}}
+CASES.update({
+    "service-endpoints-unknown": [*BASE, calico("data", "db-in", {
+        "selector": "app == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Allow", "source": {"services": {"name": "absent", "namespace": "web"}}}]})],
+    "icmp-code": [*BASE, calico("data", "db-in", {
+        "selector": "app == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Allow", "protocol": "ICMP", "icmp": {"type": 8, "code": 0}}]})],
+    "dataplane-unknown": [*BASE, ANP],
+})
 EXTRA = {"invalid-skipped": ["--lenient"]}
+PORT = {"icmp-code": "8/ICMP"}
 
 ZONES = {"web": {"namespaceSelector": "kubernetes.io/metadata.name == 'web'"},
          "data": {"namespaceSelector": "kubernetes.io/metadata.name == 'data'"}}
@@ -137,7 +152,8 @@ def test_cause_reaches_every_output(tmp_path: Path, code: str) -> None:
     jrow = next(r for r in doc["rows"] if r["src"] == "web/front" and r["dst"] == "data/db")
     assert code in {c["code"] for c in jrow["why_unknown"]} and all(c["words"] for c in jrow["why_unknown"])
     assert code in {c["code"] for c in doc["why_unknown"]} and all(c["count"] >= 1 for c in doc["why_unknown"])
-    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", "8080/TCP", *extra)
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", PORT.get(code, "8080/TCP"),
+                *extra)
     because = [ln for ln in text.splitlines() if ln.startswith("unknown because ")]
     assert because and code in because[0]
     pack = tmp_path / "pack.yaml"
