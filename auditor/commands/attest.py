@@ -97,7 +97,7 @@ def check_signing(key: str, output: str | None) -> Any:
 
 def sign_audit(signer: Any, snapshot: Any, live: LiveSpec | None, result: Mapping[str, Any], output: str,
                report_dir: str | None, formats: Sequence[str], templates: Sequence[str], paper: str | None,
-               max_evidence: int) -> list[Path]:
+               max_evidence: int, cluster_name: str = "") -> list[Path]:
     """``audit --sign``: save the snapshot next to the evidence, write the reports, sign."""
     from auditor.attest.evidence import describe, input_subjects, predicate_for, signed_reports
     from auditor.attest.sign import write_attestation
@@ -113,7 +113,7 @@ def sign_audit(signer: Any, snapshot: Any, live: LiveSpec | None, result: Mappin
     subjects = input_subjects(result, output, snapshot_path)
     if report_dir:
         options = ReportOptions(templates=tuple(templates) or ("auditor", "executive"),
-                                paper=paper.lower() if paper else None)
+                                paper=paper.lower() if paper else None, cluster_name=cluster_name)
         written, signed = signed_reports(signer, predicate, subjects, result, report_dir, parse_formats(formats),
                                          options)
     else:

@@ -123,7 +123,7 @@ def list_cmd(history: str | None, cluster: str | None, fmt: str) -> None:
               help="Re-render the run's evidence reports into DIR (byte-identical to the day it was recorded).")
 @report_options
 def show_cmd(run: int, history: str | None, report_dir: str | None, formats: tuple[str, ...],
-             templates: tuple[str, ...], paper: str | None) -> None:
+             templates: tuple[str, ...], paper: str | None, cluster_name: str) -> None:
     """One run: its facts and control verdicts; --report DIR re-renders its reports."""
     import orjson
     from sqlalchemy import select
@@ -157,7 +157,7 @@ def show_cmd(run: int, history: str | None, report_dir: str | None, formats: tup
     if report_dir and doc is not None:
         from auditor.commands.report import run_reports
 
-        for path in run_reports(doc, report_dir, formats, templates, paper):
+        for path in run_reports(doc, report_dir, formats, templates, paper, cluster_name):
             click.echo(f"wrote {path}", err=True)
 
 

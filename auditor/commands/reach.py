@@ -12,7 +12,7 @@ import click
 from auditor import __version__
 from auditor.commands.options import input_options
 from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
-from auditor.commands.text import FORMATS, emit, to_csv, to_json, to_table
+from auditor.commands.text import FORMATS, emit, ignored_line, to_csv, to_json, to_table
 from auditor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
           fmt: str, only: str | None, src: str | None, dst: str | None, pod_ips_unroutable: bool,
           output: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
-    from auditor.reach.rows import for_people, http_rows, port_rows, summary_rows, unknown_note
+    from auditor.causes import count_line, counted
+    from auditor.reach.rows import for_people, http_rows, port_rows, row_causes, summary_rows
 
     queries = [parse_port(p) for p in ports]
     requests = [parse_request(h) for h in http]
@@ -53,7 +54,8 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     src_ents = [_resolve(analysis, src, by, "--from")] if src else None
     dst_ents = [_resolve(analysis, dst, by, "--to")] if dst else None
     if requests:
-        df = http_rows(analysis, [analysis.pairs(by, src_ents, dst_ents, request=r) for r in requests], queries)
+        df = http_rows(analysis, [analysis.pairs(by, src_ents, dst_ents, request=r) for r in requests], queries,
+                       plain=None if queries else analysis.pairs(by, src_ents, dst_ents))
     else:
         pm = analysis.pairs(by, src_ents, dst_ents)
         df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
@@ -63,20 +65,24 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
                                         flags.lenient)
     elif pod_ips_unroutable:
         raise UsageError("--pod-ips-unroutable needs --from an external network (and --by workload, no --port/--http)")
-    note = unknown_note(df)
-    if note:
-        click.echo(note, err=True)  # exit 0 all the same: reach reports, it does not judge
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         df = df[df["allowed"] == word].reset_index(drop=True)
+    causes = row_causes(df)
     if fmt == "csv":
         emit(to_csv(for_people(df)), output)
     elif fmt == "json":
         emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
+                          why_unknown=counted(causes),
                           **({"exposure_assumptions": assumptions} if assumptions else {})), df), output)
     else:
         extra = ("exposure assumptions:\n" + "".join(f"  - {a}\n" for a in assumptions)) if assumptions else ""
         emit(to_table(for_people(df)) + notes_text(analysis) + extra, output)
+    line = count_line(causes, "unknown rows by cause")
+    if line:
+        click.echo(line, err=True)  # exit stays 0: unknown is an answer
+    if analysis.snapshot.ignored and fmt == "csv":  # table and JSON carry it in their notes/meta
+        click.echo(ignored_line(analysis.snapshot.ignored), err=True)
 
 
 def with_exposure(analysis: Analysis, df: Any, client: str, dst_ents: list[Any] | None, unroutable: bool,
@@ -103,7 +109,8 @@ def with_exposure(analysis: Analysis, df: Any, client: str, dst_ents: list[Any] 
                          "ports": p.port if p.verdict == "allow" else "none",
                          "unknown_ports": p.port if p.verdict == "unknown" else "",
                          "decided_by": p.rules + ("; causes: " + "; ".join(str(c) for c in p.causes) if p.causes else ""),
-                         "assurance": "", "via": p.via})
+                         "assurance": "", "via": p.via,
+                         "why_unknown": [c.to_json() for c in p.causes] if p.verdict == "unknown" else []})
     if rows:
         extra = pd.DataFrame(rows, columns=list(df.columns))
         df = pd.concat([df, extra], ignore_index=True) if len(df) else extra
@@ -166,6 +173,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
         "unsupported": list(analysis.policies.unsupported),
         "excluded": list(analysis.inventory.excluded),
         "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
+        "ignored_kinds": dict(sorted(snap.ignored.items())),
         **extra,
     }
 
@@ -177,6 +185,8 @@ def notes_text(analysis: Analysis) -> str:
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
         ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),
+        ("ignored kinds (present in the input, not analysed)",
+         [f"{k}: {v}" for k, v in sorted(analysis.snapshot.ignored.items())]),
     ):
         if items:
             lines.append(f"{title}:")

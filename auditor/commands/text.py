@@ -38,6 +38,13 @@ def to_table(df: pd.DataFrame, *, max_width: int = 80) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ignored_line(ignored: Mapping[str, int]) -> str:
+    """§3 of issue 13: the kinds present in the input that the analysis does not read (data-driven:
+    every kind outside ``auditor.kinds.KNOWN_KINDS`` is counted by the snapshot), with counts."""
+    return "ignored kinds (present in the input, not analysed): " + ", ".join(
+        f"{k} {v}" for k, v in sorted(ignored.items()))
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
