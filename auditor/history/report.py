@@ -289,6 +289,9 @@ def _cover(ctx: Any, s: PeriodSection, r: PeriodResult) -> list[Any]:
     if v["declared_runs"] != "0":
         pairs.append(("User-declared times", f"{v['declared_runs']} run(s) carry a capture time declared by the "
                                              "user (auditor scan --captured-at), not read from a clock"))
+    if v["signed_runs"] != "0":
+        pairs.append(("Signed runs", f"{v['signed_runs']} of {v['runs']} run(s) have an attestation recorded "
+                                     "(the coverage section names them per cluster)"))
     out.append(kv(ctx, pairs))
     out += [Spacer(1, 6 * mm), *_narrative(ctx, s.text), PageBreak()]
     return out

@@ -199,3 +199,4 @@ def test_period_report_counts_signed_runs(store_url: str, tmp_path: Path) -> Non
     assert rows and all((x["scans"], x["signed_runs"]) == ("2", "1") for x in rows)
     text = flat(" ".join(pdf_text((out / "period-report.pdf").read_bytes())))
     assert "Signed evidence: 1 of 2 runs in the period have an attestation recorded" in text
+    assert "Signed runs 1 of 2 run(s) have an attestation recorded" in text  # the cover
