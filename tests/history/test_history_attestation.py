@@ -190,10 +190,21 @@ def test_period_report_counts_signed_runs(store_url: str, tmp_path: Path) -> Non
     try:
         assert record_result(store, bank_doc("before"), cluster="bank", attestation=signed).attestation == signed
         assert record_result(store, bank_doc("after"), cluster="bank").attestation is None
+        doc = bank_doc("after")
+        doc["packs"] = [{**p, "digest": "e" * 64} for p in doc["packs"]]  # another run: other packs
+        record_result(store, doc, cluster="unsigned")
     finally:
         store.close()
+    plain = tmp_path / "plain"
+    r = cli("period-report", "--since", "2026-01-01", "--until", "2026-01-01", "--cluster", "unsigned", "-o", plain,
+            "--history", store_url)
+    assert r.exit_code == 0, r.stderr
+    text = flat(" ".join(pdf_text((plain / "period-report.pdf").read_bytes())))
+    assert "Signed evidence: 0 of 1 runs" in text and "Signed runs" not in text
+    assert {x["signed_runs"] for x in _rows((plain / "period-controls.csv").read_text(encoding="utf-8"))} == {"0"}
     out = tmp_path / "p"
-    r = cli("period-report", "--since", "2026-01-01", "--until", "2026-01-01", "-o", out, "--history", store_url)
+    r = cli("period-report", "--since", "2026-01-01", "--until", "2026-01-01", "--cluster", "bank", "-o", out,
+            "--history", store_url)
     assert r.exit_code == 0, r.stderr
     rows = _rows((out / "period-controls.csv").read_text(encoding="utf-8"))
     assert rows and all((x["scans"], x["signed_runs"]) == ("2", "1") for x in rows)
