@@ -159,7 +159,15 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
         for path in run_reports(result_dict, report_dir, formats, templates, paper, cluster_name):
             click.echo(f"wrote {path}", err=True)
     if record and result_dict is not None:
-        from auditor.commands.history import record_document
+        from auditor.commands.history import record_document, run_attestation
 
-        record_document(result_dict)
+        attestation = None
+        if signer is not None and output:
+            import os
+
+            from auditor.attest.statement import FILE_NAME
+            from auditor.commands.attest import evidence_dir
+
+            attestation = run_attestation(output, os.path.join(evidence_dir(output, report_dir), FILE_NAME))
+        record_document(result_dict, attestation=attestation)
     sys.exit(result.exit_code)
