@@ -29,6 +29,7 @@ from auditor.snapshot import Snapshot
 
 LEVELS = ("pod", "workload", "namespace")
 _CHUNK_CELLS = 4_000_000
+_BEHAVIOUR_BYTES = 64 << 20  # partition columns refined per step in ``behaviour_classes``
 
 
 def _flatten(entities: Sequence[Entity], behaviour: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,19 +234,23 @@ class Analysis:
         directions. Pair aggregation runs on these (e.g. pods split only by an ipBlock that
         no policy applies to them collapse again)."""
         if self._behaviour is None:
-            parts = [
-                self.egress.sigma_of[:, None],
-                self.ingress.sigma_of[:, None],
-                self.egress.group_of.T,
-                self.ingress.group_of.T,
-            ]
+            # refined block by block (the partitions of many σs at once would be gigabytes at
+            # 100,000 pods); ids in order of first appearance, so the result is that of one pass
+            blocks: list[np.ndarray] = [self.egress.sigma_of[:, None], self.ingress.sigma_of[:, None]]
+            for res in (self.egress, self.ingress):
+                step = max(1, _BEHAVIOUR_BYTES // max(1, res.parts.shape[1] * res.parts.itemsize))
+                blocks += [res.parts[k:k + step].T for k in range(0, res.parts.shape[0], step)]
             if self.l7_active:
                 assert self.l7 is not None
-                parts += [self.l7.result.sigma_of[:, None], self.l7.result.group_of.T]
+                blocks += [self.l7.result.sigma_of[:, None], self.l7.result.group_of.T]
             if self._hbone_atom() is not None:  # ambient pairs meet L3/L4 policy on 15008 (IST-28)
-                parts.append(self.classes.ambient[:, None])
-            sig = np.ascontiguousarray(np.concatenate(parts, axis=1).astype(np.int32))
-            first, inv = unique_rows(sig)
+                blocks.append(self.classes.ambient[:, None])
+            inv = np.zeros(self.classes.n, dtype=np.int64)
+            first = np.zeros(min(1, self.classes.n), dtype=np.int64)
+            for block in blocks:
+                key = np.concatenate([inv[:, None].view(np.uint8).reshape(inv.size, -1),
+                                      np.ascontiguousarray(block).view(np.uint8).reshape(inv.size, -1)], axis=1)
+                first, inv = unique_rows(key)
             self._behaviour = (inv, first)
         return self._behaviour
 
