@@ -19,25 +19,24 @@ class BitColumns:
     def __init__(self, n_classes: int) -> None:
         self.n_classes = n_classes
         self.n_items = 0
-        self._pending: list[np.ndarray] = []
+        self._byte = np.zeros(n_classes, dtype=np.uint8)  # the byte being filled
         self._packed: list[np.ndarray] = []
         self.bits = np.zeros((n_classes, 0), dtype=np.uint8)
 
     def add(self, row: np.ndarray) -> int:
         """Append one item's (classes,) bool row; returns its index."""
-        self._pending.append(np.asarray(row, dtype=bool))
+        k = self.n_items
+        self._byte |= np.asarray(row, dtype=bool).view(np.uint8) << np.uint8(7 - k % 8)
         self.n_items += 1
-        if len(self._pending) == 8:
-            self._flush()
-        return self.n_items - 1
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._packed.append(np.packbits(np.stack(self._pending), axis=0)[0])
-            self._pending = []
+        if self.n_items % 8 == 0:
+            self._packed.append(self._byte)
+            self._byte = np.zeros(self.n_classes, dtype=np.uint8)
+        return k
 
     def freeze(self) -> BitColumns:
-        self._flush()
+        if self.n_items % 8:
+            self._packed.append(self._byte)
+            self._byte = np.zeros(self.n_classes, dtype=np.uint8)
         if self._packed:
             self.bits = np.ascontiguousarray(np.stack(self._packed, axis=1))
         self._packed = []
