@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
-from auditor.canonical import atomic_write, canonical_json
+from auditor.canonical import atomic_write, atomic_write_chunks, canonical_json
 
 FORMATS = ("table", "csv", "json")
 
@@ -18,6 +18,16 @@ def to_csv(df: pd.DataFrame) -> str:
     buf = io.StringIO()
     df.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
+
+
+def csv_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
+    """``to_csv`` of the concatenated frames, one frame at a time (the header once)."""
+    first = True
+    for df in frames:
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, header=first, lineterminator="\n")
+        first = False
+        yield buf.getvalue()
 
 
 def to_table(df: pd.DataFrame, *, max_width: int = 80) -> str:
@@ -41,6 +51,39 @@ def to_json(meta: Mapping[str, Any], df: pd.DataFrame) -> bytes:
     body = dict(meta)
     body["rows"] = df.to_dict(orient="records")
     return canonical_json(body) + b"\n"
+
+
+_ROWS = b'"rows":[]'
+
+
+def json_chunks(meta: Mapping[str, Any], frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    """``to_json`` of the concatenated frames, one frame at a time: the same bytes (sorted
+    keys, so ``rows`` sits between the meta keys around it)."""
+    head = canonical_json({**meta, "rows": []})
+    assert head.count(_ROWS) == 1
+    at = head.index(_ROWS) + len(_ROWS) - 1
+    yield head[:at]
+    first = True
+    for df in frames:
+        records = df.to_dict(orient="records")
+        if records:
+            yield (b"" if first else b",") + b",".join(canonical_json(r) for r in records)
+            first = False
+    yield head[at:] + b"\n"
+
+
+def emit_chunks(chunks: Iterable[str | bytes], output: str | None) -> None:
+    """``emit`` for output produced piece by piece (written atomically as it comes)."""
+    if output and output != "-":
+        atomic_write_chunks(output, chunks)
+        return
+    for chunk in chunks:
+        if isinstance(chunk, bytes):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
 
 
 def emit(text: str | bytes, output: str | None) -> None:

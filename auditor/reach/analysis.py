@@ -8,7 +8,7 @@ reach another if *any* of its classes can: the conservative reading for segmenta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,7 @@ def _pack(mask: np.ndarray) -> np.ndarray:
 def _unpack(key: np.ndarray, n_words: int, n_atoms: int) -> np.ndarray:
     """(rows, 2·words) allow|unknown bitsets → (rows, atoms) int8 verdicts."""
     def bits(words: np.ndarray) -> np.ndarray:
-        raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], -1)
+        raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], words.shape[1] * 8)
         return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_atoms].astype(bool)
 
     allow = bits(key[:, :n_words])
@@ -425,6 +425,20 @@ class Analysis:
                           excluded_self=(by == "pod"), blocks=blocks, network=network, identity=identity,
                           request=request, l7=l7[0] if l7 is not None else None)
 
+    def pair_blocks(self, by: str, src: Sequence[Entity] | None = None, dst: Sequence[Entity] | None = None,
+                    request: Request | None = None, *, rows: int | None = None) -> Iterator[PairMatrix]:
+        """``pairs`` in row blocks: ``rows`` consecutive source entities at a time against every
+        destination (all at once when None), so no consumer needs the whole matrix. Each block
+        is the ``pairs`` of its sources: the same verdicts, evidence and assurance per pair."""
+        src = list(src if src is not None else self.entities(by))
+        dst = list(dst if dst is not None else self.entities(by))
+        step = max(1, rows or len(src) or 1)
+        if not src:
+            yield self.pairs(by, src, dst, request)
+            return
+        for k in range(0, len(src), step):
+            yield self.pairs(by, src[k:k + step], dst, request)
+
     def _single_class_rows(self, s_cls: np.ndarray, t_cls: np.ndarray,
                            l7: tuple[L7Result, np.ndarray, np.ndarray, np.ndarray] | None,
                            hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
@@ -653,7 +667,7 @@ def _names_peer(em: EntityMatch) -> bool:
 
 
 def _bits(words: np.ndarray, n_atoms: int) -> np.ndarray:
-    raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], -1)
+    raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], words.shape[1] * 8)
     return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_atoms].astype(bool)
 
 

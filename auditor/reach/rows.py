@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from auditor.reach.analysis import Analysis, PairMatrix
+from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
+from auditor.reach.l7 import Request
 from auditor.reach.ports import PortQuery
 
 
@@ -166,3 +167,24 @@ def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[P
     df = df.sort_values(["src", "dst", "_row", "_request"], kind="stable") if queries else \
         df.sort_values(["src", "dst", "_request"], kind="stable")
     return df.drop(columns=["_request", "_row"]).reset_index(drop=True)
+
+
+def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: Sequence[Entity] | None,
+               queries: Sequence[PortQuery] = (), requests: Sequence[Request] = (),
+               rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of ``auditor reach`` in blocks of ``rows`` source entities, in output order:
+    concatenated they are exactly ``summary_rows`` / ``port_rows`` / ``http_rows`` of the whole
+    matrix. Port and HTTP rows are sorted by source name, so their blocks take the sources in
+    name order (names are unique, so the sort never ties across blocks)."""
+    sources = list(src if src is not None else analysis.entities(by))
+    if queries or requests:
+        sources.sort(key=lambda e: e.name)
+    step = max(1, rows or len(sources) or 1)
+    starts = range(0, len(sources), step) if sources else range(1)
+    for k in starts:
+        part = sources[k:k + step]
+        if requests:
+            yield http_rows(analysis, [analysis.pairs(by, part, dst, request=r) for r in requests], queries)
+        else:
+            pm = analysis.pairs(by, part, dst)
+            yield port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
