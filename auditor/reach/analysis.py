@@ -20,7 +20,7 @@ from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
-from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine
+from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
 from auditor.reach.l7 import L7Result, MeshLayer, Request, mesh_cuts, mesh_networks
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
@@ -699,8 +699,10 @@ def port_space(policies: PolicySet, inventory: Inventory, tcp_ports: Sequence[in
     return PortSpace(cuts, extra)
 
 
-def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analysis:
-    """Snapshot → policies, endpoints, classes, and both directions evaluated."""
+def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
+            progress: ProgressFn | None = None) -> Analysis:
+    """Snapshot → policies, endpoints, classes, and both directions evaluated. ``progress``
+    hears (phase, done, total) from the long loops (the signature walks)."""
     options = options or AnalysisOptions()
     istio = load_mesh(snapshot, lenient=options.lenient, root_namespace=options.mesh_root_namespace,
                       trust_domain=options.trust_domain)
@@ -712,7 +714,7 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analy
                                        mesh_networks=mesh_networks(istio))
     ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))
     matcher = Matcher(classes, addresses, ports)
-    engine = Engine(policies, classes, matcher)
+    engine = Engine(policies, classes, matcher, progress=progress)
     egress = engine.run("egress")
     ingress = engine.run("ingress")
     meshed = bool((classes.sidecar | classes.ambient | classes.mesh_uncertain).any())

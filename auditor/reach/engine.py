@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,8 +108,10 @@ class TraceEvent:
 class Engine:
     """Evaluates both directions for all classes."""
 
-    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher, workers: int | None = None) -> None:
+    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher, workers: int | None = None,
+                 progress: ProgressFn | None = None) -> None:
         self.workers = default_workers() if workers is None else max(1, workers)
+        self.progress = progress
         self.ps = policies
         self.c = classes
         self.m = matcher
@@ -299,7 +302,7 @@ class Engine:
             sig_unc.append([int(i) for i in np.setdiff1d(app_pos.row_items(rep), certain)])
         del app_def, app_pos
         tasks = [(d, reps[s], sig_pols[s], sig_unc[s]) for s in range(n_sigma)]
-        results = self._evaluate_all(tasks)
+        results = self._evaluate_all(tasks, f"{d} signatures")
         # a partition arrives once per worker process (None after that): collect, then number
         # the partitions in σ order
         sent = {key: groups for key, groups, _, _ in results if groups is not None}
@@ -331,20 +334,32 @@ class Engine:
         )
 
     def _evaluate_all(
-        self, tasks: list[tuple[Direction, int, list[int], list[int]]]
+        self, tasks: list[tuple[Direction, int, list[int], list[int]]], phase: str = "signatures"
     ) -> list[tuple[tuple, np.ndarray | None, np.ndarray, np.ndarray]]:
         """Every σ, independent of the others: on ``workers`` forked processes when there are
         enough of them to pay for the fork (results are identical either way)."""
         workers = min(self.workers, len(tasks) // _MIN_SIGMAS_PER_WORKER)
+        report = self.progress or _no_progress
         if workers <= 1 or "fork" not in mp.get_all_start_methods():
             sent: set[tuple] = set()
-            return [_once(self._evaluate_sigma(*t), sent) for t in tasks]
+            results = []
+            for k, t in enumerate(tasks):
+                if k % 64 == 0:
+                    report(phase, k, len(tasks))
+                results.append(_once(self._evaluate_sigma(*t), sent))
+            report(phase, len(tasks), len(tasks))
+            return results
         global _FORKED
         _FORKED = (self, tasks)
         try:
-            chunks = [list(range(k, len(tasks), workers * 4)) for k in range(workers * 4)]
+            n_chunks = min(len(tasks), max(workers * 4, 64))
+            chunks = [list(range(k, len(tasks), n_chunks)) for k in range(n_chunks)]
+            parts = []
+            report(phase, 0, len(tasks))
             with mp.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_evaluate_chunk, chunks)
+                for part in pool.imap(_evaluate_chunk, chunks):
+                    parts.append(part)
+                    report(phase, sum(len(p) for p in parts), len(tasks))
         finally:
             _FORKED = None
         out: list[tuple[tuple, np.ndarray | None, np.ndarray, np.ndarray] | None] = [None] * len(tasks)
@@ -590,6 +605,11 @@ class Engine:
 
 
 _MIN_SIGMAS_PER_WORKER = 200
+ProgressFn = Callable[[str, int, int], None]  # (phase, done, total): reported as work advances
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    return None
 _FORKED: tuple[Engine, list[tuple[Direction, int, list[int], list[int]]]] | None = None
 
 
