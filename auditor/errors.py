@@ -1,4 +1,8 @@
-"""Errors that end a run with exit code 2 and one clear line (the input could not be read or is invalid)."""
+"""The project's own error types: each ends a run with exit code 2 and one clear ``error:`` line.
+
+Anything else that escapes a command is a bug in auditor (exit 3, with the traceback); see
+``auditor/cli.py`` for the whole exit-code rule.
+"""
 
 from __future__ import annotations
 
@@ -16,3 +20,15 @@ class AuditorError(Exception):
 
 class InvalidResource(AuditorError):
     """A known resource kind with content the API server would reject (K8S-19, CAL-10)."""
+
+
+class UsageError(AuditorError):
+    """A command-line value that cannot be used (``--port``, ``--from``, ``--pod-cidr`` ...)."""
+
+
+class OutputError(AuditorError):
+    """An output could not be written (a full disk, a file-size limit, a busy report directory)."""
+
+
+class OutputClosed(Exception):
+    """Standard output's reader went away (``auditor reach ... | head -1``): stop quietly."""

@@ -11,20 +11,53 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from auditor.policy.ir import PORT_PROTOCOLS
-from auditor.reach.ports import MAX_PORT, PortSpace, canonical_protocol
+# -- the protocol vocabulary (shared by policies, the engine, packs and saved documents) ---------
 
-try:  # ICMP atoms are type ranges (CAL-27) in engines that split them
-    from auditor.reach.ports import ICMP_PROTOCOLS
-except ImportError:  # pragma: no cover
-    ICMP_PROTOCOLS = ()
-
-WHOLE = (0, 0)  # the single "range" of a protocol without ports or types (numbered protocols)
+PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
+PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
+ICMP_PROTOCOLS = ("ICMP", "ICMPv6")  # their "ports" are ICMP type ranges (CAL-27)
+ALL_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")  # what the text ``all`` spans unless rules name others
+MAX_PORT = 65535
 MAX_ICMP_TYPE = 255
+WHOLE = (0, 0)  # the single "range" of a protocol without ports or types (numbered protocols)
 FULL = {**{p: (1, MAX_PORT) for p in PORT_PROTOCOLS}, **{p: (0, MAX_ICMP_TYPE) for p in ICMP_PROTOCOLS}}
+_CANON = {p.upper(): p for p in PROTOCOL_NUMBERS}
+_NUMBER_TO_NAME = {v: k for k, v in PROTOCOL_NUMBERS.items()}
+
+
+def canonical_protocol(value: str | int) -> str:
+    """``tcp``/``6`` → ``TCP``; an unnamed protocol number stays a number string."""
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        number = int(value)
+        if not 0 <= number <= 255:
+            raise ValueError(f"protocol number {number} is out of range 0-255")
+        return _NUMBER_TO_NAME.get(number, str(number))
+    name = _CANON.get(str(value).upper())
+    if name is None:
+        raise ValueError(f"unknown protocol {value!r} (TCP, UDP, SCTP, ICMP, ICMPv6, UDPLite or 0-255)")
+    return name
+
+
+class Atom(Protocol):
+    """What ``PortSet`` reads of an engine port atom (``auditor.reach.ports.PortAtom``)."""
+
+    protocol: str
+    lo: int
+    hi: int
+
+
+class AtomSpace(Protocol):
+    """What ``PortSet`` reads of the engine's atoms (``auditor.reach.ports.AtomSpace``)."""
+
+    atoms: list[Any]
+
+    def __len__(self) -> int: ...
+
+
 _SPEC = re.compile(r"^\s*(?:(\d+)\s*(?:-\s*(\d+))?\s*(?:/\s*([A-Za-z0-9]+))?|([A-Za-z][A-Za-z0-9]*))\s*$")
 
 
@@ -151,18 +184,17 @@ class PortSet:
 
     # -- atoms ---------------------------------------------------------------------------------
     @classmethod
-    def from_atoms(cls, space: PortSpace, mask: np.ndarray) -> PortSet:
+    def from_atoms(cls, space: AtomSpace, mask: np.ndarray) -> PortSet:
         ranges: dict[str, list[tuple[int, int]]] = {}
         for i in np.flatnonzero(mask):
             atom = space.atoms[int(i)]
             if atom.protocol in FULL:
-                lo, hi = (atom.lo, atom.hi) if (atom.lo, atom.hi) != (0, 0) or atom.has_ports else FULL[atom.protocol]
-                ranges.setdefault(atom.protocol, []).append((lo, hi))
+                ranges.setdefault(atom.protocol, []).append(_atom_range(atom))
             else:
                 ranges.setdefault(atom.protocol, []).append(WHOLE)
         return cls.of(ranges)
 
-    def atom_mask(self, space: PortSpace) -> np.ndarray:
+    def atom_mask(self, space: AtomSpace) -> np.ndarray:
         """Atoms that overlap this set (their verdict is the verdict of these ports)."""
         proto, lo, hi = _atom_bounds(space)
         out = np.zeros(len(space), dtype=bool)
@@ -176,10 +208,10 @@ class PortSet:
 
 
 _EMPTY = PortSet()
-_BOUNDS: dict[int, tuple[PortSpace, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+_BOUNDS: dict[int, tuple[AtomSpace, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
 
 
-def _atom_bounds(space: PortSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _atom_bounds(space: AtomSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(protocol, lo, hi) arrays of the atoms; whole-protocol atoms span their full range."""
     hit = _BOUNDS.get(id(space))
     if hit is not None and hit[0] is space:
@@ -188,18 +220,22 @@ def _atom_bounds(space: PortSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lo = np.empty(len(space), dtype=np.int64)
     hi = np.empty(len(space), dtype=np.int64)
     for i, atom in enumerate(space.atoms):
-        if atom.protocol not in FULL:
-            lo[i], hi[i] = WHOLE
-        elif (atom.lo, atom.hi) == (0, 0) and not atom.has_ports:
-            lo[i], hi[i] = FULL[atom.protocol]
-        else:
-            lo[i], hi[i] = atom.lo, atom.hi
+        lo[i], hi[i] = _atom_range(atom) if atom.protocol in FULL else WHOLE
     _BOUNDS.clear()  # one space at a time is all an audit needs
     _BOUNDS[id(space)] = (space, (proto, lo, hi))
     return proto, lo, hi
 
 
-def universe(space: PortSpace) -> PortSet:
+def _atom_range(atom: Atom) -> tuple[int, int]:
+    """The ports (or ICMP types) of an atom of a protocol in ``FULL``; an atom without a range
+    (lo = hi = 0 of a port protocol) spans the protocol. ICMP atoms are always type ranges, so
+    (0, 0) there is type 0 (echo reply), not every type."""
+    if (atom.lo, atom.hi) == WHOLE and atom.protocol in PORT_PROTOCOLS:
+        return FULL[atom.protocol]
+    return (atom.lo, atom.hi)
+
+
+def universe(space: AtomSpace) -> PortSet:
     """Every protocol the analysis distinguishes, every port."""
     return PortSet.everything(dict.fromkeys(a.protocol for a in space.atoms))
 
@@ -237,10 +273,3 @@ def parse_port_spec(value: object) -> PortSet:
     if lo > hi:
         raise ValueError(f"{text!r}: range start {lo} is above its end {hi}")
     return PortSet.of({proto: [(lo, hi)]})
-
-
-def parse_port_list(values: Iterable[object]) -> PortSet:
-    out = PortSet()
-    for v in values:
-        out = out.union(parse_port_spec(v))
-    return out

@@ -1,6 +1,6 @@
 """``auditor baseline INPUT... --controls PACK... -o BASELINE.json``: record the accepted state.
 
-The baseline is what ``auditor gate`` compares with (format: ``auditor/gate.py``). Writing over
+The baseline is what ``auditor gate`` compares with (format: ``auditor/compare/gate.py``). Writing over
 an existing baseline prints what changed: failures fixed since (the ratchet tightens) and
 failures or flows newly accepted. ``--tighten`` refuses to accept anything new: it writes only
 when the gate against the existing baseline passes (exit 1 otherwise, nothing written), so a
@@ -17,11 +17,12 @@ import sys
 
 import click
 
-from auditor.cli import input_options, main
-from auditor.commands.common import (
+from auditor.commands.options import audit_options, input_options
+from auditor.commands.pipeline import (
+    AnalysisFlags,
     AuditSetup,
+    InputSpec,
     audit_inputs,
-    audit_options,
     current_baseline,
     listed_evidence,
     write_baseline,
@@ -29,7 +30,7 @@ from auditor.commands.common import (
 from auditor.errors import AuditorError
 
 
-@main.command()
+@click.command()
 @input_options
 @audit_options(required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="BASELINE.json",
@@ -37,17 +38,17 @@ from auditor.errors import AuditorError
 @click.option("--tighten", is_flag=True,
               help="Update only if nothing regressed against the existing baseline (fixed failures are dropped, "
                    "nothing new is accepted); exit 1 and write nothing otherwise.")
-def baseline(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-             default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
-             as_of: str | None, output: str, tighten: bool) -> None:
+def baseline(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
+             waivers_file: str | None, as_of: str | None, output: str, tighten: bool) -> None:
     """Record the accepted compliance state for `auditor gate` (pre-existing failures, flows into protected zones)."""
-    from auditor.compare.gate import Baseline, run_gate
+    from auditor.compare.baseline import Baseline
+    from auditor.compare.gate import run_gate
 
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
     previous = Baseline.load(output) if os.path.exists(output) else None
     if tighten and previous is None:
         raise AuditorError("--tighten needs an existing baseline to tighten", where=output)
-    audited = audit_inputs(inputs, setup, lenient, externals, pod_cidrs, default_namespace, listed_evidence())
+    audited = audit_inputs(source, flags, setup, listed_evidence())
     base, _ = current_baseline(audited, setup, output)
     if previous is not None:
         report = run_gate(previous, base)

@@ -3,7 +3,7 @@
 OLD and NEW are each an audit result (``auditor audit -o``), a baseline (``auditor baseline``), a
 snapshot (``auditor scan``) or manifests (a file, a directory, or ``-`` for one of them on
 standard input). Snapshots and manifests are analysed on the fly and, with ``--controls``,
-audited. Sections and scope: ``auditor/drift.py``.
+audited. Sections and scope: ``auditor/compare/drift.py``.
 
 Exit codes: 0 the comparison was made (whatever it found); with ``--exit-code``, 1 when something
 changed (as ``git diff --exit-code``); 2 an input, pack, zones map or waivers file is invalid.
@@ -16,10 +16,18 @@ from typing import Any
 
 import click
 
-from auditor.cli import main
-from auditor.commands.common import AuditSetup, analysis_options, audit_options, audit_snapshot
+from auditor.commands.options import DEFAULT_NAMESPACE, analysis_options, audit_options
+from auditor.commands.pipeline import (
+    AnalysisFlags,
+    AuditSetup,
+    InputSpec,
+    Loaded,
+    audit_loaded,
+    read_inputs,
+)
+from auditor.commands.pipeline import analysis_options as options_of
 from auditor.commands.text import emit
-from auditor.errors import AuditorError
+from auditor.errors import UsageError
 
 FORMATS = ("table", "json", "markdown", "csv")
 
@@ -35,44 +43,39 @@ def load_side(path: str, setup: AuditSetup, options: Any, default_namespace: str
         return drift.side_from_result(path, data)
     if kind == "baseline":
         return drift.side_from_baseline(path, data)
-    from auditor.commands.common import read_inputs
     from auditor.snapshot import snapshot_from_dict
 
     if kind == "snapshot":
-        snapshot, texts = snapshot_from_dict(data, where=path), {}
+        loaded = Loaded(snapshot_from_dict(data, where=path))
     else:
-        snapshot, texts = read_inputs([path], default_namespace)
-    audited = audit_snapshot(snapshot, setup, options, texts)
+        loaded = read_inputs(InputSpec(inputs=(path,), default_namespace=default_namespace))
+    audited = audit_loaded(loaded, setup, options)
     result = audited.result.to_dict() if audited.result is not None else None
     return drift.side_from_analysis(path, kind, audited.analysis, result)
 
 
-@main.command()
+@click.command()
 @click.argument("old", metavar="OLD")
 @click.argument("new", metavar="NEW")
 @audit_options(required=False)
-@click.option("--lenient", is_flag=True, help="Invalid policies make verdicts unknown instead of failing (exit 2).")
-@click.option("--external", "externals", multiple=True, metavar="NAME=CIDR[,CIDR]",
-              help="Name an external network (repeatable), for inputs analysed on the fly.")
-@click.option("--pod-cidr", "pod_cidrs", multiple=True, metavar="CIDR", help="Addresses pods may have (repeatable).")
-@click.option("--default-namespace", default="default", show_default=True,
-              help="Namespace for manifests that do not set one.")
+@analysis_options
+@DEFAULT_NAMESPACE
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table (terminal), json (canonical), markdown (pull-request comment), csv (one row per change).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
 @click.option("--exit-code", "exit_code", is_flag=True, help="Exit 1 when something changed (0 when nothing did).")
 def diff(old: str, new: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
-         as_of: str | None, lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-         default_namespace: str, fmt: str, output: str | None, exit_code: bool) -> None:
+         as_of: str | None, flags: AnalysisFlags, default_namespace: str, fmt: str, output: str | None,
+         exit_code: bool) -> None:
     """Compliance drift between two scans: control verdicts, flows between zones, zone membership,
     policies (in words) and waivers that expired."""
     from auditor.compare import drift
     from auditor.compare.render import render_drift
 
     if old == "-" and new == "-":
-        raise AuditorError("'-' (standard input) can be OLD or NEW, not both")
+        raise UsageError("'-' (standard input) can be OLD or NEW, not both")
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
-    options = analysis_options(setup, lenient, externals, pod_cidrs)
+    options = options_of(flags, setup.zones())
     old_side = load_side(old, setup, options, default_namespace, "OLD")
     new_side = load_side(new, setup, options, default_namespace, "NEW")
     report = drift.diff(old_side, new_side)

@@ -5,7 +5,7 @@ e.g. pass/waived → fail) or a new flow into a protected zone is allowed (``--s
 failing control); 2 nothing regressed but something could not be established (a control
 became unknown, a newly undecided flow into a protected zone; ``--strict``: any unknown
 control), or the input, a pack, the zones map, the waivers or the baseline is invalid. The
-rules are in ``auditor/gate.py``; ``docs/ci.md`` has the workflows.
+rules are in ``auditor/compare/gate.py``; ``docs/ci.md`` has the workflows.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ import time
 import click
 
 from auditor.canonical import atomic_write
-from auditor.cli import input_options, main
-from auditor.commands.common import (
+from auditor.commands.options import audit_options, input_options
+from auditor.commands.pipeline import (
+    AnalysisFlags,
     AuditSetup,
+    InputSpec,
     audit_inputs,
-    audit_options,
     current_baseline,
     listed_evidence,
 )
 from auditor.commands.text import emit
 
 
-@main.command()
+@click.command()
 @input_options
 @audit_options(required=True)
 @click.option("--baseline", "baseline_file", required=True, type=click.Path(dir_okay=False), metavar="BASELINE.json",
@@ -46,20 +47,19 @@ from auditor.commands.text import emit
 @click.option("--source-prefix", default="", metavar="DIR/",
               help="Prefix for the `# Source:` paths of rendered Helm output, so annotations land on the chart's "
                    "templates (e.g. deploy/charts/).")
-def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod_cidrs: tuple[str, ...],
-         default_namespace: str, controls: tuple[str, ...], zones_file: str | None, waivers_file: str | None,
-         as_of: str | None, baseline_file: str, strict: bool, fmt: str, output: str | None, junit_file: str | None,
+def gate(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
+         waivers_file: str | None, as_of: str | None, baseline_file: str, strict: bool, fmt: str, output: str | None, junit_file: str | None,
          sarif_file: str | None, source_prefix: str) -> None:
     """Fail the build only on regressions against a baseline: exit 0 pass, 1 regression, 2 unknown."""
-    from auditor.compare.gate import Baseline, explain_rows, report_result, run_gate
+    from auditor.compare.baseline import Baseline
+    from auditor.compare.gate import explain_rows, report_result, run_gate
     from auditor.compare.render import render_gate
 
     start = time.perf_counter()
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
     base = Baseline.load(baseline_file)  # a bad baseline fails before the analysis
     # the gate compares controls and flows from the analysis: no zone matrix or flow list needed
-    audited = audit_inputs(inputs, setup, lenient, externals, pod_cidrs, default_namespace, listed_evidence(),
-                           evidence_flows=False)
+    audited = audit_inputs(source, flags, setup, listed_evidence(), evidence_flows=False)
     current, explain = current_baseline(audited, setup)
     report = run_gate(base, current, strict=strict, explain=explain,
                       explain_violations=functools.partial(explain_rows, audited.analysis))
@@ -69,8 +69,9 @@ def gate(inputs: tuple[str, ...], lenient: bool, externals: tuple[str, ...], pod
         from auditor.report.sarif import render as sarif_render
         from auditor.sources.rendered import remap_origins
 
+        assert audited.result is not None  # --controls is required
         result = audited.result.to_dict()
-        remap_origins(result, audited.texts, source_prefix)
+        remap_origins(result, dict(audited.texts), source_prefix)
         data = view(report_result(report, result))
         if junit_file:
             atomic_write(junit_file, junit_render(data))

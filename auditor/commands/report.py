@@ -1,5 +1,9 @@
 """``auditor report RESULT.json -o DIR``: evidence reports from an audit result.
 
+The whole set is written into a temporary directory beside DIR and swapped in at the end
+(``canonical.atomic_directory``): a killed run leaves the previous set, a concurrent one is
+refused with the name of the run holding DIR.
+
 Exit codes: 0 reports written; 2 the result or a template is invalid, or a file cannot be
 written (one ``error:`` line). The audit's own verdict does not change the exit code here:
 ``auditor audit`` reports it.
@@ -7,44 +11,31 @@ written (one ``error:`` line). The audit's own verdict does not change the exit 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
-from auditor.cli import main
+from auditor.commands.options import report_options
 from auditor.errors import AuditorError
-
-FORMAT_HELP = "Comma-separated and/or repeated: pdf, csv, junit, sarif (default: all)."
-TEMPLATE_HELP = ("PDF template: a name in report_templates/ (auditor, executive) or a path to a template YAML. "
-                 "Repeatable; default: both auditor and executive.")
-
-
-def report_options(func: Any) -> Any:
-    """--format/--template/--paper, shared by ``report`` and ``audit --report``."""
-    decorators = [
-        click.option("--format", "formats", multiple=True, metavar="FORMATS", help=FORMAT_HELP),
-        click.option("--template", "templates", multiple=True, metavar="NAME|PATH", help=TEMPLATE_HELP),
-        click.option("--paper", type=click.Choice(["a4", "letter"], case_sensitive=False), default=None,
-                     help="Paper size of the PDF (default: the template's, A4)."),
-    ]
-    for deco in reversed(decorators):
-        func = deco(func)
-    return func
 
 
 def run_reports(result: dict[str, Any], out_dir: str, formats: Sequence[str], templates: Sequence[str],
                 paper: str | None) -> list[Path]:
+    """Write the chosen formats into ``out_dir`` as one set; returns the final paths."""
+    from auditor.canonical import atomic_directory
     from auditor.report import parse_formats, write_reports
     from auditor.report.interface import ReportOptions
 
     chosen = parse_formats(formats)
     options = ReportOptions(templates=tuple(templates) or ("auditor", "executive"),
                             paper=paper.lower() if paper else None)
-    return write_reports(result, out_dir, chosen, options)
+    with atomic_directory(out_dir) as tmp:
+        written = write_reports(result, tmp, chosen, options)
+    return [Path(out_dir) / os.path.relpath(p, tmp) for p in written]
 
 
 def check_report_options(formats: Sequence[str], templates: Sequence[str]) -> None:
@@ -58,6 +49,8 @@ def check_report_options(formats: Sequence[str], templates: Sequence[str]) -> No
 
 
 def load_result(path: str) -> dict[str, Any]:
+    import orjson
+
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -73,10 +66,10 @@ def load_result(path: str) -> dict[str, Any]:
     return data
 
 
-@main.command()
+@click.command()
 @click.argument("result_file", metavar="RESULT.json", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
-              help="Directory to write the reports into (created if missing).")
+              help="Directory to write the reports into (created if missing; replaced as one set).")
 @report_options
 def report(result_file: str, out_dir: str, formats: tuple[str, ...], templates: tuple[str, ...],
            paper: str | None) -> None:

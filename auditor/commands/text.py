@@ -1,15 +1,20 @@
-"""Rendering tables for people (aligned text) and machines (CSV, JSON), written atomically."""
+"""Terminal and file rendering: aligned tables for people, CSV and JSON for machines, and the
+one place that writes standard output (so a full disk or a closed pipe is noticed, not lost)."""
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from auditor.canonical import atomic_write, atomic_write_chunks, canonical_json
+from auditor.errors import OutputClosed, OutputError
+
+if TYPE_CHECKING:  # pandas loads inside the commands that build tables, not at start-up
+    import pandas as pd
 
 FORMATS = ("table", "csv", "json")
 
@@ -78,12 +83,7 @@ def emit_chunks(chunks: Iterable[str | bytes], output: str | None) -> None:
         atomic_write_chunks(output, chunks)
         return
     for chunk in chunks:
-        if isinstance(chunk, bytes):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-        else:
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
+        out(chunk)
 
 
 def emit(text: str | bytes, output: str | None) -> None:
@@ -91,8 +91,60 @@ def emit(text: str | bytes, output: str | None) -> None:
     if output and output != "-":
         atomic_write(output, text)
         return
-    if isinstance(text, bytes):
-        sys.stdout.buffer.write(text)
+    out(text)
+
+
+def out(text: str | bytes) -> None:
+    """Write to standard output so that a failed write is reported by this run.
+
+    The process's own stdout is written with ``os.write`` until every byte is taken: Python's
+    buffered writer drops the error of a write that was cut short (a file-size limit takes the
+    first 4 KiB, then the rest vanishes without an exception).
+    """
+    try:
+        if sys.stdout is not sys.__stdout__:  # captured (tests, embedding): its own writer
+            if isinstance(text, bytes):
+                sys.stdout.flush()
+                sys.stdout.buffer.write(text)
+            else:
+                sys.stdout.write(text)
+            sys.stdout.flush()
+            return
         sys.stdout.flush()
-    else:
-        sys.stdout.write(text)
+        data = text if isinstance(text, bytes) else text.encode(sys.stdout.encoding or "utf-8",
+                                                                sys.stdout.errors or "strict")
+        fd = sys.stdout.fileno()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise stdout_error(exc) from exc
+
+
+def finish_stdout() -> None:
+    """Flush standard output and, when it is the process's own, close it: a write that fails only
+    now (a file-size limit, a full disk, a network file system) still fails the run."""
+    try:
+        sys.stdout.flush()
+        if sys.stdout is sys.__stdout__ and not sys.stdout.closed:
+            sys.stdout.close()
+    except OSError as exc:
+        raise stdout_error(exc) from exc
+
+
+def stdout_error(exc: OSError) -> Exception:
+    """A closed pipe is the reader's choice (quiet); anything else is a failed output (exit 2)."""
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+        return OutputClosed()
+    return OutputError(f"cannot write to standard output: {exc.strerror or exc}")
+
+
+def silence_stdout() -> None:
+    """After the reader went away: point stdout at /dev/null so the interpreter's final flush
+    does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -16,7 +16,7 @@ The report (``DriftReport``) has five sections, each a sorted tuple of frozen re
   port sets) and the deciding rules on the new side (and on the old one);
 - ``workloads``: workloads that entered or left a zone, lost their zone, appeared or went;
 - ``policies``: policies added, removed or modified, the modifications in words
-  (``auditor/drift_policies.py``);
+  (``auditor/policy/summary.py``);
 - ``waivers``: waivers that expired in between.
 
 Flow scope. Audit results store the flows *between zones* (and every flow a control cites), so
@@ -30,63 +30,25 @@ baseline, both sides are reduced to what a baseline keeps: flows into protected 
 from __future__ import annotations
 
 import functools
-import gzip
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
-from auditor.errors import AuditorError
-from auditor.policy.summary import describe_changes, describe_policy, policy_key
-from auditor.portset import FULL, WHOLE, PortSet
+from auditor.compare.baseline import Baseline
+from auditor.compare.protected import into_protected
+from auditor.controls.evidence import policy_list
+from auditor.documents import DRIFT_KIND, DRIFT_SCHEMA, NONE, AuditDocument, as_written, ports_text
+from auditor.documents import sniff as sniff_document
+from auditor.policy.summary import describe_changes, describe_policy, policy_key, policy_rules
+from auditor.portset import PortSet, universe
+from auditor.reach.analysis import Analysis, Entity
+from auditor.reach.engine import ALLOW, UNKNOWN
+from auditor.reach.flows import AllowedFlows, single_pods
+from auditor.snapshot import looks_like_snapshot
 
-RESULT_KIND = "zone-auditor/audit-result"
-BASELINE_KIND = "zone-auditor/baseline"
-DRIFT_KIND = "zone-auditor/drift"
-DRIFT_SCHEMA = 1
-ALL_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")  # what "all" spans unless rules name other protocols
-ALL = PortSet.everything(ALL_PROTOCOLS)
-NONE = PortSet()
 UNZONED = "(unzoned)"
-
-
-# -- ports -----------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=65536)
-def parse_ports(text: str) -> PortSet:
-    """The port texts of results and reports (``all``, ``none``, ``TCP:80,443 UDP:53 ICMP``,
-    ``TCP:all``, ``ICMP:8``) back to a ``PortSet``."""
-    text = (text or "").strip()
-    if not text or text == "none":
-        return NONE
-    if text == "all":
-        return ALL
-    ranges: dict[str, list[tuple[int, int]]] = {}
-    for part in text.split():
-        proto, _, spec = part.partition(":")
-        if proto not in FULL:
-            ranges.setdefault(proto, []).append(WHOLE)
-            continue
-        if not spec or spec == "all":
-            ranges.setdefault(proto, []).append(FULL[proto])
-            continue
-        for item in spec.split(","):
-            lo, _, hi = item.partition("-")
-            try:
-                a = int(lo)
-                b = int(hi) if hi else a
-            except ValueError:
-                raise AuditorError(f"bad port list {text!r}") from None
-            ranges.setdefault(proto, []).append((a, b))
-    return PortSet.of(ranges)
-
-
-def ports_text(ports: PortSet) -> str:
-    return ports.text(ALL)
 
 
 # -- sides -----------------------------------------------------------------------------------------
@@ -112,7 +74,7 @@ class Side:
     label: str
     kind: str  # audit-result | baseline | snapshot | manifests
     info: dict[str, Any]
-    findings: dict[tuple[str, str], Mapping[str, Any]] | None = None
+    findings: dict[tuple[str, str], Mapping[str, Any]] | None = None  # verdict, title, severity, counts
     flows: dict[tuple[str, str], FlowState] | None = None
     complete: bool = False  # flows holds every allowed/unknown workload pair (no controls)
     zones: dict[str, dict[str, tuple[str, ...]]] | None = None  # entity → pack → zones
@@ -124,7 +86,6 @@ class Side:
     protected: dict[str, tuple[str, ...]] | None = None  # baseline: pack → protected zones
     packs: tuple[str, ...] = ()
     exact: Callable[[Sequence[tuple[str, str]], bool], dict[tuple[str, str], FlowState]] | None = None
-    result: Mapping[str, Any] | None = None
     flows_omitted: int = 0  # flows the result counts but does not list (``auditor audit --max-evidence``)
 
     def crossing(self, src: str, dst: str) -> bool | None:
@@ -141,95 +102,39 @@ class Side:
         return False
 
 
-def read_json(path: str) -> Any:
-    """A JSON file (``.gz`` compressed or not) as Python objects; errors name the file."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise AuditorError(f"cannot read: {exc.strerror or exc}", where=path) from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise AuditorError(f"not a gzip file: {exc}", where=path) from None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise AuditorError(f"not JSON: {exc}", where=path) from None
-
-
 def sniff(path: str) -> tuple[str, Any]:
     """(kind, loaded data or None): ``audit-result``, ``baseline``, ``snapshot`` or ``manifests``."""
-    if path == "-" or not os.path.isfile(path):
-        return "manifests", None
-    low = path.lower()
-    if not (low.endswith(".json") or low.endswith(".json.gz")):
-        return "manifests", None
-    if low.endswith(".json"):
-        with open(path, "rb") as fh:
-            head = fh.read(1 << 16)
-        if b'"kind"' not in head and b'"schema_version"' not in head:
-            return "manifests", None
-    data = read_json(path)
-    if isinstance(data, dict):
-        kind = data.get("kind")
-        if kind == RESULT_KIND:
-            return "audit-result", data
-        if kind == BASELINE_KIND:
-            return "baseline", data
-        from auditor.snapshot import looks_like_snapshot
-
-        if looks_like_snapshot(data):
-            return "snapshot", data
-    return "manifests", None
+    kind, data = sniff_document(path)
+    if kind == "json":
+        return ("snapshot", data) if looks_like_snapshot(data) else ("manifests", None)
+    return kind, data
 
 
-def _several(result: Mapping[str, Any]) -> bool:
-    return len(result.get("packs") or []) > 1
-
-
-def side_from_result(label: str, result: Mapping[str, Any], kind: str = "audit-result") -> Side:
+def side_from_result(label: str, result: AuditDocument | Mapping[str, Any], kind: str = "audit-result") -> Side:
     """A saved (or just computed) audit result as a side."""
-    findings = {(str(f["pack"]), str(f["control"])): f for f in result.get("findings", [])}
-    zones: dict[str, dict[str, tuple[str, ...]]] = {}
-    labels: dict[str, dict[str, str]] = {}
-    possible: dict[str, dict[str, tuple[str, ...]]] = {}
-    inv = result.get("inventory")
-    for w in (inv or {}).get("workloads", []):
-        zones[w["name"]] = {p: tuple(z) for p, z in (w.get("zones") or {}).items()}
-        labels[w["name"]] = dict(w.get("labels") or {})
-        possible[w["name"]] = {p: tuple(z) for p, z in (w.get("possible_zones") or {}).items()}
-    for x in (inv or {}).get("external_networks", []):
-        zones[x["name"]] = {p: tuple(z) for p, z in (x.get("zones") or {}).items()}
+    doc = result if isinstance(result, AuditDocument) else AuditDocument.parse(result, where=label)
+    findings = {f.key: f for f in doc.findings}
+    inv = doc.inventory
+    zones = inv.zones() if inv is not None else {}
+    labels = {w.name: dict(w.labels or {}) for w in inv.workloads} if inv is not None else {}
+    possible = {w.name: dict(w.possible_zones) for w in inv.workloads} if inv is not None else {}
     flows: dict[tuple[str, str], FlowState] | None = None
-    fl = result.get("flows")
-    if fl and inv is not None:
+    if doc.flows is not None and inv is not None:
         flows = {}
-        cols = list(fl["columns"])
-        texts = list(fl.get("decided_by", []))
-        c_src, c_dst, c_ports = cols.index("src"), cols.index("dst"), cols.index("ports")
-        c_verdict, c_why = cols.index("verdict"), cols.index("decided_by")
-        for row in fl["rows"]:
-            verdict = row[c_verdict]
-            if verdict not in ("allowed", "unknown"):
+        for row in doc.flows.rows:
+            if row.verdict not in ("allowed", "unknown"):
                 continue
-            key = (row[c_src], row[c_dst])
+            key = (row.src, row.dst)
             cur = flows.get(key, EMPTY_FLOW)
-            why = texts[row[c_why]] if isinstance(row[c_why], int) and row[c_why] < len(texts) else str(row[c_why])
-            if verdict == "allowed":
-                cur = FlowState(parse_ports(row[c_ports]), cur.unknown, why, cur.unknown_decided_by)
+            if row.verdict == "allowed":
+                cur = FlowState(row.ports, cur.unknown, row.decided_by, cur.unknown_decided_by)
             else:
-                cur = FlowState(cur.allowed, parse_ports(row[c_ports]), cur.decided_by, why)
+                cur = FlowState(cur.allowed, row.ports, cur.decided_by, row.decided_by)
             flows[key] = cur
-    policies: dict[tuple[str, str, str], Mapping[str, Any]] | None = None
-    origin: dict[tuple[str, str, str], Any] = {}
-    for p in result.get("policies", []) or []:
-        origin[policy_key(p)] = p.get("origin")
-    if "policy_rules" in result:
-        policies = {policy_key(p): p for p in result["policy_rules"]}
-    waivers = {str(w["id"]): w for w in result.get("waivers", []) or []}
-    snap = result.get("snapshot") or {}
+    origin = {policy_key(p): p.get("origin") for p in doc.policies}
+    policies = {policy_key(p): p for p in doc.policy_rules} if doc.policy_rules is not None else None
+    waivers: dict[str, Mapping[str, Any]] = {w.id: w for w in doc.waivers}
+    snap = doc.snapshot
     info = {
         "label": label,
         "kind": kind,
@@ -237,24 +142,22 @@ def side_from_result(label: str, result: Mapping[str, Any], kind: str = "audit-r
         "content_digest": snap.get("content_digest"),
         "source": snap.get("source"),
         "captured_at": snap.get("captured_at"),
-        "as_of": result.get("as_of"),
-        "packs": [{"id": p.get("id"), "digest": p.get("digest")} for p in result.get("packs", [])],
-        "verdict": (result.get("summary") or {}).get("verdict"),
+        "as_of": doc.as_of,
+        "packs": [{"id": p.get("id"), "digest": p.get("digest")} for p in doc.packs],
+        "verdict": doc.verdict,
     }
     return Side(label=label, kind=kind, info=info, findings=findings, flows=flows,
                 zones=zones if inv is not None else None, labels=labels if inv is not None else None,
                 possible=possible if inv is not None else None, policies=policies, policy_origin=origin,
-                waivers=waivers, packs=tuple(str(p.get("id")) for p in result.get("packs", [])), result=result,
-                flows_omitted=int((fl or {}).get("omitted") or 0))
+                waivers=waivers, packs=tuple(str(p.get("id")) for p in doc.packs),
+                flows_omitted=doc.flows.omitted if doc.flows is not None else 0)
 
 
 def side_from_baseline(label: str, data: Mapping[str, Any]) -> Side:
     """A baseline file as a side: findings, flows into protected zones, zones, policies."""
-    from auditor.compare.gate import Baseline
-
     base = Baseline.from_dict(data, where=label)
     findings = {k: b.as_finding() for k, b in base.findings.items()}
-    flows = {k: FlowState(parse_ports(a), parse_ports(u)) for k, (a, u) in base.flows.items()}
+    flows = {k: FlowState(f.allowed, f.unknown) for k, f in base.flows.items()}
     policies = {policy_key(p): p for p in base.policy_rules} if base.policy_rules is not None else None
     info = {"label": label, "kind": "baseline", "digest": base.snapshot.get("digest"),
             "content_digest": base.snapshot.get("content_digest"), "source": base.snapshot.get("source"),
@@ -269,10 +172,8 @@ def side_from_baseline(label: str, data: Mapping[str, Any]) -> Side:
 # -- raw inputs (snapshot / manifests) -------------------------------------------------------------------
 
 
-def side_from_analysis(label: str, kind: str, analysis: Any, result: Mapping[str, Any] | None) -> Side:
+def side_from_analysis(label: str, kind: str, analysis: Analysis, result: Mapping[str, Any] | None) -> Side:
     """A snapshot or manifests analysed here: audited (``result``) or flows only."""
-    from auditor.policy.summary import policy_rules
-
     if result is not None:
         side = side_from_result(label, result, kind)
     else:
@@ -283,68 +184,34 @@ def side_from_analysis(label: str, kind: str, analysis: Any, result: Mapping[str
         side.flows = all_flows(analysis)
         side.complete = True
         side.policies = {policy_key(p): p for p in policy_rules(analysis)}
-        from auditor.controls.evidence import _policies
-
-        side.policy_origin = {policy_key(p): p.get("origin") for p in _policies(analysis)}
+        side.policy_origin = {policy_key(p): p.get("origin") for p in policy_list(analysis)}
     side.exact = functools.partial(exact_flows, analysis)
     return side
 
 
-def _single_pod(analysis: Any, ent: Any) -> bool:
-    eps = analysis.inventory.endpoints
-    return ent.kind != "external" and len(ent.endpoints) == 1 and not eps[ent.endpoints[0]].template
-
-
-def all_flows(analysis: Any) -> dict[tuple[str, str], FlowState]:
+def all_flows(analysis: Analysis) -> dict[tuple[str, str], FlowState]:
     """Every workload pair with an allowed or unknown port (a pod to itself and external to
     external excluded, as in the audit's flows), with its deciding rules."""
-    from auditor.reach.engine import ALLOW, UNKNOWN
-
     ents = analysis.entities("workload")
-    pm = analysis.pairs("workload", ents, ents)
-    allow_rows = pm.verdict == ALLOW
-    unknown_rows = pm.verdict == UNKNOWN
-    live = (allow_rows.any(axis=1) | unknown_rows.any(axis=1))[pm.row]
-    is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
-    live &= ~(is_ext[:, None] & is_ext[None, :])
-    single = np.array([_single_pod(analysis, e) for e in ents], dtype=bool)
-    diag = np.arange(len(ents))
-    live[diag[single], diag[single]] = False
-    ii, jj = np.nonzero(live)
-    rows = pm.row[ii, jj]
-    has_allow = allow_rows.any(axis=1)[rows]
-    has_unknown = unknown_rows.any(axis=1)[rows]
-    why_a = analysis.decided_by_many(pm, ii[has_allow], jj[has_allow]) if has_allow.any() else []
-    u = np.flatnonzero(has_unknown)
-    why_u = analysis.decided_by_many(pm, ii[u], jj[u], [np.flatnonzero(unknown_rows[r]) for r in rows[u]]) \
-        if u.size else []
-    a_iter, u_iter = iter(why_a), iter(why_u)
-    texts: dict[tuple[int, int], PortSet] = {}
-
-    def ports(r: int, which: int) -> PortSet:
-        hit = texts.get((r, which))
-        if hit is None:
-            mask = allow_rows[r] if which == ALLOW else unknown_rows[r]
-            hit = texts[(r, which)] = parse_ports(analysis.ports.summary(mask))
-        return hit
-
+    table = AllowedFlows(analysis, analysis.pairs("workload", ents, ents), ents, ents)
+    has_allow, has_unknown = table.has_allowed(), table.has_unknown()
+    a, u = np.flatnonzero(has_allow), np.flatnonzero(has_unknown)
+    a_iter = iter(table.decided_by(table.ii[a], table.jj[a]))
+    u_iter = iter(table.decided_by(table.ii[u], table.jj[u], unknown=True))
     out: dict[tuple[str, str], FlowState] = {}
-    for k in range(ii.size):
-        r = int(rows[k])
-        allowed = ports(r, ALLOW) if has_allow[k] else NONE
-        unknown = ports(r, UNKNOWN) if has_unknown[k] else NONE
-        out[(ents[ii[k]].name, ents[jj[k]].name)] = FlowState(
-            allowed, unknown, next(a_iter) if has_allow[k] else "", next(u_iter) if has_unknown[k] else "")
+    every = table.universe
+    for f, is_a, is_u in zip(table.flows(), has_allow.tolist(), has_unknown.tolist(), strict=True):
+        out[(ents[f.src].name, ents[f.dst].name)] = FlowState(
+            as_written(f.allowed, every), as_written(f.unknown, every), next(a_iter) if is_a else "",
+            next(u_iter) if is_u else "")
     return out
 
 
-def exact_flows(analysis: Any, pairs: Sequence[tuple[str, str]], denied_why: bool = False
+def exact_flows(analysis: Analysis, pairs: Sequence[tuple[str, str]], denied_why: bool = False
                 ) -> dict[tuple[str, str], FlowState]:
     """The verdicts of some pairs on an analysed side (absent entities: nothing allowed). With
     ``denied_why`` the ``decided_by`` of a pair without allowed ports names what denies it."""
-    from auditor.reach.engine import ALLOW, UNKNOWN
-
-    index = {e.name: e for e in analysis.entities("workload")}
+    index: dict[str, Entity] = {e.name: e for e in analysis.entities("workload")}
     srcs = sorted({s for s, _ in pairs if s in index})
     dsts = sorted({d for _, d in pairs if d in index})
     out: dict[tuple[str, str], FlowState] = dict.fromkeys(pairs, EMPTY_FLOW)
@@ -353,16 +220,18 @@ def exact_flows(analysis: Any, pairs: Sequence[tuple[str, str]], denied_why: boo
     si = {n: k for k, n in enumerate(srcs)}
     di = {n: k for k, n in enumerate(dsts)}
     pm = analysis.pairs("workload", [index[n] for n in srcs], [index[n] for n in dsts])
-    todo = [(s, d) for s, d in pairs if s in si and d in di and not (s == d and _single_pod(analysis, index[s]))]
+    single = dict(zip(srcs, single_pods(analysis, [index[n] for n in srcs]).tolist(), strict=True))
+    todo = [(s, d) for s, d in pairs if s in si and d in di and not (s == d and single[s])]
     if not todo:
         return out
     ii = np.array([si[s] for s, _ in todo], dtype=np.int64)
     jj = np.array([di[d] for _, d in todo], dtype=np.int64)
     why = analysis.decided_by_many(pm, ii, jj)
+    every = universe(analysis.ports)
     for k, pair in enumerate(todo):
         v = pm.verdict[pm.row[ii[k], jj[k]]]
-        allowed = parse_ports(analysis.ports.summary(v == ALLOW)) if (v == ALLOW).any() else NONE
-        unknown = parse_ports(analysis.ports.summary(v == UNKNOWN)) if (v == UNKNOWN).any() else NONE
+        allowed = as_written(PortSet.from_atoms(analysis.ports, v == ALLOW), every)
+        unknown = as_written(PortSet.from_atoms(analysis.ports, v == UNKNOWN), every)
         text = why[k] if (allowed or unknown or denied_why) else ""
         out[pair] = FlowState(allowed, unknown, text if allowed else "", text if unknown and not allowed else "")
         if denied_why and not allowed and not unknown:
@@ -535,8 +404,6 @@ def compare_controls(old: Side, new: Side) -> list[ControlChange]:
 
 def _restrict_to_protected(side: Side, protected: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], FlowState]:
     """A side's flows reduced to those a baseline keeps: into a protected zone from outside it."""
-    from auditor.compare.gate import into_protected
-
     assert side.flows is not None
     if side.kind == "baseline":
         return dict(side.flows)

@@ -1,23 +1,7 @@
 """The CI gate: compare an audit with a baseline and fail only on regressions (a ratchet).
 
-**Baseline** (``auditor baseline … -o BASELINE.json``, kind ``zone-auditor/baseline``): what the
-gate needs from an accepted audit, nothing that changes from run to run (no capture time, no
-deciding-rule texts), one record per line so that a pull request that updates it shows each
-newly accepted failure as one added line:
-
-- ``packs`` (id, path, SHA-256), ``zones_file`` / ``waivers_file`` digests, ``as_of``;
-- ``snapshot``: ``content_digest`` and ``source`` of the audited input;
-- ``protected_zones``: per pack, the workload zones its controls protect (targets of
-  ``no-flow`` and ``allow-only`` ``to``, ``isolated`` zones with ingress, ``mtls-required``
-  and ``identity-required`` zones);
-- ``findings``: per control its verdict, the *open* violations and the undecided items as rows
-  ``[kind, src, dst, ports, flow, reason]``, and the blocking reasons;
-- ``flows``: every allowed or undecided flow into a protected zone from outside that zone,
-  ``[src, dst, allowed ports, unknown ports]``;
-- ``inventory`` (workload → zones per pack, labels), ``policy_rules`` (for ``auditor diff``),
-  ``waivers`` (status and expiry).
-
-A full audit result (``auditor audit -o``) is accepted as a baseline too.
+The baseline (``auditor/compare/baseline.py``) is what an accepted audit left; a full audit
+result is accepted as one too.
 
 **Gate** (``GateReport``). Per control, a current open violation is *pre-existing* when the
 baseline lists an open violation of the same control with the same kind, source, destination
@@ -30,9 +14,9 @@ same way. Then:
 - otherwise a failing or unknown control is **pre-existing** (listed, does not fail the gate);
   a control that failed in the baseline and passes now is **fixed**.
 
-Flows: an allowed port into a protected zone from outside it that the baseline did not allow
-for that (source, destination) is a **new flow** (a regression); a newly undecided port makes
-the gate unknown.
+Flows: an allowed port into a protected zone (``auditor/compare/protected.py``) from outside it
+that the baseline did not allow for that (source, destination) is a **new flow** (a regression);
+a newly undecided port makes the gate unknown.
 
 Exit codes: ``1`` any regression (a control regressed, a new allowed flow into a protected
 zone; with ``--strict`` any failing control); else ``2`` anything that could not be established
@@ -42,302 +26,36 @@ bad input; else ``0``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
+import numpy as np
 
-from auditor.compare.drift import ALL, NONE, RESULT_KIND, parse_ports, ports_text, read_json
-from auditor.controls.assertions.registry import KINDS
-from auditor.errors import AuditorError
+from auditor.compare.baseline import Baseline, ProtectedFlow, tuple_row
+from auditor.compare.protected import entered_zones
+from auditor.documents import (
+    ALL,
+    GATE_KIND,
+    GATE_SCHEMA,
+    NONE,
+    Row,
+    ViolationRow,
+    parse_ports,
+    ports_text,
+)
 from auditor.portset import PortSet
+from auditor.reach.analysis import Analysis
+from auditor.reach.engine import ALLOW, UNKNOWN
 
-BASELINE_KIND = "zone-auditor/baseline"
-BASELINE_SCHEMA = 1
-GATE_KIND = "zone-auditor/gate-result"
 NEW_FLOWS_CONTROL = "gate:new-flows"
 BASELINE_WAIVER = "baseline"
 VIOLATION_COLUMNS = ("kind", "src", "dst", "ports", "flow", "reason")
-FLOW_COLUMNS = ("src", "dst", "allowed", "unknown")
-
-Row = tuple[str, str | None, str, str, str | None, str]
 
 
-# -- protected zones -----------------------------------------------------------------------------
-
-
-def protected_by_spec(kind: str, spec: Mapping[str, Any] | None) -> list[str]:
-    """The zones one assertion protects against new inbound flows (its kind says which)."""
-    found = KINDS.get(kind)
-    return found.protects(spec or {}) if found is not None else []
-
-
-def protected_zones(packs: Sequence[Any]) -> dict[str, tuple[str, ...]]:
-    """Per pack (``Pack`` objects): the workload zones its controls protect."""
-    out: dict[str, tuple[str, ...]] = {}
-    for pack in packs:
-        names: set[str] = set()
-        for control in pack.controls:
-            a = control.assertion
-            names.update(protected_by_spec(a.kind, a.spec if isinstance(a.spec, Mapping) else {}))
-        out[pack.id] = tuple(sorted(z for z in names if z in pack.zones and not pack.zones[z].external))
-    return out
-
-
-def protected_from_result(result: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """The same from a saved audit result (the assertions as written, the zones' kinds)."""
-    names: dict[str, set[str]] = {str(p["id"]): set() for p in result.get("packs", [])}
-    for f in result.get("findings", []):
-        a = f.get("assertion") or {}
-        names.setdefault(str(f["pack"]), set()).update(protected_by_spec(str(a.get("kind")), a.get("spec")))
-    zones = result.get("zones") or {}
-    return {p: tuple(sorted(z for z in zs if (zones.get(p, {}).get(z) or {}).get("kind", "selector") != "cidr"))
-            for p, zs in sorted(names.items())}
-
-
-def entered_zones(src: Mapping[str, Sequence[str]] | None, dst: Mapping[str, Sequence[str]] | None,
-                  protected: Mapping[str, Sequence[str]]) -> list[str]:
-    """``pack:zone`` of the protected zones ``dst`` is in and ``src`` is not."""
-    if not dst:
-        return []
-    src = src or {}
-    out = []
-    for pack, zones in protected.items():
-        inside = dst.get(pack, ())
-        for z in zones:
-            if z in inside and z not in src.get(pack, ()):
-                out.append(f"{pack}:{z}")
-    return out
-
-
-def into_protected(src: Mapping[str, Sequence[str]] | None, dst: Mapping[str, Sequence[str]] | None,
-                   protected: Mapping[str, Sequence[str]]) -> bool:
-    return bool(entered_zones(src, dst, protected))
-
-
-# -- the baseline -------------------------------------------------------------------------------------
-
-
-@dataclass
-class BaselineFinding:
-    pack: str
-    control: str
-    title: str
-    severity: str
-    verdict: str
-    violations: list[Row] = field(default_factory=list)  # open (not waived)
-    unknown: list[Row] = field(default_factory=list)
-    blocking: list[str] = field(default_factory=list)
-    waived: int = 0
-    complete: bool = True  # False: read from an audit result that lists only some violations
-
-    def as_finding(self) -> dict[str, Any]:
-        """The keys ``auditor diff`` reads from a finding."""
-        return {"pack": self.pack, "control": self.control, "title": self.title, "severity": self.severity,
-                "verdict": self.verdict, "counts": {"violations": len(self.violations), "waived": self.waived,
-                                                    "unknown": len(self.unknown)}}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pack": self.pack, "control": self.control, "title": self.title, "severity": self.severity,
-                "verdict": self.verdict, "blocking": sorted(self.blocking), "waived": self.waived,
-                "violations": [list(r) for r in sorted(self.violations, key=_row_key)],
-                "unknown": [list(r) for r in sorted(self.unknown, key=_row_key)]}
-
-
-def _row_key(r: Row) -> tuple[str, ...]:
-    return tuple("" if x is None else str(x) for x in r)
-
-
-def _row(v: Mapping[str, Any]) -> Row:
-    return (str(v.get("kind") or "flow"), v.get("src"), str(v.get("dst") or ""), str(v.get("ports") or ""),
-            v.get("flow"), str(v.get("reason") or ""))
-
-
-@dataclass
-class Baseline:
-    """A baseline file in memory (or the baseline view of an audit result)."""
-
-    tool_version: str
-    snapshot: dict[str, Any]
-    packs: list[dict[str, Any]]
-    zones_file: dict[str, Any] | None
-    waivers_file: dict[str, Any] | None
-    as_of: str | None
-    verdict: str
-    protected: dict[str, tuple[str, ...]]
-    findings: dict[tuple[str, str], BaselineFinding]
-    flows: dict[tuple[str, str], tuple[str, str]]
-    zones: dict[str, dict[str, tuple[str, ...]]]
-    labels: dict[str, dict[str, str]]
-    policy_rules: list[dict[str, Any]] | None
-    waivers: dict[str, dict[str, Any]]
-    path: str = ""
-
-    # -- reading --------------------------------------------------------------------------------------
-    @classmethod
-    def load(cls, path: str) -> Baseline:
-        if not os.path.isfile(path):
-            raise AuditorError("no such baseline file (create it with: auditor baseline INPUT... --controls PACK "
-                               "-o BASELINE.json)", where=path)
-        base = cls.from_dict(read_json(path), where=path)
-        base.path = path
-        return base
-
-    @classmethod
-    def from_dict(cls, data: Any, *, where: str) -> Baseline:
-        if not isinstance(data, Mapping):
-            raise AuditorError("not a baseline (expected a JSON object)", where=where)
-        kind = data.get("kind")
-        if kind == RESULT_KIND:
-            return cls.from_result(data, where=where)
-        if kind != BASELINE_KIND:
-            raise AuditorError(f"not a baseline (kind {kind!r}); create one with: auditor baseline INPUT... "
-                               "--controls PACK -o BASELINE.json (an `auditor audit -o` result works too)", where=where)
-        if data.get("schema_version") != BASELINE_SCHEMA:
-            raise AuditorError(f"baseline schema_version {data.get('schema_version')!r} is not supported "
-                               f"(supported: {BASELINE_SCHEMA}); re-create it with this version", where=where)
-        try:
-            findings = {}
-            for f in data["findings"]:
-                bf = BaselineFinding(
-                    pack=str(f["pack"]), control=str(f["control"]), title=str(f.get("title", "")),
-                    severity=str(f.get("severity", "")), verdict=str(f["verdict"]),
-                    violations=[_tuple_row(r) for r in f.get("violations", [])],
-                    unknown=[_tuple_row(r) for r in f.get("unknown", [])],
-                    blocking=[str(x) for x in f.get("blocking", [])], waived=int(f.get("waived", 0)))
-                findings[(bf.pack, bf.control)] = bf
-            flows = {(str(r[0]), str(r[1])): (str(r[2]), str(r[3])) for r in data["flows"]["rows"]}
-            inv = data.get("inventory") or {}
-            zones = {str(w[0]): {p: tuple(z) for p, z in w[1].items()} for w in inv.get("workloads", [])}
-            labels = {str(w[0]): dict(w[2]) for w in inv.get("workloads", [])}
-            zones.update({str(x[0]): {p: tuple(z) for p, z in x[1].items()} for x in inv.get("external_networks", [])})
-            return cls(
-                tool_version=str(data.get("tool_version", "")), snapshot=dict(data.get("snapshot") or {}),
-                packs=list(data.get("packs") or []), zones_file=data.get("zones_file"),
-                waivers_file=data.get("waivers_file"), as_of=data.get("as_of"),
-                verdict=str((data.get("summary") or {}).get("verdict", "")),
-                protected={str(p): tuple(z) for p, z in (data.get("protected_zones") or {}).items()},
-                findings=findings, flows=flows, zones=zones, labels=labels,
-                policy_rules=data.get("policy_rules"),
-                waivers={str(w["id"]): dict(w) for w in data.get("waivers") or []})
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-            raise AuditorError(f"malformed baseline ({type(exc).__name__}: {exc})", where=where) from None
-
-    @classmethod
-    def from_result(cls, result: Mapping[str, Any], *, where: str = "audit result",
-                    protected: Mapping[str, Sequence[str]] | None = None,
-                    findings: Iterable[Any] | None = None) -> Baseline:
-        """The baseline view of an audit result (a dict; or, for speed, the result's evidence keys
-        with ``findings`` given as ``Finding`` objects)."""
-        try:
-            prot = {str(p): tuple(z) for p, z in (protected or protected_from_result(result)).items()}
-            out: dict[tuple[str, str], BaselineFinding] = {}
-            for f in (findings if findings is not None else result["findings"]):
-                bf = _baseline_finding(f)
-                out[(bf.pack, bf.control)] = bf
-            inv = result.get("inventory") or {}
-            zones: dict[str, dict[str, tuple[str, ...]]] = {}
-            labels: dict[str, dict[str, str]] = {}
-            for w in inv.get("workloads", []):
-                zones[w["name"]] = {p: tuple(z) for p, z in (w.get("zones") or {}).items()}
-                labels[w["name"]] = dict(w.get("labels") or {})
-            for x in inv.get("external_networks", []):
-                zones[x["name"]] = {p: tuple(z) for p, z in (x.get("zones") or {}).items()}
-            flows = protected_flows(result.get("flows"), zones, prot)
-            snap = result.get("snapshot") or {}
-            waivers = {str(w["id"]): {k: w.get(k) for k in ("id", "control", "status", "covers", "expires")}
-                       for w in result.get("waivers") or []}
-            summary = result.get("summary") or {}
-            return cls(
-                tool_version=str(result.get("tool_version", "")),
-                snapshot={"content_digest": snap.get("content_digest"), "source": snap.get("source"),
-                          "digest": snap.get("digest")},
-                packs=[{k: p.get(k) for k in ("id", "title", "version", "path", "digest")} for p in result["packs"]],
-                zones_file=result.get("zones_file"),
-                waivers_file=({k: v for k, v in result["waivers_file"].items() if k in ("path", "digest")}
-                              if result.get("waivers_file") else None),
-                as_of=result.get("as_of"), verdict=str(summary.get("verdict", "")), protected=prot,
-                findings=out, flows=flows, zones=zones, labels=labels, policy_rules=result.get("policy_rules"),
-                waivers=waivers, path=where)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise AuditorError(f"malformed audit result ({type(exc).__name__}: {exc})", where=where) from None
-
-    # -- writing ---------------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        counts: dict[str, int] = {"pass": 0, "fail": 0, "waived": 0, "unknown": 0}
-        for f in self.findings.values():
-            counts[f.verdict] = counts.get(f.verdict, 0) + 1
-        workloads = [[n, {p: list(z) for p, z in sorted(self.zones[n].items())}, dict(sorted(self.labels[n].items()))]
-                     for n in sorted(self.labels)]
-        externals = [[n, {p: list(z) for p, z in sorted(self.zones[n].items())}]
-                     for n in sorted(set(self.zones) - set(self.labels))]
-        return {
-            "schema_version": BASELINE_SCHEMA,
-            "kind": BASELINE_KIND,
-            "tool": "zone-auditor",
-            "tool_version": self.tool_version,
-            "snapshot": {"content_digest": self.snapshot.get("content_digest"), "source": self.snapshot.get("source")},
-            "packs": self.packs,
-            "zones_file": self.zones_file,
-            "waivers_file": self.waivers_file,
-            "as_of": self.as_of,
-            "summary": {"verdict": self.verdict, "controls": counts,
-                        "violations": sum(len(f.violations) for f in self.findings.values()),
-                        "unknown": sum(len(f.unknown) for f in self.findings.values()),
-                        "protected_flows": len(self.flows)},
-            "protected_zones": {p: list(z) for p, z in sorted(self.protected.items())},
-            "findings": [f.to_dict() for f in self.findings.values()],
-            "flows": {"columns": list(FLOW_COLUMNS),
-                      "rows": [[s, d, a, u] for (s, d), (a, u) in sorted(self.flows.items())]},
-            "inventory": {"columns": {"workloads": ["name", "zones", "labels"], "external_networks": ["name", "zones"]},
-                          "workloads": workloads, "external_networks": externals},
-            "policy_rules": self.policy_rules,
-            "waivers": [self.waivers[k] for k in sorted(self.waivers)],
-        }
-
-    def dumps(self) -> bytes:
-        return dumps_lines(self.to_dict())
-
-
-def _tuple_row(r: Sequence[Any]) -> Row:
-    kind, src, dst, ports, flow, reason = r
-    return (str(kind), None if src is None else str(src), str(dst), str(ports), None if flow is None else str(flow),
-            str(reason))
-
-
-def _baseline_finding(f: Any) -> BaselineFinding:
-    if isinstance(f, Mapping):
-        viols = [_row(v) for v in f.get("violations", []) if not v.get("waived_by")]
-        waived = sum(1 for v in f.get("violations", []) if v.get("waived_by"))
-        unknown = f.get("unknown") or {}
-        complete = not f.get("violations_omitted") and not unknown.get("flows_omitted")
-        return BaselineFinding(pack=str(f["pack"]), control=str(f["control"]), title=str(f.get("title", "")),
-                               severity=str(f.get("severity", "")), verdict=str(f["verdict"]), violations=viols,
-                               unknown=[_row(v) for v in unknown.get("flows", [])],
-                               blocking=[str(x) for x in unknown.get("reasons", [])], waived=waived,
-                               complete=complete)
-    table = getattr(f, "all_violations", None)  # every violation, also those not listed in the result
-    if table is not None and hasattr(table, "keys"):
-        viols = list(table.keys(open_only=True))
-        waived = len(table) - len(viols)
-        unknown = list(f.all_unknown.keys())
-    else:
-        viols = [(v.kind, v.src, v.dst, v.ports, v.flow, v.reason) for v in f.violations if not v.waived_by]
-        waived = len(f.violations) - len(viols)
-        unknown = [(v.kind, v.src, v.dst, v.ports, v.flow, v.reason) for v in f.unknown_flows]
-    return BaselineFinding(pack=f.pack, control=f.control, title=f.title, severity=f.severity, verdict=f.verdict,
-                           violations=viols, unknown=unknown, blocking=list(f.blocking), waived=waived)
-
-
-def explain_rows(analysis: Any, rows: Sequence[Row], limit: int = 1000) -> list[str]:
+def explain_rows(analysis: Analysis, rows: Sequence[Row], limit: int = 1000) -> list[str]:
     """The deciding rules (``decided_by``) of flow violations, at their ports, from the analysis:
     what SARIF locates a new violation by. The first ``limit`` flow rows only (0: all)."""
-    import numpy as np
-
-    from auditor.reach.engine import ALLOW, UNKNOWN
-
     out = [""] * len(rows)
     index = {e.name: e for e in analysis.entities("workload")}
     todo = [k for k, r in enumerate(rows) if r[0] == "flow" and r[1] in index and r[2] in index]
@@ -363,127 +81,6 @@ def explain_rows(analysis: Any, rows: Sequence[Row], limit: int = 1000) -> list[
     for k, text in zip(todo, analysis.decided_by_many(pm, ii, jj, atoms), strict=True):
         out[k] = text
     return out
-
-
-def analysis_flows(analysis: Any, zones: Mapping[str, Mapping[str, Sequence[str]]],
-                   protected: Mapping[str, Sequence[str]]
-                   ) -> tuple[dict[tuple[str, str], tuple[str, str]], Any]:
-    """(src, dst) → (allowed ports, unknown ports) of every flow into a protected zone from outside
-    it, computed from the analysis (only destinations in protected zones: cheaper than the whole
-    matrix); and a function giving the deciding rules of some of those pairs."""
-    import numpy as np
-
-    from auditor.reach.engine import ALLOW, UNKNOWN
-
-    ents = analysis.entities("workload")
-    out: dict[tuple[str, str], tuple[str, str]] = {}
-    # per protected zone: who is in it (definite members); a pair counts when its destination is
-    # in a protected zone its source is not in
-    inside: list[np.ndarray] = []
-    for pack, zs in protected.items():
-        for z in zs:
-            inside.append(np.array([z in (zones.get(e.name) or {}).get(pack, ()) for e in ents], dtype=bool))
-    is_dst = np.zeros(len(ents), dtype=bool)
-    for m in inside:
-        is_dst |= m & np.array([e.kind != "external" for e in ents], dtype=bool)
-    d_idx = np.flatnonzero(is_dst)
-    if not d_idx.size:
-        return out, lambda pairs: {}
-    dsts = [ents[k] for k in d_idx.tolist()]
-    pm = analysis.pairs("workload", ents, dsts)
-    allow_rows = pm.verdict == ALLOW
-    unknown_rows = pm.verdict == UNKNOWN
-    live = (allow_rows.any(axis=1) | unknown_rows.any(axis=1))[pm.row]
-    into = np.zeros(live.shape, dtype=bool)
-    for m in inside:
-        into |= ~m[:, None] & m[d_idx][None, :]
-    live &= into
-    eps = analysis.inventory.endpoints
-    for j, d in enumerate(dsts):  # a pod to itself never leaves the pod (K8S-15)
-        if len(d.endpoints) == 1 and not eps[d.endpoints[0]].template:
-            live[d_idx[j], j] = False
-    ii, jj = np.nonzero(live)
-    rows = pm.row[ii, jj]
-    uniq, inv = np.unique(rows, return_inverse=True)
-    texts = [(analysis.ports.summary(allow_rows[r]) if allow_rows[r].any() else "none",
-              analysis.ports.summary(unknown_rows[r]) if unknown_rows[r].any() else "none") for r in uniq.tolist()]
-    names = [e.name for e in ents]
-    dnames = [e.name for e in dsts]
-    for i, j, t in zip(ii.tolist(), jj.tolist(), np.asarray(inv).reshape(-1).tolist(), strict=True):
-        out[(names[i], dnames[j])] = texts[t]
-    s_pos = {n: k for k, n in enumerate(names)}
-    d_pos = {n: k for k, n in enumerate(dnames)}
-
-    def explain(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        pairs = [p for p in pairs if p in out]
-        if not pairs:
-            return {}
-        a = np.array([s_pos[p[0]] for p in pairs], dtype=np.int64)
-        b = np.array([d_pos[p[1]] for p in pairs], dtype=np.int64)
-        return dict(zip(pairs, analysis.decided_by_many(pm, a, b), strict=True))
-
-    return out, explain
-
-
-def protected_flows(flows: Mapping[str, Any] | None, zones: Mapping[str, Mapping[str, Sequence[str]]],
-                    protected: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(src, dst) → (allowed ports, unknown ports) of the audit's flows into protected zones."""
-    out: dict[tuple[str, str], tuple[str, str]] = {}
-    if not flows:
-        return out
-    cols = list(flows["columns"])
-    c_src, c_dst, c_ports, c_verdict = cols.index("src"), cols.index("dst"), cols.index("ports"), cols.index("verdict")
-    verdict_cache: dict[tuple[str, str], bool] = {}
-    for row in flows["rows"]:
-        verdict = row[c_verdict]
-        if verdict not in ("allowed", "unknown"):
-            continue
-        key = (row[c_src], row[c_dst])
-        hit = verdict_cache.get(key)
-        if hit is None:
-            hit = verdict_cache[key] = into_protected(zones.get(key[0]), zones.get(key[1]), protected)
-        if not hit:
-            continue
-        a, u = out.get(key, ("none", "none"))
-        out[key] = (row[c_ports], u) if verdict == "allowed" else (a, row[c_ports])
-    return out
-
-
-# -- line-oriented canonical JSON --------------------------------------------------------------------------
-
-_COMPACT = 120
-
-
-def _compact(obj: Any) -> str:
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def _fmt(obj: Any, depth: int) -> str:
-    pad, inner = "  " * depth, "  " * (depth + 1)
-    if isinstance(obj, dict):
-        if not obj:
-            return "{}"
-        text = _compact(obj)
-        if len(text) <= _COMPACT:
-            return text
-        items = [f"{inner}{_compact(str(k))}: {_fmt(obj[k], depth + 1)}" for k in sorted(obj)]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, (list, tuple)):
-        if not obj:
-            return "[]"
-        if all(isinstance(x, (list, tuple)) for x in obj):  # rows: one per line
-            return "[\n" + ",\n".join(inner + _compact(list(x)) for x in obj) + "\n" + pad + "]"
-        text = _compact(list(obj))
-        if len(text) <= _COMPACT:
-            return text
-        return "[\n" + ",\n".join(inner + _fmt(x, depth + 1) for x in obj) + "\n" + pad + "]"
-    return _compact(obj)
-
-
-def dumps_lines(obj: Any) -> bytes:
-    """Canonical JSON (sorted keys, no insignificant differences) laid out one record per line,
-    so that ``git diff`` of two baselines shows what was accepted or fixed."""
-    return (_fmt(obj, 0) + "\n").encode()
 
 
 # -- the gate ---------------------------------------------------------------------------------------------------
@@ -598,10 +195,6 @@ class GateReport:
     notes: tuple[str, ...] = ()
 
     @property
-    def regressions(self) -> list[ControlGate]:
-        return [c for c in self.controls if c.status == "regression"]
-
-    @property
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATUS_ORDER, 0)
         for c in self.controls:
@@ -612,7 +205,7 @@ class GateReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "schema_version": GATE_SCHEMA,
             "kind": GATE_KIND,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
@@ -634,8 +227,12 @@ def _violation_dict(r: Row, new_ports: str, decided_by: str = "") -> dict[str, A
     return out
 
 
+Pair = tuple[str, str]
+
+
 def run_gate(base: Baseline, current: Baseline, *, strict: bool = False,
-             explain: Any = None, explain_violations: Any = None) -> GateReport:
+             explain: Callable[[Sequence[Pair]], Mapping[Pair, str]] | None = None,
+             explain_violations: Callable[[list[Row]], list[str]] | None = None) -> GateReport:
     """Compare the current audit (as a baseline view) with the baseline. ``explain`` gives the
     deciding rules of new flows ((src, dst) pairs → text), ``explain_violations`` those of new
     violations (rows → texts); both are optional."""
@@ -697,25 +294,25 @@ def run_gate(base: Baseline, current: Baseline, *, strict: bool = False,
     new_flows: list[NewFlow] = []
     several = len(current.packs) > 1
     base_flows = base.flows
-    for key, texts in current.flows.items():
-        old_texts = base_flows.get(key)
-        if old_texts == texts:
+    for key, now in current.flows.items():
+        before = base_flows.get(key)
+        if before == now:
             continue  # unchanged (most pairs)
         src, dst = key
-        a_text, u_text = texts
         hit = entered_zones(current.zones.get(src), current.zones.get(dst), compared)
         if not hit:
             continue
         packs = tuple(dict.fromkeys(z.split(":", 1)[0] for z in hit))
         entered = tuple(hit) if several else tuple(z.split(":", 1)[1] for z in hit)
-        b_allowed, b_unknown = old_texts or ("none", "none")
-        had_allowed, had_unknown = parse_ports(b_allowed), parse_ports(b_unknown)
-        added = parse_ports(a_text).minus(had_allowed)
+        before = before or ProtectedFlow()
+        added = now.allowed.minus(before.allowed)
         if added:
-            new_flows.append(NewFlow(src, dst, entered, ports_text(added), "allowed", "", b_allowed, packs))
-        unknown = parse_ports(u_text).minus(had_unknown).minus(had_allowed)
+            new_flows.append(NewFlow(src, dst, entered, ports_text(added), "allowed", "", ports_text(before.allowed),
+                                     packs))
+        unknown = now.unknown.minus(before.unknown).minus(before.allowed)
         if unknown:
-            new_flows.append(NewFlow(src, dst, entered, ports_text(unknown), "unknown", "", b_unknown, packs))
+            new_flows.append(NewFlow(src, dst, entered, ports_text(unknown), "unknown", "",
+                                     ports_text(before.unknown), packs))
     if explain is not None and new_flows:  # the deciding rules, only for the flows reported
         why = explain([(f.src, f.dst) for f in new_flows])
         new_flows = [replace(f, decided_by=why.get((f.src, f.dst), "")) for f in new_flows]
@@ -752,7 +349,7 @@ def _flow_violation(f: NewFlow) -> dict[str, Any]:
             "waived_by": []}
 
 
-def _listed_violation(v: Mapping[str, Any], zones_of: Any) -> dict[str, Any]:
+def _listed_violation(v: Mapping[str, Any], zones_of: Callable[[str | None], list[str]]) -> dict[str, Any]:
     return {"kind": v["kind"], "src": v["src"], "dst": v["dst"], "ports": v["ports"], "flow": v["flow"],
             "decided_by": v.get("decided_by", ""), "src_zones": zones_of(v["src"]), "dst_zones": zones_of(v["dst"]),
             "reason": v["reason"], "waived_by": []}
@@ -779,16 +376,16 @@ def report_result(report: GateReport, result: Mapping[str, Any]) -> dict[str, An
         out = dict(f)
         if g is not None and g.new_violations:
             # new violations the result does not list (it lists the first --max-evidence ones)
-            listed = {_match_key(_row(v)) for v in f.get("violations", []) if not v.get("waived_by")}
+            listed = {_match_key(ViolationRow(v).row) for v in f.get("violations", []) if not v.get("waived_by")}
             extra = [_listed_violation(v, zones_of) for v in g.new_violations
-                     if _match_key(_tuple_row([v[c] for c in VIOLATION_COLUMNS])) not in listed]
+                     if _match_key(tuple_row([v[c] for c in VIOLATION_COLUMNS])) not in listed]
             if extra:
                 out["violations"] = [*extra, *f.get("violations", [])]
         if g is not None and not report.strict and g.status in ("regression", "unknown", "pre-existing"):
-            new_keys = {_match_key(_tuple_row([v[c] for c in VIOLATION_COLUMNS])) for v in g.new_violations}
+            new_keys = {_match_key(tuple_row([v[c] for c in VIOLATION_COLUMNS])) for v in g.new_violations}
             viols = []
             for v in out.get("violations", []):
-                if not v.get("waived_by") and _match_key(_row(v)) not in new_keys:
+                if not v.get("waived_by") and _match_key(ViolationRow(v).row) not in new_keys:
                     v = {**v, "waived_by": [BASELINE_WAIVER]}
                     covered += 1
                 viols.append(v)

@@ -31,7 +31,9 @@ from auditor.controls.result import Finding, ViolationTable
 from auditor.controls.zones import ZoneIndex
 from auditor.policy.summary import policy_rules
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
+from auditor.reach.decision import detail_of
 from auditor.reach.engine import ALLOW, UNKNOWN
+from auditor.reach.flows import AllowedFlows, single_pods
 
 UNZONED = "(unzoned)"
 # Flow assurance (Analysis.assurance): network | identity | network+identity | none | unknown.
@@ -53,8 +55,8 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
         "scope": _scope(analysis),
         "inventory": _inventory(analysis, ents, packs, zone_indexes, zones_of),
         "tiers": _tiers(analysis),
-        "policies": _policies(analysis),
-        # every policy's rules, normalised (auditor/drift_policies.py): what `auditor diff` compares
+        "policies": policy_list(analysis),
+        # every policy's rules, normalised (auditor/policy/summary.py): what `auditor diff` compares
         "policy_rules": policy_rules(analysis),
     }
     if not flows:
@@ -199,7 +201,7 @@ def _tiers(analysis: Analysis) -> list[dict[str, Any]]:
     return out
 
 
-def _policies(analysis: Analysis) -> list[dict[str, Any]]:
+def policy_list(analysis: Analysis) -> list[dict[str, Any]]:
     by_ref = {res.ref: res for res in analysis.snapshot.resources}
     out = []
     for pol in analysis.policies.policies:
@@ -246,18 +248,12 @@ def _policies(analysis: Analysis) -> list[dict[str, Any]]:
 # -- zone matrix -----------------------------------------------------------------------------------
 
 
-def _single_pods(analysis: Analysis, ents: Sequence[Entity]) -> np.ndarray:
-    eps = analysis.inventory.endpoints
-    return np.array([e.kind != "external" and len(e.endpoints) == 1 and not eps[e.endpoints[0]].template
-                     for e in ents], dtype=bool)
-
-
 def _matrix(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], pack: Pack, zi: ZoneIndex,
             zones_of: Sequence[tuple[str, ...]]) -> dict[str, Any]:
     """Zone × zone over definite members: allowed (every member pair on some port), partial,
     unknown (none certainly allowed, some may be), denied, empty (a zone without members)."""
     is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
-    single = _single_pods(analysis, ents)
+    single = single_pods(analysis, ents)
     names = list(pack.zones)
     members: dict[str, np.ndarray] = {z: np.array([k for k, zs in enumerate(zones_of) if z in zs], dtype=np.int64)
                                       for z in names}
@@ -345,22 +341,13 @@ def _ends(t: ViolationTable, index: dict[str, int]) -> tuple[np.ndarray, np.ndar
 def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Sequence[Pack],
            zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]],
            findings: Sequence[Finding], several: bool, max_evidence: int = 0) -> dict[str, Any]:
-    """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "rows": [[...]...]}``; a row's
-    ``decided_by`` is an index into the ``decided_by`` list (the same texts repeat across many
-    thousands of flows). Rows are sorted by source, destination, verdict and ports."""
+    """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "decided_by_detail": [[side...]...],
+    "rows": [[...]...]}``; a row's ``decided_by`` is an index into the ``decided_by`` list and its
+    structured form ``decided_by_detail`` (the same texts repeat across many thousands of flows).
+    Rows are sorted by source, destination, verdict and ports."""
     n = len(ents)
     index = {e.name: k for k, e in enumerate(ents)}
     is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
-    single = _single_pods(analysis, ents)
-    allow_rows = pm.verdict == ALLOW
-    unknown_rows = pm.verdict == UNKNOWN
-    live_row = allow_rows.any(axis=1) | unknown_rows.any(axis=1)
-
-    live = live_row[pm.row]
-    live &= ~(is_ext[:, None] & is_ext[None, :])
-    diag = np.arange(n)
-    live[diag[single], diag[single]] = False
-
     crossing = np.zeros((n, n), dtype=bool)
     for zones in zones_of:
         codes: dict[tuple[str, ...], int] = {}
@@ -386,7 +373,9 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         for flat in flats:
             cited_mask.flat[flat] = True
 
-    ii, jj = np.nonzero(live & (crossing | cited_mask))
+    table = AllowedFlows(analysis, pm, ents, ents, keep=crossing | cited_mask)
+    allow_rows, unknown_rows = table.allow_rows, table.unknown_rows
+    ii, jj = table.ii, table.jj
 
     # controls whose scope covers each pair or that cite it, as a bit pattern per flow; the names
     # are in pack order, sorted when some control cites the pair
@@ -432,17 +421,12 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
             hit = assurance_of[r] = analysis.assurance(pm, i, j, np.flatnonzero(allow_rows[r])) or ASSURANCE_UNKNOWN
         return hit
 
-    rows = pm.row[ii, jj]
-    has_allow = allow_rows.any(axis=1)[rows]
-    has_unknown = unknown_rows.any(axis=1)[rows]
-    port_text: dict[tuple[int, int], str] = {}
+    rows = table.rows
+    has_allow = table.has_allowed()
+    has_unknown = table.has_unknown()
 
     def ports(row: int, which: int) -> str:
-        key = (row, which)
-        hit = port_text.get(key)
-        if hit is None:
-            hit = port_text[key] = analysis.ports.summary(pm.verdict[row] == which)
-        return hit
+        return table.text(table.ports(row, which))
 
     names = [e.name for e in ents]
     rank = np.empty(n, dtype=np.int64)
@@ -505,5 +489,7 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
         for verdict, port, i, j, assurance_, why_, controls, request in records
     ]
     # total/omitted/crossing count every flow, listed or not (``rows`` are the first ones)
-    return {"columns": list(FLOW_COLUMNS), "decided_by": texts, "rows": out_rows, "total": total,
+    return {"columns": list(FLOW_COLUMNS), "decided_by": [str(t) for t in texts],
+            "decided_by_detail": [detail_of(t) for t in texts],
+            "rows": out_rows, "total": total,
             "omitted": total - len(out_rows), "crossing": n_crossing}

@@ -134,6 +134,8 @@ class Control:
     severity: str
     assertion: Assertion
     index: int  # position in the pack
+    # catalog → control ids in it (e.g. nist-sp-800-53-rev5: [sc-7, ac-4]); the OSCAL report's mapping
+    mappings: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ PACK_SCHEMA = "zone-auditor/controls/v1"
 ZONES_SCHEMA = "zone-auditor/zones/v1"
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
+_CATALOG_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")  # an OSCAL token: control ids in catalogs
 _CONTROL_ID = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._:-]*[A-Za-z0-9])?$")
 
 
@@ -92,7 +93,7 @@ class _ControlParser:
     # -- a control ------------------------------------------------------------------------------
     def control(self, path: Path, value: Any, index: int) -> Control:
         r = Reader(self.loc, path, value, "a mapping")
-        r.only("id", "title", "references", "rationale", "severity", "assert")
+        r.only("id", "title", "references", "rationale", "severity", "assert", "mappings")
         cid = r.str("id")
         if not _CONTROL_ID.match(cid or ""):
             raise r.fail("id", f"control id {cid!r} may use letters, digits, '.', '_', ':' and '-'")
@@ -115,7 +116,26 @@ class _ControlParser:
             severity=severity or "",
             assertion=self.assertion((*path, "assert"), r.value["assert"]),
             index=index,
+            mappings=_mappings(r),
         )
+
+
+def _mappings(r: Reader) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``mappings: {CATALOG: [ID, ...]}``: the control ids this control evidences in other catalogs."""
+    if not r.has("mappings"):
+        return ()
+    m = r.sub("mappings")
+    out = []
+    for catalog in sorted(m.value, key=str):
+        if not isinstance(catalog, str) or not _NAME.match(catalog):
+            raise m.fail(str(catalog), f"catalog name {catalog!r} must be lower-case letters, digits, '-', '.' or '_'")
+        ids = m.list(catalog, allow_scalar=True, allow_empty=False)
+        for i, cid in enumerate(ids):
+            if not isinstance(cid, str) or not _CATALOG_ID.match(cid):
+                raise r.loc.error((*m.path, catalog, i), f"catalog control id {cid!r} must be an OSCAL token "
+                                  "(a letter first, then letters, digits, '.', '_' or '-'), e.g. sc-7.5 or req-1.3.1")
+        out.append((catalog, tuple(dict.fromkeys(ids))))
+    return tuple(out)
 
 
 def load_zone_map(path: str) -> ZoneMap:

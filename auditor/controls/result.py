@@ -1,8 +1,8 @@
 """What an audit produces: findings per control, their evidence, and the whole result.
 
 Frozen dataclasses with ``to_dict()``; every list is sorted so that the same inputs give the
-same bytes (``canonical_json`` sorts keys). ``SCHEMA_VERSION`` changes whenever a reader of
-the JSON would need to change.
+same bytes (``canonical_json`` sorts keys). ``auditor.documents.RESULT_SCHEMA`` changes whenever a
+reader of the JSON would need to change (``auditor.documents`` reads it back, typed).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from auditor.documents import RESULT_KIND, RESULT_SCHEMA
 from auditor.portset import PortSet
-
-SCHEMA_VERSION = 1
-RESULT_KIND = "zone-auditor/audit-result"
+from auditor.reach.decision import detail_of
 
 
 class Verdict(StrEnum):
@@ -50,7 +49,7 @@ class Violation:
     src: str | None = None
     ports: str = ""
     flow: str | None = None
-    decided_by: str = ""
+    decided_by: str = ""  # a DecidedBy (text + structure) for flows; words for endpoint evidence
     src_zones: tuple[str, ...] = ()
     dst_zones: tuple[str, ...] = ()
     waived_by: tuple[str, ...] = ()
@@ -66,7 +65,8 @@ class Violation:
             "dst": self.dst,
             "ports": self.ports,
             "flow": self.flow,
-            "decided_by": self.decided_by,
+            "decided_by": str(self.decided_by),
+            "decided_by_detail": detail_of(self.decided_by),
             "src_zones": list(self.src_zones),
             "dst_zones": list(self.dst_zones),
             "reason": self.reason,
@@ -202,6 +202,8 @@ class Finding:
     blocking: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     checked: dict[str, int] = field(default_factory=dict, compare=False)
+    # the pack's ``mappings`` of the control: catalog → control ids (written only when there are some)
+    mappings: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Every violation / unknown flow (``violations`` and ``unknown_flows`` hold the first rows of
     # these, those written out); None: the tuples are complete.
     violation_table: ViolationTable | None = field(default=None, compare=False, repr=False)
@@ -267,6 +269,7 @@ class Finding:
             },
             "notes": list(self.notes),
             "checked": dict(sorted(self.checked.items())),
+            **({"mappings": {k: list(v) for k, v in self.mappings}} if self.mappings else {}),
         }
 
 
@@ -366,7 +369,7 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULT_SCHEMA,
             "kind": RESULT_KIND,
             "tool": "zone-auditor",
             "tool_version": self.tool_version,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from auditor import __version__
@@ -36,7 +37,8 @@ def run_audit(
         ctx = Context(analysis, pack, max_evidence=max_evidence)
         contexts.append(ctx)
         for control in pack.controls:
-            findings.append(evaluate(ctx, control))
+            finding = evaluate(ctx, control)
+            findings.append(replace(finding, mappings=control.mappings) if control.mappings else finding)
         ctx.release()
         zones[pack.id] = {}
         for name, zone in sorted(pack.zones.items()):

@@ -14,13 +14,14 @@ from typing import Literal
 
 from auditor.policy.selectors import Selector
 
+# the protocol vocabulary lives with PortSet (re-exported for the policy parsers and the engine)
+from auditor.portset import PORT_PROTOCOLS as PORT_PROTOCOLS
+from auditor.portset import PROTOCOL_NUMBERS as PROTOCOL_NUMBERS
+
 Direction = Literal["ingress", "egress"]
 DIRECTIONS: tuple[Direction, Direction] = ("ingress", "egress")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
-PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
 class Action(StrEnum):

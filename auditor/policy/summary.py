@@ -30,7 +30,6 @@ ANY_PEER = "anything"
 ANY_PORT = "any protocol and port"
 _NS_NAME = re.compile(r'^kubernetes\.io/metadata\.name == "([^"]+)"$')
 _NS_NAMES = re.compile(r'^kubernetes\.io/metadata\.name in \{(.*)\}$')
-ISTIO_KINDS = ("istio/AuthorizationPolicy", "istio/PeerAuthentication", "istio/RequestAuthentication")
 
 
 # -- summaries -----------------------------------------------------------------------------------

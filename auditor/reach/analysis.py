@@ -19,9 +19,12 @@ from auditor.policy.compile import compile_policies
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
+from auditor.reach.decision import DecidedBy, Decision, SideDecision
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
-from auditor.reach.l7 import L7Result, MeshLayer, Request, mesh_cuts, mesh_networks
+from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
+from auditor.reach.l7.evaluate import L7Result
+from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import unique_rows
@@ -592,39 +595,39 @@ class Analysis:
             k = stop
         return out_e, out_i, out_l
 
-    # -- words -------------------------------------------------------------------------------------
-    def decided_by(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> str:
+    # -- deciding rules ------------------------------------------------------------------------------
+    def decided_by(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> DecidedBy:
         """Deciding rules of both sides of one entity pair (allowed atoms, else all)."""
         return self.decided_by_many(pm, np.array([i]), np.array([j]), None if atoms is None else [atoms])[0]
 
     def decided_by_many(
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
-    ) -> list[str]:
-        """``decided_by`` for many pairs; identical evidence is formatted once."""
+    ) -> list[DecidedBy]:
+        """``decided_by`` for many pairs; identical evidence is worked out once."""
         re_, ri, rl = self.witness_rules(pm, ii, jj)
         v = pm.verdict[pm.row[ii, jj]]
         shared = atoms is None or (len(atoms) > 0 and all(a is atoms[0] for a in atoms))
         if shared and len(ii) > 64:
-            # the same atoms for every pair: group identical evidence rows with numpy, format each once
+            # the same atoms for every pair: group identical evidence rows with numpy, decide each once
             parts = [v.astype(np.int32), re_, ri] + ([] if rl is None else [rl])
             first, inverse = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
             at0 = None if atoms is None else atoms[0]
-            texts = [self._why(v[f], re_[f], ri[f], at0, None if rl is None else rl[f]) for f in first.tolist()]
-            return [texts[x] for x in inverse.tolist()]
-        cache: dict[bytes, str] = {}
-        out: list[str] = []
+            found = [self._why(v[f], re_[f], ri[f], at0, None if rl is None else rl[f]) for f in first.tolist()]
+            return [found[x] for x in inverse.tolist()]
+        cache: dict[bytes, DecidedBy] = {}
+        out: list[DecidedBy] = []
         for k in range(len(ii)):
             at = atoms[k] if atoms is not None else None
             key = (v[k].tobytes() + re_[k].tobytes() + ri[k].tobytes() + (b"" if rl is None else rl[k].tobytes())
                    + (b"" if at is None else np.asarray(at).tobytes()))
-            text = cache.get(key)
-            if text is None:
-                text = cache[key] = self._why(v[k], re_[k], ri[k], at, None if rl is None else rl[k])
-            out.append(text)
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = self._why(v[k], re_[k], ri[k], at, None if rl is None else rl[k])
+            out.append(hit)
         return out
 
     def _why(self, v: np.ndarray, re_: np.ndarray, ri: np.ndarray, atoms: np.ndarray | None,
-             rl: np.ndarray | None = None) -> str:
+             rl: np.ndarray | None = None) -> DecidedBy:
         if atoms is None:
             if (v == ALLOW).any():
                 atoms = np.flatnonzero(v == ALLOW)
@@ -638,7 +641,7 @@ class Analysis:
                     l4 = self._allow_rule[re_] & self._allow_rule[ri]
                     if l4.any():
                         atoms = np.flatnonzero(l4)
-        parts = []
+        out = []
         sides = [("egress", re_, self.engine.rules), ("ingress", ri, self.engine.rules)]
         if rl is not None and self.l7 is not None:
             sides.append(("istio", rl, self.l7.rules))
@@ -649,11 +652,14 @@ class Analysis:
             if not (v[atoms] == ALLOW).any():
                 denying = [x for x in ids if rules.actions[x] == "Deny"]
                 ids = denying or ids  # a denied flow: name the side(s) that denied it
-            texts = list(dict.fromkeys(rules.text[x] for x in ids))
-            if len(texts) > 3:
-                texts = [*texts[:3], f"+{len(texts) - 3} more"]
-            parts.append(f"{side}: " + " | ".join(texts))
-        return "; ".join(parts)
+            # one entry per distinct text, in rule-id order; at most three named
+            firsts: dict[str, Decision] = {}
+            for x in ids:
+                firsts.setdefault(rules.text[x], rules.decisions[x])
+            decisions = list(firsts.values())
+            more = len(decisions) - 3 if len(decisions) > 3 else 0
+            out.append(SideDecision(side, tuple(decisions[:3]), more))
+        return DecidedBy(out)
 
 
 def _names_peer(em: EntityMatch) -> bool:

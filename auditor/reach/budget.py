@@ -81,12 +81,13 @@ class BlockPlan:
 
 
 def plan_blocks(total: int, cols: int, n_atoms: int, budget: int | None, in_use: int | None = None,
-                rows: int | None = None) -> BlockPlan:
+                rows: int | None = None, rows_per_pair: int = 1) -> BlockPlan:
     """Source rows per block: half of what is left under ``budget`` (the rest is headroom for
     the allocator and the consumers), or ``DEFAULT_BLOCK_BYTES`` without a budget; at least
-    one row. ``rows`` forces the size (tests)."""
+    one row. ``rows_per_pair``: output rows per pair (ports × HTTP requests asked for);
+    ``rows`` forces the size (tests)."""
     in_use = rss_bytes() if in_use is None else in_use
-    per_pair = pair_cost(n_atoms)
+    per_pair = pair_cost(n_atoms) * max(1, rows_per_pair)
     if rows is None:
         room = DEFAULT_BLOCK_BYTES if budget is None else max(0, budget - in_use) // 2
         rows = room // max(1, cols * per_pair)

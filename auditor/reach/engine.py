@@ -14,33 +14,60 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
 from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
+from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
 from auditor.reach.rowhash import unique_rows
 
-DENY, UNKNOWN, ALLOW = 0, 1, 2
+DENY, UNKNOWN, ALLOW = 0, 1, 2  # verdict codes in the numpy grids: min composes layers, max is "any of"
 UNDECIDED = -1
-VERDICT_WORDS = {DENY: "false", UNKNOWN: "unknown", ALLOW: "true"}
+
+
+class FlowVerdict(StrEnum):
+    """A flow's verdict in words: ``allowed``, ``denied``, or ``unknown`` (it depends on something
+    not modelled or not read). Serialised as its value."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, code: int) -> FlowVerdict:
+        """The verdict of a code (``DENY``, ``UNKNOWN``, ``ALLOW``)."""
+        return _FLOW_VERDICTS[code]
+
+    @property
+    def reach_word(self) -> str:
+        """``auditor reach``'s ``allowed`` column: ``true``, ``false``, ``unknown``."""
+        return {"allowed": "true", "denied": "false", "unknown": "unknown"}[self.value]
+
+
+_FLOW_VERDICTS = {DENY: FlowVerdict.DENIED, UNKNOWN: FlowVerdict.UNKNOWN, ALLOW: FlowVerdict.ALLOWED}
+VERDICT_WORDS = {code: v.reach_word for code, v in _FLOW_VERDICTS.items()}  # reach's ``allowed`` column
 MAX_UNCERTAIN_POLICIES = 3
 
 
 @dataclass
 class RuleTable:
-    """Deciding-rule ids → what they are. Pseudo-rules stand for defaults (no policy, end of tier)."""
+    """Deciding-rule ids → what they are (``Decision``). Pseudo-rules stand for defaults (no
+    policy, end of tier). ``text``, ``refs`` and ``actions`` are per-id views of the decisions."""
 
+    decisions: list[Decision] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     refs: list[RuleRef | None] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
 
-    def add(self, text: str, ref: RuleRef | None = None, action: str = "") -> int:
-        self.text.append(text)
+    def add(self, decision: Decision, ref: RuleRef | None = None) -> int:
+        self.decisions.append(decision)
+        self.text.append(rule_text(decision))
         self.refs.append(ref)
-        self.actions.append(action)
+        self.actions.append(decision.action)
         return len(self.text) - 1
 
 
@@ -118,15 +145,13 @@ class Engine:
         self.n_atoms = len(matcher.ports)
         self.policies: list[Policy] = [p for p in policies.policies if not p.staged]
         self.rules = RuleTable()
-        self.NO_POLICY = self.rules.add("no policy applies: not isolated (K8S-2, CAL-22)", action="Allow")
-        self.EXTERNAL = self.rules.add("external peer: no endpoint policy", action="Allow")
-        self.PROFILE = self.rules.add("every applicable tier passed: namespace profile allows (CAL-22)", action="Allow")
+        self.NO_POLICY = self.rules.add(Decision(Reason.NO_POLICY, "Allow", rule_ids=("K8S-2", "CAL-22")))
+        self.EXTERNAL = self.rules.add(Decision(Reason.EXTERNAL, "Allow"))
+        self.PROFILE = self.rules.add(Decision(Reason.PROFILE, "Allow", rule_ids=("CAL-22",)))
         self.end_of_tier: dict[str, int] = {}
         for tier in policies.ordered_tiers():
-            self.end_of_tier[tier.name] = self.rules.add(
-                f"tier {tier.name}: no rule matched, end-of-tier {tier.default_action.value} (CAL-21, K8S-4)",
-                action=tier.default_action.value,
-            )
+            self.end_of_tier[tier.name] = self.rules.add(Decision(
+                Reason.END_OF_TIER, tier.default_action.value, tier=tier.name, rule_ids=("CAL-21", "K8S-4")))
         self._side_index: dict[EntityMatch, int] = {}
         # interned rule sides → which classes they match, definitely / possibly (bit-packed)
         self._sides_def = BitColumns(classes.n)
@@ -146,12 +171,14 @@ class Engine:
 
     # -- compilation -------------------------------------------------------------------------
     def _compile(self, pi: int, rule: Rule, d: Direction) -> _CompiledRule:
-        rid = self.rules.add(
-            f"{rule.ref} ({rule.action.value})" if rule.ref.tier == "default" or not rule.ref.tier
-            else f"tier {rule.ref.tier}: {rule.ref} ({rule.action.value})",
-            rule.ref,
-            rule.action.value,
-        )
+        pol = self.policies[pi]
+        rid = self.rules.add(Decision(
+            # the kind key (``calico/NetworkPolicy``) is the first word of the policy's ref (Resource.ref)
+            Reason.RULE, rule.action.value, tier=rule.ref.tier, policy=rule.ref.policy,
+            policy_kind=pol.ref.split(" ", 1)[0],
+            policy_namespace=pol.namespace, policy_name=pol.name, direction=rule.ref.direction,
+            rule_index=rule.ref.index, rule_ids=("K8S-6",) if pol.ref.startswith("NetworkPolicy ") else ("CAL-24",)),
+            rule.ref)
         dst = rule.destination
         proto = self.m.protocol_mask(rule)
         has_ports = dst.ports is not None

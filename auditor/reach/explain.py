@@ -8,7 +8,8 @@ import numpy as np
 
 from auditor.reach.analysis import Analysis, Entity
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult
-from auditor.reach.l7 import (
+from auditor.reach.l7.compile import Request
+from auditor.reach.l7.mtls import (
     ABSENT,
     BYPASS,
     ID_UNKNOWN,
@@ -20,7 +21,6 @@ from auditor.reach.l7 import (
     PRESENT,
     PROTOCOL_WORDS,
     REFUSED,
-    Request,
 )
 from auditor.reach.ports import ICMP_PROTOCOLS, PortQuery
 

@@ -14,26 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.policy.ir import PORT_PROTOCOLS, PROTOCOL_NUMBERS
+# the protocol vocabulary lives with PortSet (re-exported for the engine's modules)
+from auditor.portset import ICMP_PROTOCOLS as ICMP_PROTOCOLS
+from auditor.portset import MAX_PORT as MAX_PORT
+from auditor.portset import PORT_PROTOCOLS, PortSet, universe
+from auditor.portset import canonical_protocol as canonical_protocol
 
-MAX_PORT = 65535
-ICMP_PROTOCOLS = ("ICMP", "ICMPv6")  # split into ICMP-type atoms (CAL-27)
 DEFAULT_ICMP_TYPE = {"ICMP": 8, "ICMPv6": 128}  # echo request ("ping") when no type is given
-_CANON = {p.upper(): p for p in PROTOCOL_NUMBERS}
-_NUMBER_TO_NAME = {v: k for k, v in PROTOCOL_NUMBERS.items()}
-
-
-def canonical_protocol(value: str | int) -> str:
-    """``tcp``/``6`` → ``TCP``; an unnamed protocol number stays a number string."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        number = int(value)
-        if not 0 <= number <= 255:
-            raise ValueError(f"protocol number {number} is out of range 0-255")
-        return _NUMBER_TO_NAME.get(number, str(number))
-    name = _CANON.get(str(value).upper())
-    if name is None:
-        raise ValueError(f"unknown protocol {value!r} (TCP, UDP, SCTP, ICMP, ICMPv6, UDPLite or 0-255)")
-    return name
 
 
 @dataclass(frozen=True)
@@ -126,6 +113,7 @@ class PortSpace:
             else:
                 self.atoms.append(PortAtom(proto))
         self.protocol_of = np.array([a.protocol for a in self.atoms], dtype=object)
+        self._everything: PortSet | None = None
 
     def __len__(self) -> int:
         return len(self.atoms)
@@ -168,36 +156,8 @@ class PortSpace:
         return out
 
     def summary(self, allowed: np.ndarray) -> str:
-        """``all``, ``none`` or e.g. ``TCP:80,443,8000-8100 UDP:53``."""
-        if allowed.all():
-            return "all"
-        if not allowed.any():
-            return "none"
-        parts: list[str] = []
-        for proto in [*PORT_PROTOCOLS, *sorted(set(self._offset) - set(PORT_PROTOCOLS))]:
-            idx = [i for i, a in enumerate(self.atoms) if a.protocol == proto]
-            sel = allowed[idx]
-            if not sel.any():
-                continue
-            if sel.all():
-                parts.append(f"{proto}:all" if proto in PORT_PROTOCOLS else proto)
-                continue
-            ranges: list[str] = []
-            cur: list[int] | None = None
-            for i, ok in zip(idx, sel, strict=True):
-                atom = self.atoms[i]
-                if ok:
-                    if cur and cur[1] + 1 == atom.lo:
-                        cur[1] = atom.hi
-                    else:
-                        if cur:
-                            ranges.append(_rng(cur))
-                        cur = [atom.lo, atom.hi]
-            if cur:
-                ranges.append(_rng(cur))
-            parts.append(f"{proto}:{','.join(ranges)}")
-        return " ".join(parts)
-
-
-def _rng(r: list[int]) -> str:
-    return str(r[0]) if r[0] == r[1] else f"{r[0]}-{r[1]}"
+        """``all``, ``none`` or e.g. ``TCP:80,443,8000-8100 UDP:53``: ``PortSet``'s one text form of
+        the atoms in ``allowed`` (``all`` = every port this space distinguishes)."""
+        if self._everything is None:
+            self._everything = universe(self)
+        return PortSet.from_atoms(self, allowed).text(self._everything)

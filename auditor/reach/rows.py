@@ -8,9 +8,26 @@ import numpy as np
 import pandas as pd
 
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
+from auditor.reach.decision import DecidedBy
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
-from auditor.reach.l7 import Request
+from auditor.reach.l7.compile import Request
 from auditor.reach.ports import PortQuery
+
+DETAIL = "decided_by_detail"  # JSON only: the structured ``decided_by`` (see ``for_people``)
+
+
+def for_people(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows without ``decided_by_detail``: CSV and the table show ``decided_by`` as text."""
+    return df.drop(columns=[DETAIL], errors="ignore")
+
+
+def _details(whys: Sequence[DecidedBy]) -> np.ndarray:
+    """``decided_by_detail`` per row (each distinct decision converted once)."""
+    seen: dict[int, list[dict[str, object]]] = {}
+    out = np.empty(len(whys), dtype=object)
+    for k, w in enumerate(whys):
+        out[k] = seen.get(id(w)) or seen.setdefault(id(w), w.detail())
+    return out
 
 
 def _pair_index(pm: PairMatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +134,10 @@ def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
     })
     if analysis.l7_active and pm.request is None:
         cols["requests"] = _requests(analysis, pm, ii, jj)
-    cols["decided_by"] = np.array(analysis.decided_by_many(pm, ii, jj), dtype=object)
+    whys = analysis.decided_by_many(pm, ii, jj)
+    cols["decided_by"] = np.array(whys, dtype=object)
     cols["assurance"] = _assurance(analysis, pm, ii, jj)
+    cols[DETAIL] = _details(whys)
     return pd.DataFrame(cols)
 
 
@@ -146,6 +165,7 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
             "allowed": words,
             "decided_by": np.array(whys, dtype=object),
             "assurance": _assurance(analysis, pm, ii, jj, atom),
+            DETAIL: _details(whys),
             "_order": order,
         })
         frames.append(pd.DataFrame(cols))

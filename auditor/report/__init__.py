@@ -1,4 +1,4 @@
-"""Reports from the audit result JSON: PDF (templated), CSV, JUnit XML, SARIF 2.1.0.
+"""Reports from the audit result JSON: PDF (templated), CSV, JUnit XML, SARIF 2.1.0, OSCAL.
 
 ``write_reports(result, out_dir, formats, options)`` runs the writers registered in
 ``WRITERS``; each implements ``auditor.report.interface.ReportWriter`` in its own module.
@@ -13,20 +13,23 @@ from typing import Any
 from auditor.errors import AuditorError
 from auditor.report.interface import ReportOptions, ReportWriter
 
-FORMATS = ("pdf", "csv", "junit", "sarif")
+FORMATS = ("pdf", "csv", "junit", "sarif", "oscal")
+# written when no --format is given (OSCAL only on request: it loads compliance-trestle)
+DEFAULT_FORMATS = ("pdf", "csv", "junit", "sarif")
 
 
 def writers() -> dict[str, ReportWriter]:
     from auditor.report.csvs import CsvWriter
     from auditor.report.junit import JUnitWriter
+    from auditor.report.oscal import OscalWriter
     from auditor.report.pdf.document import PdfWriter
     from auditor.report.sarif import SarifWriter
 
-    return {w.name: w for w in (PdfWriter(), CsvWriter(), JUnitWriter(), SarifWriter())}
+    return {w.name: w for w in (PdfWriter(), CsvWriter(), JUnitWriter(), SarifWriter(), OscalWriter())}
 
 
 def parse_formats(values: Iterable[str]) -> list[str]:
-    """``pdf,csv`` and repeated options → known formats in canonical order; empty = all."""
+    """``pdf,csv`` and repeated options → known formats in canonical order; empty = the defaults."""
     chosen: set[str] = set()
     for value in values:
         for part in value.split(","):
@@ -39,7 +42,7 @@ def parse_formats(values: Iterable[str]) -> list[str]:
             if name not in FORMATS:
                 raise AuditorError(f"--format {name!r}: expected one or more of {', '.join(FORMATS)} (comma-separated)")
             chosen.add(name)
-    return [f for f in FORMATS if f in chosen] or list(FORMATS)
+    return [f for f in FORMATS if f in chosen] or list(DEFAULT_FORMATS)
 
 
 def write_reports(result: Mapping[str, Any], out_dir: str | Path, formats: Iterable[str],

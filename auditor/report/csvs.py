@@ -28,6 +28,8 @@ INVENTORY_COLUMNS = ("workload", "namespace", "kind", "pods", "template", "zones
                      "service_accounts", "labels", "origin_file", "origin_line")
 POLICIES_COLUMNS = ("policy", "kind", "namespace", "name", "tier", "tier_rank", "order", "types", "ingress_rules",
                     "egress_rules", "staged", "broken", "origin_file", "origin_document", "origin_line")
+# violations.csv row order (the OSCAL report's evidence links name rows of it)
+VIOLATIONS_SORT = ("pack", "control", "status", "src", "dst", "ports", "reason")
 FILES = ("controls.csv", "flows.csv", "violations.csv", "inventory.csv", "policies.csv")
 
 
@@ -44,8 +46,8 @@ def _join(values: Any, sep: str = "; ") -> str:
     return sep.join(str(v) for v in (values or []))
 
 
-def _policies_text(data: ReportData, decided_by: str) -> str:
-    return _join(ref for _, ref in data.deciding_policies(decided_by))
+def _policies_text(data: ReportData, detail: Any) -> str:
+    return _join(ref for _, ref in data.deciding_policies(detail or ()))
 
 
 def controls_rows(data: ReportData) -> list[dict[str, Any]]:
@@ -74,7 +76,7 @@ def flows_frame(data: ReportData) -> pd.DataFrame:
         return pd.DataFrame(columns=list(FLOWS_COLUMNS))
     raw = pd.DataFrame(rows, columns=cols)
     text_arr = np.array(texts, dtype=object)
-    policies = np.array([_policies_text(data, t) for t in texts], dtype=object)
+    policies = np.array([_policies_text(data, d) for d in data.flow_details()], dtype=object)
     idx = raw["decided_by"].to_numpy(dtype=np.int64)
 
     def joined(col: str) -> list[str]:
@@ -89,7 +91,6 @@ def flows_frame(data: ReportData) -> pd.DataFrame:
 
 
 def violations_rows(data: ReportData) -> list[dict[str, Any]]:
-    cache: dict[str, str] = {}
     rows = []
     for c in data.controls:
         f = c.finding
@@ -97,9 +98,7 @@ def violations_rows(data: ReportData) -> list[dict[str, Any]]:
         items += [("unknown", v) for v in c.unknown_flows]
         for status, v in items:
             why = v.get("decided_by") or ""
-            pol = cache.get(why)
-            if pol is None:
-                pol = cache[why] = _policies_text(data, why)
+            pol = _policies_text(data, v.get("decided_by_detail"))
             rows.append({
                 "pack": f["pack"], "control": f["control"], "status": status, "kind": v.get("kind", ""),
                 "src": v.get("src") or "", "dst": v.get("dst") or "", "src_zones": _join(v.get("src_zones")),
@@ -153,8 +152,7 @@ class CsvWriter:
         files = {
             "controls.csv": _csv(controls_rows(data), CONTROLS_COLUMNS, ("pack", "control")),
             "flows.csv": _csv(flows_frame(data), FLOWS_COLUMNS, ("src", "dst", "verdict", "ports")),
-            "violations.csv": _csv(violations_rows(data), VIOLATIONS_COLUMNS,
-                                   ("pack", "control", "status", "src", "dst", "ports", "reason")),
+            "violations.csv": _csv(violations_rows(data), VIOLATIONS_COLUMNS, VIOLATIONS_SORT),
             "inventory.csv": _csv(inventory_rows(data), INVENTORY_COLUMNS, ("workload",)),
             "policies.csv": _csv(policies_rows(data), POLICIES_COLUMNS, ("tier_rank", "policy")),
         }

@@ -2,7 +2,8 @@
 
 A report is made from ``auditor audit -o result.json`` (or directly by ``audit --report``) and
 must be reproducible from that file months later, without the cluster, the packs or the tool's
-analysis. ``ReportData`` validates the result and offers the views every writer shares:
+analysis. ``ReportData`` reads the result (``auditor.documents.AuditDocument``: checked and typed
+once) and offers the views every writer shares:
 controls with qualified ids, verdict counts, requirements, zones per workload, the policies that
 decided a flow (with their manifest origin), the command that reproduces the audit, and the
 values of the template placeholders.
@@ -13,21 +14,15 @@ from __future__ import annotations
 import re
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from auditor.errors import AuditorError
+from auditor.documents import FLOW_COLUMNS, AuditDocument, ControlFinding
+from auditor.reach.decision import RULE_REASONS, Decision, Reason, rule_text
 
-RESULT_KIND = "zone-auditor/audit-result"
-SUPPORTED_SCHEMAS = (1,)
 VERDICT_ORDER = ("fail", "unknown", "waived", "pass")  # worst first
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
-_REQUIRED_KEYS = ("schema_version", "kind", "snapshot", "packs", "summary", "findings")
-FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "verdict", "assurance", "decided_by",
-                "controls", "crossing")
-_RULE = re.compile(r"(\S+ \S+) (?:(?:ingress|egress) )?rule \d+")
 
 
 def worst(verdicts: Iterable[str]) -> str:
@@ -45,53 +40,30 @@ def natural_key(text: str) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class Control:
-    """One finding of the result, with the id reports show (``pack/control`` when several packs)."""
+    """One finding of the result, with the id reports show (``pack/control`` when several packs).
+
+    Everything else is the typed finding's (``verdict``, ``counts``, ``open_violations``,
+    ``waived_violations``, ``unknown_flows``, ``blocking``, ``violations_omitted``, …); its
+    rows read like the JSON objects they came from (``v.get("src")``)."""
 
     key: str
-    finding: Mapping[str, Any]
+    finding: ControlFinding
 
     def __getitem__(self, name: str) -> Any:
         return self.finding[name]
 
-    @property
-    def verdict(self) -> str:
-        return str(self.finding["verdict"])
-
-    @property
-    def counts(self) -> Mapping[str, int]:
-        return self.finding.get("counts") or {}
-
-    @property
-    def open_violations(self) -> list[Mapping[str, Any]]:
-        return [v for v in self.finding.get("violations", []) if not v.get("waived_by")]
-
-    @property
-    def waived_violations(self) -> list[Mapping[str, Any]]:
-        return [v for v in self.finding.get("violations", []) if v.get("waived_by")]
-
-    @property
-    def unknown_flows(self) -> list[Mapping[str, Any]]:
-        return list((self.finding.get("unknown") or {}).get("flows", []))
-
-    @property
-    def blocking(self) -> list[str]:
-        return list((self.finding.get("unknown") or {}).get("reasons", []))
-
-    @property
-    def violations_omitted(self) -> int:
-        """Violations counted but not listed in the result (``auditor audit --max-evidence``)."""
-        return int(self.finding.get("violations_omitted") or 0)
-
-    @property
-    def unknown_omitted(self) -> int:
-        return int((self.finding.get("unknown") or {}).get("flows_omitted") or 0)
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.finding, name)
 
     def evidence_note(self) -> str:
         """``""`` when the result lists all the control's evidence, else e.g. ``1,000 of 150,807
         violations shown; re-run with --max-evidence 0 for all``."""
         parts = []
-        for listed, omitted, what in ((len(self.finding.get("violations", [])), self.violations_omitted, "violations"),
-                                      (len(self.unknown_flows), self.unknown_omitted, "undecided items")):
+        f = self.finding
+        for listed, omitted, what in ((len(f.violations), f.violations_omitted, "violations"),
+                                      (len(f.unknown_flows), f.unknown_omitted, "undecided items")):
             if omitted:
                 parts.append(f"{listed:,} of {listed + omitted:,} {what}")
         return " and ".join(parts) + " shown; re-run with --max-evidence 0 for all" if parts else ""
@@ -101,20 +73,9 @@ class ReportData:
     """A validated audit result and the views derived from it."""
 
     def __init__(self, result: Mapping[str, Any], *, where: str = "audit result") -> None:
-        if not isinstance(result, Mapping):
-            raise AuditorError("not an audit result (expected a JSON object)", where=where)
-        if result.get("kind") != RESULT_KIND:
-            raise AuditorError(f"not an audit result (kind {result.get('kind')!r}, expected {RESULT_KIND!r}); "
-                               "write one with: auditor audit INPUT... --controls PACK -o result.json", where=where)
-        missing = [k for k in _REQUIRED_KEYS if k not in result]
-        if missing:
-            raise AuditorError(f"incomplete audit result: missing {', '.join(missing)}", where=where)
-        if result["schema_version"] not in SUPPORTED_SCHEMAS:
-            raise AuditorError(f"audit result schema_version {result['schema_version']!r} is not supported by this "
-                               f"version (supported: {', '.join(map(str, SUPPORTED_SCHEMAS))})", where=where)
+        self.document = AuditDocument.parse(result, where=where)  # checks kind, schema, required keys
         self.result = result
         self.where = where
-        self._deciding: dict[str, list[tuple[str, str]]] = {}
 
     # -- basics ------------------------------------------------------------------------------------
     @property
@@ -149,22 +110,14 @@ class ReportData:
     def several_packs(self) -> bool:
         return len(self.packs) > 1
 
-    @property
-    def has_evidence(self) -> bool:
-        """Results written before reports existed lack inventory/flows/matrix."""
-        return "flows" in self.result and "inventory" in self.result
-
     def get(self, key: str, default: Any = None) -> Any:
         return self.result.get(key, default)
 
     @cached_property
     def controls(self) -> list[Control]:
         several = self.several_packs
-        out = []
-        for f in self.result["findings"]:
-            key = f"{f['pack']}/{f['control']}" if several else str(f["control"])
-            out.append(Control(key=key, finding=f))
-        return out
+        return [Control(key=f"{f.pack}/{f.control}" if several else f.control, finding=f)
+                for f in self.document.findings]
 
     @cached_property
     def counts(self) -> dict[str, int]:
@@ -211,6 +164,13 @@ class ReportData:
             return list(FLOW_COLUMNS), [], []
         return list(fl["columns"]), list(fl.get("decided_by", [])), list(fl["rows"])
 
+    def flow_details(self) -> list[list[Mapping[str, Any]]]:
+        """``decided_by_detail`` of each ``decided_by`` text of ``flows_table`` (``[]`` each in a
+        result written before it was recorded)."""
+        fl = self.result.get("flows") or {}
+        texts = fl.get("decided_by", [])
+        return list(fl.get("decided_by_detail") or [[] for _ in texts])
+
     @property
     def flows_omitted(self) -> int:
         """Flows counted but not listed in the result (``auditor audit --max-evidence``)."""
@@ -223,14 +183,6 @@ class ReportData:
             return ""
         listed = len((self.result.get("flows") or {}).get("rows", []))
         return f"{listed:,} of {listed + omitted:,} flows shown; re-run with --max-evidence 0 for all"
-
-    def iter_flows(self) -> Iterator[dict[str, Any]]:
-        cols, texts, rows = self.flows_table()
-        k = cols.index("decided_by")
-        for row in rows:
-            d = dict(zip(cols, row, strict=True))
-            d["decided_by"] = texts[row[k]]
-            yield d
 
     def zone_names(self, pack: str) -> list[str]:
         return list((self.result.get("zones") or {}).get(pack, {}))
@@ -245,29 +197,27 @@ class ReportData:
     def policies(self) -> dict[str, Mapping[str, Any]]:
         return {p["ref"]: p for p in self.result.get("policies", [])}
 
-    def deciding_policies(self, decided_by: str) -> list[tuple[str, str]]:
-        """(side, policy ref) named in a ``decided_by`` text: ingress side, Istio, egress side.
-
-        Rule texts are ``[tier T: ]<kind> <namespace/name> <direction> rule <n> (<action>)`` (the
-        engine's rule table; Istio: ``AuthorizationPolicy <ns/name> rule <n> (<action>)``); kinds
-        and names contain no spaces, so the two words before `` [direction] rule `` are the policy
-        ref. Memoised per text.
-        """
-        hit = self._deciding.get(decided_by)
-        if hit is not None:
-            return hit
+    def deciding_policies(self, detail: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """(side, policy ref) of the policy rules in a ``decided_by_detail`` that the result lists
+        among its ``policies``: ingress side, Istio, egress side, each once."""
         out: list[tuple[str, str]] = []
-        sides: dict[str, str] = {}
-        for chunk in (decided_by or "").split("; "):
-            side, _, text = chunk.partition(": ")
-            sides[side.strip()] = text
+        by_side = {s["side"]: s for s in detail}
         for side in ("ingress", "istio", "egress"):
-            for m in _RULE.finditer(sides.get(side, "")):
-                ref = m.group(1)
-                if ref in self.policies and (side, ref) not in out:
+            for r in by_side.get(side, {}).get("rules", ()):
+                ref = (r.get("policy") or {}).get("ref")
+                if Reason(r["reason"]) in RULE_REASONS and ref in self.policies and (side, ref) not in out:
                     out.append((side, ref))
-        if len(self._deciding) < 200_000:
-            self._deciding[decided_by] = out
+        return out
+
+    @staticmethod
+    def rule_lines(detail: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """(side, its deciding rules in short words) per side of a ``decided_by_detail``."""
+        out = []
+        for s in detail:
+            texts = [rule_text(Decision.from_json(r), short=True) for r in s.get("rules", ())]
+            if s.get("more"):
+                texts.append(f"+{s['more']} more")
+            out.append((str(s["side"]), " | ".join(texts)))
         return out
 
     @staticmethod
@@ -388,13 +338,16 @@ class ReportData:
             peers = sorted({str(v.get(other) or "") for v in items if v.get(other)})
             ports = list(dict.fromkeys(str(v.get("ports") or "") for v in items))
             rules = Counter(str(v.get("decided_by") or v.get("reason") or "") for v in items)
+            top = rules.most_common(1)[0][0] if rules else ""
+            detail = next((v.get("decided_by_detail") or [] for v in items if v.get("decided_by") == top), [])
             rows.append({
                 "workload": name,
                 "flows": len(items),
                 "peers": len(peers),
                 "example": peers[0] if peers else "",
                 "ports": "all" if "all" in ports else " ".join(ports[:4]) + (" …" if len(ports) > 4 else ""),
-                "decided_by": rules.most_common(1)[0][0] if rules else "",
+                "decided_by": top,
+                "decided_by_detail": detail,
             })
         rows.sort(key=lambda r: (-r["flows"], r["workload"]))
         return side, rows

@@ -13,12 +13,23 @@ from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
+class AttestationRef:
+    """The signed statement a report is issued under (``auditor audit --sign``): the PDF's
+    sign-off names it so that a reader can match the paper to ``auditor verify``'s output."""
+
+    key_id: str
+    algorithm: str  # the signature scheme, e.g. ed25519
+    statement_digest: str  # sha256 of the in-toto statement (the DSSE payload), hex
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     """What the user chose: templates (names or paths) and paper for the PDF."""
 
     templates: Sequence[str] = ("auditor", "executive")
     paper: str | None = None  # a4 | letter; None = the template's own
     extra: Mapping[str, Any] = field(default_factory=dict)
+    attestation: AttestationRef | None = None  # None: the reports are unsigned
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from auditor.canonical import atomic_write, canonical_json, sha256_hex
+from auditor.reach.decision import Reason
 from auditor.report.data import Control, ReportData, view
 from auditor.report.interface import ReportOptions
 
@@ -21,7 +22,6 @@ FILE = "results.sarif"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
-NO_POLICY = "no policy applies"
 # Code-scanning services cap a run (GitHub: 25,000 results); past these caps the remaining
 # violations are counted in a notification and listed in violations.csv.
 MAX_RESULTS_PER_RULE = 2_000
@@ -65,21 +65,19 @@ def _locations(data: ReportData, v: Mapping[str, Any]) -> list[dict[str, Any]]:
             loc["physicalLocation"] = phys
         found.append(loc)
 
-    why = str(v.get("decided_by") or "")
-    for _, ref in data.deciding_policies(why):
+    detail = v.get("decided_by_detail") or ()
+    for _, ref in data.deciding_policies(detail):
         pol = data.policies.get(ref, {})
         add(pol.get("origin"), ref, "policy")
-    sides = {}
-    for chunk in why.split("; "):
-        side, _, text = chunk.partition(": ")
-        sides[side] = text
+    # a side that no policy isolates: the workload's own manifest is where a fix goes
+    open_sides = {s["side"] for s in detail if any(r["reason"] == Reason.NO_POLICY for r in s.get("rules", ()))}
     wanted = []
     if v.get("kind") != "flow":
         wanted.append(v.get("dst"))
     else:
-        if NO_POLICY in sides.get("ingress", "") or not found:
+        if "ingress" in open_sides or not found:
             wanted.append(v.get("dst"))
-        if NO_POLICY in sides.get("egress", "") or not found:
+        if "egress" in open_sides or not found:
             wanted.append(v.get("src"))
     for name in wanted:
         w = data.workloads.get(str(name)) if name else None

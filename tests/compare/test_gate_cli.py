@@ -4,6 +4,7 @@ JUnit and SARIF at the offending manifest, rendered manifests on stdin."""
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,39 @@ def test_missing_baseline_and_bad_input_exit_2(tmp_path: Path, after_baseline: P
     assert r.exit_code == 2 and "no such baseline file" in r.stderr
     r = gate([str(tmp_path / "missing")], after_baseline)
     assert r.exit_code == 2 and r.stderr.startswith("error: ")
+
+
+ICMPV6_RULE = """\
+# Names ICMPv6 (CAL-27) and selects no pod: the analysis now distinguishes ICMPv6 ports, nothing
+# else changes.
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: no-such-app-icmpv6
+spec:
+  selector: app == 'no-such-app'
+  types: [Egress]
+  egress:
+    - action: Deny
+      protocol: ICMPv6
+"""
+
+
+def test_an_open_pair_is_not_newly_opened_when_the_analysis_knows_more_protocols(tmp_path: Path) -> None:
+    """A saved ``all`` reads back as TCP, UDP, SCTP and ICMP; a side computed from an analysis that
+    also distinguishes ICMPv6 must read the same for a pair open on every port, or the gate and
+    ``auditor diff`` would report an unchanged cluster as newly allowing ICMPv6."""
+    manifests = tmp_path / "before"
+    shutil.copytree(BEFORE, manifests)
+    (manifests / "90-icmpv6.yaml").write_text(ICMPV6_RULE)
+    base = tmp_path / "baseline.json"
+    assert invoke("baseline", str(manifests), "--controls", PACK, "-o", str(base)).exit_code == 0
+    rows = json.loads(base.read_text())["flows"]["rows"]
+    assert any(r[2] == "all" for r in rows)  # some pair into a protected zone is open on every port
+    code, report = gate_json([str(manifests)], base)
+    assert report["new_flows"] == [] and code == 0
+    result = tmp_path / "result.json"
+    assert invoke("audit", str(manifests), "--controls", PACK, "-o", str(result)).exit_code in (0, 1)
+    r = invoke("diff", str(result), str(manifests), "--controls", PACK, "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["flows"]["changes"] == []

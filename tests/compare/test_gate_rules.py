@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from auditor.compare.gate import Baseline, BaselineFinding, dumps_lines, protected_by_spec, run_gate
+from auditor.canonical import dumps_lines
+from auditor.compare.baseline import Baseline, BaselineFinding, ProtectedFlow
+from auditor.compare.gate import run_gate
+from auditor.compare.protected import protected_by_spec
+from auditor.documents import parse_ports
 
 
 def base(findings: list[BaselineFinding], flows: dict[tuple[str, str], tuple[str, str]] | None = None) -> Baseline:
+    """A baseline of pack ``p`` protecting ``cde``; ``flows`` as port texts (allowed, unknown)."""
+    typed = {k: ProtectedFlow(parse_ports(a), parse_ports(u)) for k, (a, u) in (flows or {}).items()}
     zones = {"a": {"p": ("out",)}, "b": {"p": ("cde",)}, "c": {"p": ("cde",)}}
     return Baseline(tool_version="t", snapshot={}, packs=[{"id": "p", "digest": "d"}], zones_file=None,
                     waivers_file=None, as_of=None, verdict="", protected={"p": ("cde",)},
-                    findings={(f.pack, f.control): f for f in findings}, flows=flows or {}, zones=zones,
+                    findings={(f.pack, f.control): f for f in findings}, flows=typed, zones=zones,
                     labels={n: {} for n in zones}, policy_rules=None, waivers={})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import auditor.controls.assertions as assertions_pkg
-from auditor.compare.gate import protected_by_spec, protected_zones
+from auditor.compare.protected import protected_by_spec, protected_zones
 from auditor.controls.assertions.base import AssertionKind
 from auditor.controls.assertions.registry import KINDS
 from auditor.controls.pack import load_packs

@@ -46,6 +46,9 @@ def test_before_fails_exit_1_with_the_attacker_flow_as_evidence(tmp_path: Path) 
     assert bank1["verdict"] == "fail"
     attacker = [v for v in bank1["violations"] if v["src"] == "restricted/attacker"
                 and v["dst"] == "restricted/StatefulSet/database"]
+    detail = attacker[0].pop("decided_by_detail")  # the structured decided_by (K8S-2 at both ends)
+    assert [(s["side"], [r["reason"] for r in s["rules"]]) for s in detail] == [
+        ("egress", ["no-policy"]), ("ingress", ["no-policy"])]
     assert attacker == [{
         "kind": "flow", "src": "restricted/attacker", "dst": "restricted/StatefulSet/database", "ports": "all",
         "flow": "allowed",
@@ -75,9 +78,10 @@ def test_json_result_is_deterministic_and_schema_versioned(tmp_path: Path) -> No
     (p,) = result["packs"]
     assert p["id"] == "bank-zones" and len(p["digest"]) == 64
     f = result["findings"][0]
-    assert sorted(f) == ["assertion", "checked", "claim", "control", "counts", "message", "notes", "pack",
-                         "rationale", "references", "severity", "title", "unknown", "verdict", "violations",
+    assert sorted(f) == ["assertion", "checked", "claim", "control", "counts", "mappings", "message", "notes",
+                         "pack", "rationale", "references", "severity", "title", "unknown", "verdict", "violations",
                          "violations_omitted"]
+    assert f["mappings"] == {"nist-sp-800-53-rev5": ["ac-4", "sc-7", "sc-7.11"], "pci-dss-v4": ["req-1.3.1"]}
     assert f["violations_omitted"] == 0 and f["unknown"]["flows_omitted"] == 0
     assert result["zones"]["bank-zones"]["restricted"]["members"] == ["restricted/StatefulSet/database",
                                                                      "restricted/attacker"]
@@ -130,7 +134,7 @@ def test_invalid_pack_exits_2_with_one_precise_line(tmp_path: Path) -> None:
                                                   "      from: dmzz\n      to: restricted"))
     r = invoke(str(BANK / "after"), "--controls", str(bad))
     assert r.exit_code == 2
-    assert r.stderr == (f"error: {bad}:61: controls[1].assert.from: unknown zone 'dmzz' "
+    assert r.stderr == (f"error: {bad}:67: controls[1].assert.from: unknown zone 'dmzz' "
                         "(did you mean 'dmz'? defined: dmz, internet, platform, restricted, trusted)\n")
 
 

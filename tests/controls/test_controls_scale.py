@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from auditor.canonical import canonical_json
 from auditor.cli import main
-from auditor.commands.audit import merge_externals
+from auditor.commands.pipeline import merge_externals
 from auditor.controls.assertions.context import Context, entity_of
 from auditor.controls.pack import external_networks, load_packs
 from auditor.controls.result import AuditResult, ViolationTable

@@ -1193,3 +1193,56 @@ def test_renderer_basics() -> None:
     assert shlex.split(engine.render('--x {{ "a b" | squote }}', root)) == ["--x", "a b"]
     with pytest.raises(TemplateError):
         engine.render("{{ if .Values.t }}unterminated", root)
+
+
+# --- signing (docs/attestation.md) -----------------------------------------------------------
+
+
+def _with_key_at(container: dict[str, Any], key: Path) -> dict[str, Any]:
+    """The container with its script reading the signing key from ``key`` instead of the Secret's mount."""
+    out = json.loads(json.dumps(container))
+    out["args"][0] = out["args"][0].replace("/etc/zone-auditor/signing/signing.pem", str(key))
+    return out
+
+
+def test_cronjob_signs_when_the_optional_key_secret_exists(tmp_path: Path) -> None:
+    cron = manifest_docs()["CronJob"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "signing-key")
+    assert volume["secret"]["secretName"] == "zone-auditor-signing-key"
+    assert volume["secret"]["optional"] is True and volume["secret"]["defaultMode"] == 0o440
+    (container,) = pod["containers"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "signing-key")
+    assert mount == {"name": "signing-key", "mountPath": "/etc/zone-auditor/signing", "readOnly": True}
+    key = tmp_path / "signing.pem"
+    _, calls, _ = run_container_script(_with_key_at(container, key), tmp_path / "unsigned", audit_exit=0)
+    ((_, *argv),) = calls
+    assert "--sign" not in argv  # no Secret, no key file: unsigned evidence
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    code, calls, reports = run_container_script(_with_key_at(container, key), tmp_path / "signed", audit_exit=1)
+    assert code == 1
+    ((_, *argv),) = calls
+    assert argv[argv.index("--sign") + 1] == str(key)
+    run = Path(argv[argv.index("--report") + 1])
+    assert run.parent == reports and argv[argv.index("-o") + 1] == str(run / "result.json")
+
+
+def test_chart_signs_with_an_existing_secret(tmp_path: Path) -> None:
+    (cron,) = by_kind(render_docs())["CronJob"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "signing-key" not in {v["name"] for v in pod["volumes"]}
+    assert "--sign" not in pod["containers"][0]["args"][0]
+    (cron,) = by_kind(render_docs({"signing": {"existingSecret": "audit-key", "secretKey": "ed25519.pem"}}))["CronJob"]
+    container = assert_locked_down(cron)
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "signing-key")
+    assert volume["secret"] == {"secretName": "audit-key", "defaultMode": 0o440,
+                                "items": [{"key": "ed25519.pem", "path": "signing.pem"}]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "signing-key")
+    assert mount["mountPath"] == "/etc/zone-auditor/signing" and mount["readOnly"] is True
+    code, calls, reports = run_container_script(container, tmp_path, audit_exit=0)
+    assert code == 0
+    ((_, *argv),) = calls
+    assert argv[argv.index("--sign") + 1] == "/etc/zone-auditor/signing/signing.pem"
+    run = Path(argv[argv.index("--report") + 1])
+    assert run.parent == reports and argv[argv.index("-o") + 1] == str(run / "result.json")

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from auditor.commands.audit import merge_externals
+from auditor.commands.pipeline import merge_externals
 from auditor.controls.pack import external_networks, load_packs
 from auditor.controls.result import AuditResult, Finding
 from auditor.controls.runner import run_audit

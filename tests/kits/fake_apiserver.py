@@ -165,6 +165,8 @@ class FakeApiServer:
     kube_system_uid: str = "7d3c6a2e-5b1f-4c8e-9a0d-3f2b1e4c5d6a"
     resource_version: int = 48213
     requests: list[str] = field(default_factory=list)
+    #: an ``ssl.SSLContext`` (server side) to serve HTTPS instead of HTTP
+    tls: Any = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -189,6 +191,8 @@ class FakeApiServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -204,7 +208,7 @@ class FakeApiServer:
     def url(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{port}"
 
     def write_kubeconfig(
         self, path: Path, *, context: str = "kind-bank", token: str = TOKEN

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from auditor.reach.analysis import Analysis
-from auditor.reach.l7 import Request
+from auditor.reach.l7.compile import Request
 from auditor.reach.ports import PortQuery
 from tests.kits.k8s_helpers import WORDS, build, netpol, ns, write
 

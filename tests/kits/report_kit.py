@@ -17,7 +17,7 @@ import yaml
 from pypdf import PdfReader
 
 from auditor.canonical import canonical_json
-from auditor.commands.audit import merge_externals
+from auditor.commands.pipeline import merge_externals
 from auditor.controls.pack import external_networks, load_packs
 from auditor.controls.runner import run_audit
 from auditor.controls.waivers import load_waivers

@@ -327,7 +327,7 @@ def test_cal41_unknown_pod_ip_inside_set_is_unknown_unless_pod_cidr(tmp_path):
 
 
 def test_cal41_network_sets_share_identical_cidrs_and_beat_externals(tmp_path):
-    from auditor.cli import parse_externals
+    from auditor.commands.pipeline import parse_externals
 
     objs = [ns("a"), pod("a", "db", {"app": "db"}, ip="10.244.0.5"),
             gns("one", {"set": "one"}, ["198.51.100.0/24"]), gns("two", {"set": "two"}, ["198.51.100.0/24"]),

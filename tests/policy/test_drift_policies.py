@@ -1,4 +1,4 @@
-"""Policy changes in words (``auditor/drift_policies.py``): summaries and their comparison."""
+"""Policy changes in words (``auditor/policy/summary.py``): summaries and their comparison."""
 
 from __future__ import annotations
 

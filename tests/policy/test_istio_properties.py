@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.policy.istio import normalize_path, pattern
-from auditor.reach.l7 import Dimension, Request, RequestSpace
+from auditor.reach.l7.compile import Dimension, Request, RequestSpace
 
 CHARS = st.sampled_from(list("/ab.*~-x"))
 TEXT = st.text(alphabet=st.sampled_from(list("/ab.x-")), min_size=0, max_size=6)

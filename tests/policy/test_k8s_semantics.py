@@ -97,7 +97,7 @@ def test_k8s10_ipblock_except_carves_out(tmp_path):
     objs = [ns("a"), pod("a", "db", ip="10.1.0.5"),
             netpol("a", "p", {"podSelector": {}, "ingress": [{"from": [
                 {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]})]
-    a = build(tmp_path, objs, externals=__import__("auditor.cli", fromlist=["x"]).parse_externals(["corp=10.0.0.0/8"]))
+    a = build(tmp_path, objs, externals=__import__("auditor.commands.pipeline", fromlist=["x"]).parse_externals(["corp=10.0.0.0/8"]))
     assert verdict(a, "internet", "a/db", "80/TCP") == "allow"
     assert verdict(a, "corp", "a/db", "80/TCP") == "deny"
 

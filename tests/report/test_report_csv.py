@@ -140,3 +140,29 @@ def test_istio_requests_assurance_and_mesh_policies(tmp_path: Path) -> None:
     pol = frames["policies.csv"].set_index("policy").loc["AuthorizationPolicy restricted/database-allow-summary"]
     assert (pol.kind, pol.tier) == ("istio/AuthorizationPolicy", "istio")
     assert pol.origin_file.endswith("71-istio-authz-database.yaml")
+
+
+def _texts_replaced(name: str, out: Path) -> dict[str, pd.DataFrame]:
+    data = result(name)
+    flows = data["flows"]
+    assert len(flows["decided_by_detail"]) == len(flows["decided_by"])
+    flows["decided_by"] = [f"text {k}" for k in range(len(flows["decided_by"]))]
+    for f in data["findings"]:
+        for v in f["violations"]:
+            if v["decided_by_detail"]:
+                v["decided_by"] = "words only"
+    paths = CsvWriter().write(data, out, ReportOptions())
+    return {p.name: pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths}
+
+
+def test_deciding_policies_come_from_the_structured_detail_not_the_text(tmp_path: Path) -> None:
+    """The text of ``decided_by`` is for people: with every text replaced, the CSV still names
+    the deciding policies (read from ``decided_by_detail``, the structure the engine recorded)."""
+    flows = _texts_replaced("after", tmp_path / "a")["flows.csv"]
+    row = flows[(flows.src == "trusted/Deployment/summary") & (flows.dst == "restricted/StatefulSet/database")].iloc[0]
+    assert row.decided_by.startswith("text ")
+    assert row.deciding_policies == ("NetworkPolicy restricted/database-allow-ingress-from-summary; "
+                                     "NetworkPolicy trusted/summary-allow-egress-to-database")
+    viol = _texts_replaced("open", tmp_path / "o")["violations.csv"]
+    named = viol[viol.decided_by == "words only"]
+    assert "NetworkPolicy restricted/database-allow-all" in set("; ".join(named.deciding_policies).split("; "))

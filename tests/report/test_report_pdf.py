@@ -244,3 +244,16 @@ def test_a_logo_and_organisation_brand_the_report(tmp_path: Path) -> None:
     assert "Example Bank plc" in pages[0]
     assert all("Example Bank plc" in p for p in pages[1:])  # header
     assert b"/Subtype /Image" in pdf
+
+
+def test_deciding_rules_are_drawn_from_the_structure_not_the_text() -> None:
+    """With every ``decided_by`` text of the result replaced, the PDF still shows each side's
+    deciding rules: the cells are built from ``decided_by_detail``."""
+    data = copy_result(result("after"))
+    flows = data["flows"]
+    flows["decided_by"] = ["(text withheld)"] * len(flows["decided_by"])
+    text = flat(" ".join(pdf_text(render("after", data=data))))
+    assert "(text withheld)" not in text
+    assert "Zone-crossing flows: 11" in text
+    assert contains(text, "ingress: NetworkPolicy restricted/database-allow-ingress-from-summary ingress rule 0 (Allow)")
+    assert contains(text, "ingress: no policy applies: not isolated")  # the report's short form (no rule ids)

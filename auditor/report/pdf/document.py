@@ -19,10 +19,11 @@ from reportlab.platypus import BaseDocTemplate, Frame, PageBreak, PageTemplate
 
 from auditor.canonical import atomic_write
 from auditor.report.data import ReportData, view
-from auditor.report.interface import ReportOptions
-from auditor.report.pdf.sections import BUILDERS, Anchor, Ctx, Heading, fill
+from auditor.report.interface import AttestationRef, ReportOptions
+from auditor.report.pdf.sections import BUILDERS
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Template, load_template
+from auditor.report.pdf.widgets import Anchor, Ctx, Heading, fill
 
 
 def _pdf_date(captured_at: str) -> str:
@@ -152,11 +153,12 @@ class EvidenceDoc(BaseDocTemplate):
                 self.notify("TOCEntry", (flowable.outline_level, self.theme.esc(flowable.outline_text), self.page, key))
 
 
-def render_pdf(data: ReportData, template: Template, paper: str | None = None) -> bytes:
+def render_pdf(data: ReportData, template: Template, paper: str | None = None,
+               attestation: AttestationRef | None = None) -> bytes:
     theme = Theme(template, paper)
     b = template.branding
     values = data.placeholders(b.organisation, b.cluster, template.evidence_rows)
-    ctx = Ctx(theme=theme, data=data, template=template, values=values)
+    ctx = Ctx(theme=theme, data=data, template=template, values=values, attestation=attestation)
     story: list[Any] = []
     started = False
     for section in template.sections:
@@ -195,6 +197,6 @@ class PdfWriter:
         out = []
         for t in templates:
             path = out_dir / t.file
-            atomic_write(path, render_pdf(data, t, options.paper))
+            atomic_write(path, render_pdf(data, t, options.paper, options.attestation))
             out.append(path)
         return out

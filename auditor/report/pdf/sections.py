@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reportlab.lib import colors
@@ -19,246 +18,41 @@ from reportlab.platypus import (
     Flowable,
     Image,
     KeepTogether,
-    LongTable,
     NextPageTemplate,
     PageBreak,
     Paragraph,
     Spacer,
     Table,
-    TableStyle,
 )
 from reportlab.platypus.flowables import HRFlowable
 from reportlab.platypus.tableofcontents import TableOfContents
 
-from auditor.report.data import Control, ReportData
-from auditor.report.pdf.styles import Theme
-from auditor.report.pdf.template import Section, Template
+from auditor.report.data import Control
+from auditor.report.pdf.template import Section
+from auditor.report.pdf.widgets import (
+    VERDICT_WORDS,
+    Anchor,
+    Ctx,
+    Heading,
+    NameCell,
+    badge,
+    fill,
+    fmt_origin,
+    grid,
+    heading,
+    kv,
+    more_note,
+    narrative,
+    para,
+    rule,
+    rule_markup,
+    section_title,
+    table_style,
+)
 
-SOFT_STYLES = ("cell_id", "cell_mono")
-VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "waived": "WAIVED", "unknown": "UNKNOWN"}
 MATRIX_WORDS = {"allowed": "allowed", "partial": "partial", "denied": "denied", "unknown": "unknown", "empty": "n/a"}
 MATRIX_COLOUR_KEYS = {"allowed": "allowed", "partial": "partial", "denied": "denied", "unknown": "unknown_flow",
                       "empty": "empty"}
-
-
-@dataclass
-class Ctx:
-    theme: Theme
-    data: ReportData
-    template: Template
-    values: Mapping[str, str]
-
-    @property
-    def s(self) -> Mapping[str, Any]:
-        return self.theme.styles
-
-
-class Heading(Paragraph):
-    """A section heading that becomes a PDF bookmark and a contents entry."""
-
-    def __init__(self, text: str, style: Any, level: int, key: str, plain: str) -> None:
-        super().__init__(text, style)
-        self.outline_level = level
-        self.outline_key = key
-        self.outline_text = plain
-        self.in_contents = True
-
-
-class Anchor(Flowable):
-    """An invisible bookmark (for headings drawn inside tables, which the page loop never sees)."""
-
-    def __init__(self, level: int, key: str, plain: str) -> None:
-        super().__init__()
-        self.outline_level = level
-        self.outline_key = key
-        self.outline_text = plain
-        self.in_contents = True
-
-    def wrap(self, aw: float, ah: float) -> tuple[float, float]:
-        return 0, 0
-
-    def draw(self) -> None:
-        pass
-
-
-# -- small helpers -------------------------------------------------------------------------------
-
-
-def _ts(ctx: Ctx, cmds: Sequence[tuple[Any, ...]]) -> TableStyle:
-    """Table style with the embedded font for plain cells (reportlab's default is Helvetica)."""
-    return TableStyle([("FONTNAME", (0, 0), (-1, -1), ctx.theme.fonts.regular), *cmds])
-
-
-def para(ctx: Ctx, text: object, style: str = "body") -> Paragraph:
-    return Paragraph(ctx.theme.esc(text), ctx.s[style])
-
-
-def heading(ctx: Ctx, text: str, level: int = 0, key: str = "") -> Heading:
-    style = "h1" if level == 0 else "h2"
-    key = key or "h-" + hashlib.sha256(text.encode()).hexdigest()[:12]  # stable across runs (no hash())
-    return Heading(ctx.theme.esc(text), ctx.s[style], level, key, text)
-
-
-def fill(ctx: Ctx, text: str) -> str:
-    return text.format_map(dict(ctx.values)) if text else ""
-
-
-def narrative(ctx: Ctx, text: str) -> list[Flowable]:
-    """Paragraphs separated by blank lines; lines starting with ``- `` are bullets."""
-    out: list[Flowable] = []
-    if not text:
-        return out
-    for block in fill(ctx, text).split("\n\n"):
-        lines = [ln.rstrip() for ln in block.strip().splitlines() if ln.strip()]
-        if not lines:
-            continue
-        if all(ln.lstrip().startswith("- ") for ln in lines):
-            for ln in lines:
-                out.append(Paragraph(ctx.theme.esc(ln.lstrip()[2:]), ctx.s["body"], bulletText="•"))
-        else:
-            out.append(para(ctx, " ".join(ln.strip() for ln in lines)))
-    return out
-
-
-def badge(ctx: Ctx, verdict: str, big: bool = False, width: float | None = None) -> Table:
-    word = VERDICT_WORDS.get(verdict, verdict.upper())
-    t = Table([[Paragraph(word, ctx.s["big_badge" if big else "badge"])]],
-              colWidths=[width or (45 * mm if big else 19 * mm)])
-    t.setStyle(_ts(ctx, [
-        ("BACKGROUND", (0, 0), (-1, -1), ctx.theme.verdict_colour(verdict)),
-        ("TOPPADDING", (0, 0), (-1, -1), 6 if big else 2.2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 7 if big else 2.8),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-    ]))
-    return t
-
-
-def grid(ctx: Ctx, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float],
-         styles: Sequence[str] | None = None, extra: Sequence[tuple[Any, ...]] = (), zebra: bool = True) -> Table:
-    """A table with a coloured header row repeated on every page, zebra rows and thin rules.
-
-    Cells that are strings become wrapped paragraphs (style per column); flowables pass through.
-    """
-    th = ctx.theme
-    total = sum(widths)
-    col_w = [th.width * w / total for w in widths]
-    styles = list(styles or ["cell"] * len(header))
-    body: list[list[Any]] = [[Paragraph(th.esc(h), ctx.s["cell_head"]) for h in header]]
-    soft = [st in SOFT_STYLES for st in styles]
-    inner = [w - 7.2 for w in col_w]  # minus the cell padding
-    for r in rows:
-        body.append([c if isinstance(c, Flowable) else c.render(ctx, inner[k]) if isinstance(c, LazyCell) else
-                     Paragraph(th.soft(c, inner[k], ctx.s[styles[k]]) if soft[k] else th.esc(c), ctx.s[styles[k]])
-                     for k, c in enumerate(r)])
-    cls = LongTable if len(body) > 60 else Table
-    t = cls(body, colWidths=col_w, repeatRows=1)
-    cmds: list[tuple[Any, ...]] = [
-        ("BACKGROUND", (0, 0), (-1, 0), th.c["primary"]),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.35, th.c["rule"]),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.6),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.8),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3.5),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3.5),
-    ]
-    if zebra and len(body) > 2:
-        cmds.append(("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, th.c["zebra"]]))
-    cmds.extend(extra)
-    t.setStyle(_ts(ctx, cmds))
-    return t
-
-
-def kv(ctx: Ctx, pairs: Sequence[tuple[str, Any]], key_width: float = 0.26) -> Table:
-    th = ctx.theme
-    rows = []
-    for k, v in pairs:
-        value = v if isinstance(v, Flowable) else Paragraph(th.esc(v), ctx.s["cell"])
-        rows.append([Paragraph(th.esc(k), ctx.s["cell_bold"]), value])
-    t = Table(rows, colWidths=[th.width * key_width, th.width * (1 - key_width)])
-    t.setStyle(_ts(ctx, [
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.35, th.c["rule"]),
-        ("LINEABOVE", (0, 0), (-1, 0), 0.9, th.c["primary"]),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.6),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.8),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3.5),
-        ("BACKGROUND", (0, 0), (0, -1), th.c["zebra"]),
-    ]))
-    return t
-
-
-def rule(ctx: Ctx) -> HRFlowable:
-    return HRFlowable(width="100%", thickness=0.6, color=ctx.theme.c["rule"], spaceBefore=4, spaceAfter=6)
-
-
-def more_note(ctx: Ctx, shown: int, total: int, what: str, csv: str) -> list[Flowable]:
-    if total <= shown:
-        return []
-    return [Spacer(1, 2), para(ctx, f"{shown} of {total} {what} shown; every row is in {csv}.", "note")]
-
-
-class LazyCell:
-    """A table cell laid out once its column width is known."""
-
-    def render(self, ctx: Ctx, width: float) -> Flowable:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class RuleCell(LazyCell):
-    """``egress: …; ingress: …[; istio: …]`` one side per line, identifiers wrapped at ``/ -``."""
-
-    text: str
-    limit: int = 260
-
-    def render(self, ctx: Ctx, width: float) -> Flowable:
-        th = ctx.theme
-        style = ctx.s["cell"]
-        lines = []
-        for p in (x for x in ctx.data.short_rule(self.text, 10_000).split("; ") if x):
-            side, sep, rest = p.partition(": ")
-            if sep and side in ("egress", "ingress", "istio"):
-                half = self.limit // 2
-                rest = rest if len(rest) <= half else rest[: half - 1] + "…"
-                label = f"<font color='{th.hex['muted']}'>{side}:</font> "
-                body = th.soft(f"{side}: {rest}", width, style)
-                lines.append(label + body[len(side) + 2:])
-            else:
-                lines.append(th.soft(p, width, style))
-        return Paragraph("<br/>".join(lines) or "—", style)
-
-
-@dataclass(frozen=True)
-class NameCell(LazyCell):
-    """A workload name with a muted second line (its zones)."""
-
-    name: str
-    sub: str = ""
-
-    def render(self, ctx: Ctx, width: float) -> Flowable:
-        th = ctx.theme
-        style = ctx.s["cell"]
-        text = th.soft(self.name, width, style)
-        if self.sub:
-            text += f"<br/><font color='{th.hex['muted']}'>{th.soft(self.sub, width, style)}</font>"
-        return Paragraph(text, style)
-
-
-def rule_markup(ctx: Ctx, text: str, limit: int = 260) -> RuleCell:
-    return RuleCell(text, limit)
-
-
-def fmt_origin(origin: Mapping[str, Any] | None) -> str:
-    if not origin or not origin.get("file"):
-        return ""
-    line = origin.get("line")
-    return f"{origin['file']}:{line}" if line else str(origin["file"])
-
-
-def section_title(ctx: Ctx, section: Section, default: str) -> str:
-    return fill(ctx, section.title) or default
 
 
 # -- cover -----------------------------------------------------------------------------------------
@@ -294,7 +88,7 @@ def build_cover(ctx: Ctx, section: Section) -> list[Flowable]:
                          Paragraph(th.esc(f"{c['pass']} pass · {c['fail']} fail · {c['waived']} waived · "
                                           f"{c['unknown']} unknown — {len(d.controls)} controls"), ctx.s["body"])]],
                        colWidths=[50 * mm, th.width - 50 * mm])
-    result_row.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    result_row.setStyle(table_style(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     out += [result_row, Spacer(1, 10 * mm), facts_table(ctx), Spacer(1, 8 * mm)]
     out += narrative(ctx, section.text)
     if b.confidentiality:
@@ -318,8 +112,18 @@ def facts_table(ctx: Ctx) -> Table:
         ("Result", f"{d.verdict.upper()}: {c['fail']} of {len(d.controls)} controls fail, {c['unknown']} unknown"),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Prepared with", f"zone-auditor {d.tool_version}"),
+        ("Attestation", Paragraph(th.esc(attestation_text(ctx)), ctx.s["cell_mono"])),
     ]
     return kv(ctx, rows, key_width=0.24)
+
+
+def attestation_text(ctx: Ctx) -> str:
+    """The cover's and sign-off's attestation line: the signed statement the report was issued
+    under (``auditor verify`` prints the same digest), or "unsigned"."""
+    a = ctx.attestation
+    if a is None:
+        return "unsigned"
+    return f"signed ({a.algorithm}), key id {a.key_id}, statement sha256:{a.statement_digest}"
 
 
 def build_facts(ctx: Ctx, section: Section) -> list[Flowable]:
@@ -332,7 +136,7 @@ def build_facts(ctx: Ctx, section: Section) -> list[Flowable]:
 
 
 def build_contents(ctx: Ctx, section: Section) -> list[Flowable]:
-    toc = TableOfContents(tableStyle=_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "TOP"),
+    toc = TableOfContents(tableStyle=table_style(ctx, [("VALIGN", (0, 0), (-1, -1), "TOP"),
                                               ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                               ("RIGHTPADDING", (0, 0), (-1, -1), 0),
                                               ("TOPPADDING", (0, 0), (-1, -1), 0),
@@ -377,7 +181,7 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
     out.append(para(ctx, "Run against the same input with the same control packs; the snapshot digest above must "
                          "match, and the audit result is then byte-identical.", "small"))
     box = Table([[Paragraph(th.esc(d.reproduce_command()), ctx.s["mono"])]], colWidths=[th.width])
-    box.setStyle(_ts(ctx, [("BACKGROUND", (0, 0), (-1, -1), th.c["zebra"]),
+    box.setStyle(table_style(ctx, [("BACKGROUND", (0, 0), (-1, -1), th.c["zebra"]),
                              ("BOX", (0, 0), (-1, -1), 0.5, th.c["rule"]),
                              ("LEFTPADDING", (0, 0), (-1, -1), 6), ("TOPPADDING", (0, 0), (-1, -1), 5),
                              ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
@@ -460,7 +264,7 @@ def _kpis(ctx: Ctx) -> Table:
         cmds.append(("LINEABOVE", (k, 0), (k, 0), 3, th.verdict_colour(v)))
         cmds.append(("BACKGROUND", (k, 0), (k, -1), th.c["zebra"]))
     cmds.append(("LINEAFTER", (0, 0), (-2, -1), 4, colors.white))
-    t.setStyle(_ts(ctx, cmds))
+    t.setStyle(table_style(ctx, cmds))
     return t
 
 
@@ -571,6 +375,7 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
     """The flows behind the matrix: listed when few, else summarised by zone pair."""
     d = ctx.data
     cols, texts, rows = d.flows_table()
+    details = d.flow_details()
     at = {c: k for k, c in enumerate(cols)}
     live = [r for r in rows if r[at["crossing"]] and r[at["verdict"]] in ("allowed", "unknown")]
     out: list[Flowable] = [para(ctx, f"Zone-crossing flows: {len(live):,}" + (" listed" if d.flows_omitted else ""),
@@ -601,7 +406,8 @@ def _crossing_flows(ctx: Ctx, cap: int) -> list[Flowable]:
             if r[at["assurance"]] if "assurance" in at else "":
                 sub.append(f"assurance: {r[at['assurance']]}")
             body.append([str(k), src, dst, NameCell(ports, "; ".join(sub)),
-                         rule_markup(ctx, texts[r[at["decided_by"]]]), ", ".join(r[at["controls"]]) or "—"])
+                         rule_markup(ctx, details[r[at["decided_by"]]], texts[r[at["decided_by"]]]),
+                         ", ".join(r[at["controls"]]) or "—"])
         out.append(grid(ctx, ["#", "Source (zone)", "Destination (zone)", "Ports (requests, assurance)",
                               "Deciding rule at each end", "Controls"], body, [0.35, 2.0, 2.0, 1.5, 3.3, 0.95],
                         styles=["cell", "cell", "cell", "cell_id", "cell", "cell_id"]))
@@ -680,7 +486,7 @@ def _matrix_table(ctx: Ctx, m: Mapping[str, Any]) -> Table:
                 cmds.append(("TEXTCOLOR", (j, i), (j, i), th.c["muted"]))
         rows.append(row)
     t = Table(rows, colWidths=[head_w] + [col_w] * n, repeatRows=1)
-    t.setStyle(_ts(ctx, cmds))
+    t.setStyle(table_style(ctx, cmds))
     return t
 
 
@@ -698,7 +504,7 @@ def _legend(ctx: Ctx) -> Table:
     sw = 4 * mm
     rest = (th.width - 5 * sw) / 5
     t = Table([cells], colWidths=[sw, rest] * 5, rowHeights=[9 * mm])
-    t.setStyle(_ts(ctx, cmds))
+    t.setStyle(table_style(ctx, cmds))
     return t
 
 
@@ -726,7 +532,7 @@ def _control(ctx: Ctx, c: Control, cap: int) -> list[Flowable]:
     title = Paragraph(f"{th.esc(c.key)} — {th.esc(f.get('title', ''))}", ctx.s["h2"])
     anchor = Anchor(1, "control-" + hashlib.sha256(c.key.encode()).hexdigest()[:12], f"{c.key} {f.get('title', '')}")
     head = Table([[title, badge(ctx, c.verdict, width=24 * mm)]], colWidths=[th.width - 26 * mm, 26 * mm])
-    head.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (0, 0), 0),
+    head.setStyle(table_style(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (0, 0), 0),
                               ("RIGHTPADDING", (-1, 0), (-1, 0), 0), ("ALIGN", (-1, 0), (-1, 0), "RIGHT")]))
     checked = f.get("checked") or {}
     checked_text = ", ".join(f"{v} {k}" for k, v in checked.items()) or "—"
@@ -794,9 +600,10 @@ def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, wai
             rows = []
             for k, v in enumerate(flows, start=1):
                 why = str(v.get("decided_by") or v.get("reason", ""))
-                if waived:
-                    why = f"waived by {', '.join(v.get('waived_by', []))}; " + why
-                rows.append([str(k), v.get("src", ""), v.get("dst", ""), v.get("ports", ""), rule_markup(ctx, why)])
+                waiver = f"waived by {', '.join(v.get('waived_by', []))}" if waived else ""
+                rows.append([str(k), v.get("src", ""), v.get("dst", ""), v.get("ports", ""),
+                             rule_markup(ctx, v.get("decided_by_detail") if v.get("decided_by") else None, why,
+                                         prefix=waiver)])
             out.append(grid(ctx, header, rows, widths, styles=["cell", "cell_id", "cell_id", "cell_id", "cell"]))
             reasons = list(dict.fromkeys(str(v.get("reason", "")) for v in flows))
             if len(reasons) <= 3:
@@ -811,7 +618,7 @@ def _evidence(ctx: Ctx, items: list[Mapping[str, Any]], cap: int, what: str, wai
                                  f"in full, so they are summarised by {label} workload ({len(summary):,} workloads, "
                                  f"most flows first). Every {listed}flow is in violations.csv.", "small"))
             rows = [[r["workload"], f"{r['flows']:,}", f"{r['peers']:,}", r["example"], r["ports"],
-                     rule_markup(ctx, r["decided_by"], 200)] for r in shown]
+                     rule_markup(ctx, r["decided_by_detail"], r["decided_by"], 200)] for r in shown]
             out.append(grid(ctx, [f"{label.capitalize()} workload", "Flows", peer.capitalize(), "Example peer",
                                   "Ports", "Most common deciding rule"], rows, [2.3, 0.75, 1.05, 2.0, 0.9, 3.3],
                             styles=["cell_id", "cell", "cell", "cell_id", "cell_id", "cell"]))
@@ -941,7 +748,7 @@ def build_signoff(ctx: Ctx, section: Section) -> list[Flowable]:
             *rows]
     t = Table(body, colWidths=[th.width * x for x in (0.2, 0.33, 0.3, 0.17)],
               rowHeights=[None] + [15 * mm] * len(roles))
-    t.setStyle(_ts(ctx, [
+    t.setStyle(table_style(ctx, [
         ("BACKGROUND", (0, 0), (-1, 0), th.c["primary"]),
         ("GRID", (0, 0), (-1, -1), 0.5, th.c["rule"]),
         ("VALIGN", (0, 1), (-1, -1), "TOP"),
@@ -950,6 +757,7 @@ def build_signoff(ctx: Ctx, section: Section) -> list[Flowable]:
     out += [Spacer(1, 3 * mm), t, Spacer(1, 3 * mm)]
     out.append(para(ctx, f"Evidence reference: snapshot sha256:{ctx.data.digest} — result "
                          f"{ctx.data.verdict.upper()} — zone-auditor {ctx.data.tool_version}", "note"))
+    out.append(para(ctx, f"Attestation: {attestation_text(ctx)}", "note"))
     return out
 
 

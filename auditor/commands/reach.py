@@ -1,0 +1,176 @@
+"""``auditor reach INPUT...``: who can reach whom, on which ports, and which rule decided.
+
+Exit codes: 0 the matrix was computed (whatever it allows); 2 bad input or option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from auditor import __version__
+from auditor.commands.options import MAX_MEMORY, input_options
+from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
+from auditor.commands.progress import PhaseProgress
+from auditor.commands.text import FORMATS, csv_chunks, emit, emit_chunks, json_chunks, to_table
+from auditor.errors import UsageError
+
+if TYPE_CHECKING:
+    from auditor.reach.analysis import Analysis
+
+LEVELS = ("pod", "workload", "namespace")  # checked against reach.analysis.LEVELS in tests/commands
+
+
+@click.command()
+@input_options
+@click.option("--port", "ports", multiple=True, metavar="PORT/PROTO",
+              help="Report these destination (pod) ports, e.g. 80/TCP, 53/UDP, 8/ICMP. Repeatable.")
+@click.option("--http", "http", multiple=True, metavar="'METHOD /path'",
+              help="Evaluate the Istio layer for this HTTP request, e.g. 'GET /accounts' (repeatable); adds "
+                   "method,path columns. Without it a flow is allowed when some request is.")
+@click.option("--by", type=click.Choice(LEVELS), default="workload", show_default=True,
+              help="Granularity of src/dst.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--only", type=click.Choice(["allowed", "denied", "unknown"]), help="Keep only these rows.")
+@click.option("--from", "src", metavar="NAME", help="Only flows from this pod/workload/namespace/network.")
+@click.option("--to", "dst", metavar="NAME", help="Only flows to this pod/workload/namespace/network.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
+@MAX_MEMORY
+def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http: tuple[str, ...], by: str,
+          fmt: str, only: str | None, src: str | None, dst: str | None, output: str | None,
+          max_memory: str | None) -> None:
+    """Who can reach whom, on which ports, and which rule decided (both ends)."""
+    queries = [parse_port(p) for p in ports]
+    requests = [parse_request(h) for h in http]
+    budget = memory_budget(max_memory)
+    progress = PhaseProgress()
+    analysis = run_analysis(source, flags, progress)
+    for q in queries:
+        if analysis.ports.index_of(q.protocol, q.port) is None:
+            raise UsageError(f"--port {q}: protocol {q.protocol} is not modelled")
+    src_ents = [_resolve(analysis, src, by, "--from")] if src else None
+    dst_ents = [_resolve(analysis, dst, by, "--to")] if dst else None
+    frames = reach_frames(analysis, by, src_ents, dst_ents, queries, requests, budget, progress)
+    if only:
+        word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
+        frames = (df[df["allowed"] == word].reset_index(drop=True) for df in frames)
+    if fmt == "csv":
+        from auditor.reach.rows import for_people
+
+        emit_chunks(csv_chunks(for_people(df) for df in frames), output)
+    elif fmt == "json":
+        emit_chunks(json_chunks(meta(analysis, by=by, ports=[str(q) for q in queries],
+                                     http=[str(r) for r in requests]), frames), output)
+    else:
+        import pandas as pd
+
+        from auditor.reach.rows import for_people
+
+        df = pd.concat(list(frames), ignore_index=True)
+        emit(to_table(for_people(df)) + notes_text(analysis), output)
+    progress.close()
+
+
+def memory_budget(text: str | None) -> int | None:
+    """``--max-memory`` / ``$AUDITOR_MAX_MEMORY`` in bytes (None: no budget); malformed → exit 2."""
+    if not text:
+        return None
+    from auditor.reach.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, requests: Any,
+                 budget: int | None, progress: PhaseProgress, rows: int | None = None) -> Iterator[Any]:
+    """The rows of ``reach`` block by block: the block size comes from the memory budget (and is
+    said on stderr when there is one); every block advances the progress bar."""
+    from auditor.reach.budget import plan_blocks
+    from auditor.reach.rows import row_blocks
+
+    n_src = len(src) if src is not None else len(analysis.entities(by))
+    n_dst = len(dst) if dst is not None else len(analysis.entities(by))
+    plan = plan_blocks(n_src, n_dst, len(analysis.ports), budget, rows=rows,
+                       rows_per_pair=max(1, len(queries)) * max(1, len(requests)))
+    if budget is not None:
+        click.echo(plan.describe(), err=True)
+    progress("pair matrix (blocks of source rows)", 0, plan.blocks)
+    for done, df in enumerate(row_blocks(analysis, by, src, dst, queries, requests, rows=plan.rows), start=1):
+        progress("pair matrix (blocks of source rows)", done, plan.blocks)
+        yield df
+
+
+def parse_port(text: str) -> Any:
+    """``--port`` as a PortQuery; a malformed value is the user's (exit 2)."""
+    from auditor.reach.ports import PortQuery
+
+    try:
+        return PortQuery.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def parse_request(text: str) -> Any:
+    """``--http 'METHOD /path'`` as a Request."""
+    from auditor.reach.l7 import Request
+
+    try:
+        return Request.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def find(analysis: Analysis, name: str, option: str) -> Any:
+    """The entity ``--from``/``--to`` names; an unknown or ambiguous name is the user's (exit 2)."""
+    try:
+        ent, _ = analysis.find(name)
+    except LookupError as exc:
+        raise UsageError(str(exc.args[0]) if exc.args else f"{option} {name!r}: not found") from None
+    return ent
+
+
+def _resolve(analysis: Analysis, name: str, by: str, option: str) -> Any:
+    ent = find(analysis, name, option)
+    if ent.kind in ("external",):
+        return ent
+    # Re-express at the requested level so src/dst names match the other column.
+    level_names = {e.name: e for e in analysis.entities(by)}
+    if ent.name in level_names:
+        return level_names[ent.name]
+    return ent
+
+
+def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
+    """What every machine-readable output carries so that an auditor can reproduce it."""
+    from auditor.reach.analysis import IMPL_ASSUMPTIONS
+
+    snap = analysis.snapshot
+    return {
+        "tool": "zone-auditor",
+        "tool_version": __version__,
+        "snapshot_digest": snap.digest,
+        "content_digest": snap.content_digest,
+        "source": snap.source,
+        "assumptions": list(IMPL_ASSUMPTIONS),
+        "unsupported": list(analysis.policies.unsupported),
+        "excluded": list(analysis.inventory.excluded),
+        "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
+        **extra,
+    }
+
+
+def notes_text(analysis: Analysis) -> str:
+    lines = []
+    for title, items in (
+        ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
+        ("not policy endpoints", analysis.inventory.excluded),
+        ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),
+    ):
+        if items:
+            lines.append(f"{title}:")
+            lines.extend(f"  - {x}" for x in items)
+    return ("\n" + "\n".join(lines) + "\n") if lines else ""
