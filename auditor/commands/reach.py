@@ -12,7 +12,7 @@ import click
 
 from auditor import __version__
 from auditor.commands.options import MAX_MEMORY, input_options
-from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
+from auditor.commands.pipeline import AnalysisFlags, InputSpec, memory_budget, run_analysis
 from auditor.commands.progress import PhaseProgress
 from auditor.commands.text import FORMATS, csv_chunks, emit, emit_chunks, json_chunks, to_table
 from auditor.errors import UsageError
@@ -46,7 +46,7 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     requests = [parse_request(h) for h in http]
     budget = memory_budget(max_memory)
     progress = PhaseProgress()
-    analysis = run_analysis(source, flags, progress)
+    analysis = run_analysis(source, flags, progress, budget)
     for q in queries:
         if analysis.ports.index_of(q.protocol, q.port) is None:
             raise UsageError(f"--port {q}: protocol {q.protocol} is not modelled")
@@ -71,18 +71,6 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
         df = pd.concat(list(frames), ignore_index=True)
         emit(to_table(for_people(df)) + notes_text(analysis), output)
     progress.close()
-
-
-def memory_budget(text: str | None) -> int | None:
-    """``--max-memory`` / ``$AUDITOR_MAX_MEMORY`` in bytes (None: no budget); malformed → exit 2."""
-    if not text:
-        return None
-    from auditor.reach.budget import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, requests: Any,

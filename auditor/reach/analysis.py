@@ -166,6 +166,7 @@ class Analysis:
     options: AnalysisOptions
     istio: MeshPolicies | None = None
     l7: MeshLayer | None = None  # None: no Istio object and no meshed pod
+    block_cells: int = _CHUNK_CELLS  # class pairs per chunk of ``pairs``/``witness_rules`` (``--max-memory``)
     _entities: dict[str, list[Entity]] = field(default_factory=dict)
     _behaviour: tuple[np.ndarray, np.ndarray] | None = None
     _bits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -379,7 +380,7 @@ class Analysis:
         # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
         out = np.zeros((4, n_s, n_t, n_words) if fast is None else (4, 0, 0, n_words), dtype=np.uint64)
         if fast is None and s_has.size and t_has.size:
-            per_row = max(1, _CHUNK_CELLS // max(1, blocks.t_cls.size))
+            per_row = max(1, self.block_cells // max(1, blocks.t_cls.size))
             k = 0
             while k < s_has.size:
                 # whole source entities per chunk, so the reduction over rows stays inside it
@@ -543,7 +544,7 @@ class Analysis:
         l7 = pm.l7
         out_l = np.zeros((ii.size, n_atoms), np.int32) if l7 is not None else None
         sizes = b.s_cnt[ii] * b.t_cnt[jj]
-        budget = max(1, _CHUNK_CELLS // max(1, n_atoms))
+        budget = max(1, self.block_cells // max(1, n_atoms))
         cols = np.arange(n_atoms)[None, :]
         k = 0
         while k < ii.size:

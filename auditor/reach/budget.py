@@ -95,6 +95,18 @@ def plan_blocks(total: int, cols: int, n_atoms: int, budget: int | None, in_use:
     return BlockPlan(rows=rows, total=total, cols=cols, budget=budget, in_use=in_use, per_pair=per_pair)
 
 
+CLASS_PAIR_COST = 160  # bytes per class pair of a ``pairs`` chunk (group ids, four bitsets, reductions)
+MIN_CELLS, MAX_CELLS = 16, 16_000_000
+
+
+def class_cells(budget: int, in_use: int | None = None) -> int:
+    """Class pairs per chunk inside ``Analysis.pairs``: a quarter of the room left under the
+    budget (the row block and its rows take the rest), within [MIN_CELLS, MAX_CELLS]."""
+    in_use = rss_bytes() if in_use is None else in_use
+    room = max(0, budget - in_use) // 4
+    return int(min(MAX_CELLS, max(MIN_CELLS, room // CLASS_PAIR_COST)))
+
+
 def budget_from_env(value: str | None) -> int | None:
     """The ``--max-memory`` option, else ``AUDITOR_MAX_MEMORY``, else None (no budget)."""
     text = value if value else os.environ.get(ENV)
