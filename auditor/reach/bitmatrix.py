@@ -13,15 +13,16 @@ import numpy as np
 
 class BitColumns:
     """Rows are appended one at a time (``add``); ``freeze`` packs them into a
-    ``(classes × ⌈items/8⌉)`` uint8 matrix, item ``k`` at bit ``7 - k % 8`` of byte ``k // 8``
-    (``np.packbits`` order, so a class's bytes equal ``np.packbits`` of its column)."""
+    ``(⌈items/8⌉ × classes)`` uint8 matrix ``bits``: item ``k`` at bit ``7 - k % 8`` of byte
+    row ``k // 8`` (``np.packbits`` order, so column ``c`` is ``np.packbits`` of class ``c``'s
+    items). Byte rows are contiguous, so the few bytes a signature needs are copied fast."""
 
     def __init__(self, n_classes: int) -> None:
         self.n_classes = n_classes
         self.n_items = 0
         self._byte = np.zeros(n_classes, dtype=np.uint8)  # the byte being filled
         self._packed: list[np.ndarray] = []
-        self.bits = np.zeros((n_classes, 0), dtype=np.uint8)
+        self.bits = np.zeros((0, n_classes), dtype=np.uint8)
 
     def add(self, row: np.ndarray) -> int:
         """Append one item's (classes,) bool row; returns its index."""
@@ -38,28 +39,32 @@ class BitColumns:
             self._packed.append(self._byte)
             self._byte = np.zeros(self.n_classes, dtype=np.uint8)
         if self._packed:
-            self.bits = np.ascontiguousarray(np.stack(self._packed, axis=1))
+            self.bits = np.stack(self._packed, axis=0)
         self._packed = []
         return self
 
     def column(self, k: int) -> np.ndarray:
         """Item ``k``'s (classes,) bool row."""
-        return ((self.bits[:, k >> 3] >> (7 - (k & 7))) & 1).astype(bool)
+        return ((self.bits[k >> 3] >> (7 - (k & 7))) & 1).astype(bool)
 
     def bit(self, k: int, cls: int) -> bool:
-        return bool((int(self.bits[cls, k >> 3]) >> (7 - (k & 7))) & 1)
+        return bool((int(self.bits[k >> 3, cls]) >> (7 - (k & 7))) & 1)
 
     def row_items(self, cls: int) -> np.ndarray:
         """Items set for class ``cls`` (ascending)."""
-        return np.flatnonzero(np.unpackbits(self.bits[cls])[: self.n_items])
+        return np.flatnonzero(np.unpackbits(self.bits[:, cls])[: self.n_items])
+
+    def class_bytes(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(classes × bytes) uint8: byte rows ``start:stop`` per class (a key for grouping)."""
+        return np.ascontiguousarray(self.bits[start:stop].T)
 
     def take(self, items: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """(len(items) × len(classes)) bool."""
         items = np.asarray(items, dtype=np.int64)
         if items.size == 0:
             return np.zeros((0, len(classes)), dtype=bool)
-        sub = self.bits[np.asarray(classes, dtype=np.int64)][:, items >> 3]
-        return ((sub >> (7 - (items & 7)).astype(np.uint8)) & 1).astype(bool).T
+        sub = self.bits[items >> 3][:, np.asarray(classes, dtype=np.int64)]
+        return ((sub >> (7 - (items & 7)).astype(np.uint8)[:, None]) & 1).astype(bool)
 
     def keys(self, items: np.ndarray) -> np.ndarray:
         """(classes × bytes) uint8: each class's bits for ``items`` only (others masked off),
@@ -68,4 +73,4 @@ class BitColumns:
         cols, where = np.unique(items >> 3, return_inverse=True)
         mask = np.zeros(cols.size, dtype=np.uint8)
         np.bitwise_or.at(mask, where.reshape(-1), (1 << (7 - items % 8)).astype(np.uint8))
-        return self.bits[:, cols] & mask
+        return (self.bits[cols] & mask[:, None]).T

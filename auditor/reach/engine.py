@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -23,7 +23,7 @@ from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
-from auditor.reach.rowhash import unique_rows
+from auditor.reach.rowhash import column_blocks, refine, unique_rows
 
 DENY, UNKNOWN, ALLOW = 0, 1, 2  # verdict codes in the numpy grids: min composes layers, max is "any of"
 UNDECIDED = -1
@@ -296,11 +296,17 @@ class Engine:
                             seen_named.add(spec)
                             codes.append(self.m.named_code(spec))
         sides = np.array(sorted(s for s in seen_sides if not self._side_trivial[s]), dtype=np.int64)
-        parts = [app_def.bits, app_pos.bits, self._sides_def.keys(sides), self._sides_pos.keys(sides)]
-        if codes:
-            parts.append(np.stack(codes, axis=1).astype(np.int32).view(np.uint8))
-        parts.append((~c.is_pod).astype(np.uint8)[:, None])
-        _, sigma = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
+
+        def blocks() -> Iterator[np.ndarray]:  # the key, a bounded slice at a time
+            for bits in (app_def.bits, app_pos.bits):
+                yield from column_blocks(bits.T)
+            yield self._sides_def.keys(sides)
+            yield self._sides_pos.keys(sides)
+            for code in codes:
+                yield code.astype(np.int32)[:, None]
+            yield (~c.is_pod).astype(np.uint8)[:, None]
+
+        _, sigma = refine(blocks(), c.n)
         return sigma.astype(np.int32)
 
     # -- the walk --------------------------------------------------------------------------------

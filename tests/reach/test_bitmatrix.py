@@ -17,9 +17,10 @@ def test_bit_columns_agree_with_dense_rows(n_classes: int, n_items: int, seed: i
     bc = BitColumns(n_classes)
     assert [bc.add(row) for row in dense] == list(range(n_items))
     bc.freeze()
-    assert bc.bits.shape == (n_classes, (n_items + 7) // 8)
-    # the class-major bytes are np.packbits of each class's column
-    assert np.array_equal(bc.bits, np.packbits(dense.T, axis=1) if n_items else bc.bits)
+    assert bc.bits.shape == ((n_items + 7) // 8, n_classes)
+    # column c is np.packbits of class c's items
+    assert np.array_equal(bc.bits, np.packbits(dense, axis=0) if n_items else bc.bits)
+    assert np.array_equal(bc.class_bytes(), bc.bits.T)
     for k in range(n_items):
         assert np.array_equal(bc.column(k), dense[k])
     for c in range(n_classes):
