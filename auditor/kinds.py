@@ -40,6 +40,7 @@ _CALICO_KINDS = (
     "StagedGlobalNetworkPolicy",
     "StagedKubernetesNetworkPolicy",
     "HostEndpoint",
+    "ClusterInformation",  # spec.calicoVersion: which admin policies Calico enforces (ADM-14)
 )
 
 _ISTIO_KINDS = ("AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication")
@@ -77,6 +78,7 @@ CLUSTER_SCOPED = frozenset(
         "calico/Tier",
         "calico/StagedGlobalNetworkPolicy",
         "calico/HostEndpoint",
+        "calico/ClusterInformation",
     }
 )
 
@@ -89,3 +91,6 @@ def api_group(api_version: str) -> str:
 def kind_key(api_version: str, kind: str) -> str | None:
     """The auditor's key for a kind, or None when the auditor does not model it."""
     return KNOWN_KINDS.get((api_group(api_version), kind))
+
+# Who enforces the cluster-scoped admin policies (ADM-14): the upstream reading, or a Calico release.
+DATAPLANES = ("upstream", "calico-3.29", "calico-3.30", "calico-3.32")

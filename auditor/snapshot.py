@@ -38,6 +38,7 @@ _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Keyed by kind key; every other kind's status is dropped.
 KEPT_STATUS: dict[str, frozenset[str]] = {
     "Pod": frozenset({"phase", "podIP", "podIPs", "hostIP"}),
+    "Node": frozenset({"addresses"}),  # node IPs: what a `nodes` peer of an admin policy matches (ADM-7)
 }
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _SNAPSHOT_FIELDS = (

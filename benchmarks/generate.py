@@ -91,7 +91,11 @@ class _Generator:
         tiers: int,
         authz_policies: int,
         seed: int,
+        admin_policies: int = 0,
     ) -> None:
+        if admin_policies < 0:
+            raise ValueError("--admin-policies must be >= 0")
+        self.n_admin = admin_policies
         if pods < 0 or policies < 0 or calico_policies < 0 or authz_policies < 0 or tiers < 0:
             raise ValueError("counts must be >= 0")
         if namespaces < 1:
@@ -1245,6 +1249,67 @@ class _Generator:
             )
         return pas, aps
 
+    # ---------------------------------------------------------------- admin network policies
+    def admin_peer(self, direction: str) -> dict:
+        """ADM-7: namespaces, pods (namespace AND pod selector) or, egress only, networks."""
+        r = self.rng.random()
+        if r < 0.4:
+            return {"namespaces": self.namespace_selector()}
+        if r < 0.75 or direction == "ingress":
+            return {"pods": {"namespaceSelector": self.namespace_selector(), "podSelector": self.pod_selector(None)}}
+        nets = sorted({self.rng.choice(EXTERNAL_NETS) for _ in range(self.rng.randint(1, 3))})
+        if self.rng.random() < 0.2:
+            nets = ["0.0.0.0/0"]
+        return {"networks": nets}
+
+    def admin_ports(self, peers: list[dict]) -> list[dict] | None:
+        r = self.rng.random()
+        if r < 0.35:
+            return None
+        if r < 0.7:
+            return [{"portNumber": {"protocol": "TCP", "port": self.rng.choice((443, 5432, 6379, 8080, 9090))}}]
+        if r < 0.85 or any("networks" in p for p in peers):
+            lo = self.rng.choice((1024, 8000, 30000))
+            return [{"portRange": {"protocol": self.rng.choice(("TCP", "UDP")), "start": lo, "end": lo + 999}}]
+        return [{"namedPort": self.rng.choice(("http", "metrics", "postgres"))}]
+
+    def admin_rules(self, direction: str, actions: tuple[str, ...]) -> list[dict]:
+        rules = []
+        for _ in range(self.rng.randint(1, 3)):
+            peers = [self.admin_peer(direction) for _ in range(self.rng.randint(1, 2))]
+            rule: dict[str, Any] = {"action": self.rng.choice(actions), "from" if direction == "ingress" else "to": peers}
+            ports = self.admin_ports(peers)
+            if ports:
+                rule["ports"] = ports
+            rules.append(rule)
+        return rules
+
+    def build_admin(self) -> list[dict]:
+        """``--admin-policies`` AdminNetworkPolicies (priorities 1–50, mixed Allow/Deny/Pass) and,
+        when there are any, the one BaselineAdminNetworkPolicy ``default`` (ADM-1..9)."""
+        out = []
+        for i in range(self.n_admin):
+            if self.rng.random() < 0.6:
+                subject: dict[str, Any] = {"namespaces": self.namespace_selector()}
+            else:
+                subject = {"pods": {"namespaceSelector": self.namespace_selector(),
+                                    "podSelector": self.pod_selector(None)}}
+            spec: dict[str, Any] = {"priority": i % 50 + 1, "subject": subject}
+            if self.rng.random() < 0.8:
+                spec["ingress"] = self.admin_rules("ingress", ("Allow", "Deny", "Pass"))
+            if self.rng.random() < 0.6 or "ingress" not in spec:
+                spec["egress"] = self.admin_rules("egress", ("Allow", "Deny", "Pass"))
+            out.append({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+                        "metadata": self.meta(f"admin-{i:03d}"), "spec": spec})
+        if self.n_admin:
+            out.append({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy",
+                        "metadata": self.meta("default"),
+                        "spec": {"subject": {"namespaces": {}},
+                                 "ingress": [{"action": "Deny", "from": [{"namespaces": {
+                                     "matchLabels": {"firewall-zone": "dmz"}}}]}],
+                                 "egress": self.admin_rules("egress", ("Allow", "Deny"))}})
+        return out
+
     # ---------------------------------------------------------------- all
     def run(self) -> list[dict]:
         namespaces = self.build_namespaces()
@@ -1253,6 +1318,7 @@ class _Generator:
         netpols = self.build_network_policies()
         calico_misc, gnps, calico_nps = self.build_calico()
         pas, aps = self.build_istio()
+        admin = self.build_admin()  # last: without admin policies the rest is unchanged
         return [
             *namespaces,
             *nodes,
@@ -1266,6 +1332,7 @@ class _Generator:
             *calico_nps,
             *pas,
             *aps,
+            *admin,
         ]
 
 
@@ -1277,10 +1344,11 @@ def generate(
     tiers: int = 3,
     authz_policies: int = 0,
     seed: int = 1,
+    admin_policies: int = 0,
 ) -> list[dict]:
     """The items of the synthetic cluster, in kubectl-dump order (deterministic in all args)."""
     return _Generator(
-        pods, namespaces, policies, calico_policies, tiers, authz_policies, seed
+        pods, namespaces, policies, calico_policies, tiers, authz_policies, seed, admin_policies
     ).run()
 
 
@@ -1330,6 +1398,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tiers", type=int, default=3, help="Calico tiers besides 'default'")
     parser.add_argument("--authz-policies", type=int, default=0, help="Istio AuthorizationPolicies")
+    parser.add_argument("--admin-policies", type=int, default=0,
+                        help="AdminNetworkPolicies (priorities 1-50) plus one BaselineAdminNetworkPolicy")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("-o", "--output", required=True, help="output file ('-' = stdout)")
     args = parser.parse_args(argv)
@@ -1343,6 +1413,7 @@ def main(argv: list[str] | None = None) -> int:
             args.tiers,
             args.authz_policies,
             args.seed,
+            args.admin_policies,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calico-policies", type=int, default=0)
     ap.add_argument("--tiers", type=int, default=3)
     ap.add_argument("--authz-policies", type=int, default=0)
+    ap.add_argument("--admin-policies", type=int, default=0,
+                    help="AdminNetworkPolicies (priorities 1-50) + one BaselineAdminNetworkPolicy")
+    ap.add_argument("--dataplane", default="upstream", help="Who enforces admin policies (ADM-14).")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--by", default="workload", choices=["pod", "workload", "namespace"])
     ap.add_argument("--skip-pairs", action="store_true", help="Stop after the engine (class level).")
@@ -45,13 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import generate  # benchmarks/generate.py
 
-    from auditor.reach.analysis import analyze
+    from auditor.reach.analysis import AnalysisOptions, analyze
     from auditor.sources.manifests import load_manifests
 
     cache = HERE / ".cache"
     cache.mkdir(exist_ok=True)
     name = (f"p{args.pods}-n{args.namespaces}-k{args.policies}-c{args.calico_policies}-t{args.tiers}"
-            f"-a{args.authz_policies}-s{args.seed}.yaml")
+            f"-a{args.authz_policies}{f'-adm{args.admin_policies}' if args.admin_policies else ''}"
+            f"-s{args.seed}.yaml")
     path = cache / name
     timings: list[tuple[str, float]] = []
     if args.json and not path.with_suffix(".json").exists() and not path.exists():
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     elif not path.exists():
         t = time.perf_counter()
         items = generate.generate(args.pods, args.namespaces, args.policies, calico_policies=args.calico_policies,
-                                  tiers=args.tiers, authz_policies=args.authz_policies, seed=args.seed)
+                                  tiers=args.tiers, authz_policies=args.authz_policies, seed=args.seed,
+                                  admin_policies=args.admin_policies)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
             generate.dump(items, fh)
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     gc.collect()
     gc.freeze()  # the snapshot lives for the whole run; keep the collector off its objects
-    analysis = analyze(snap)
+    analysis = analyze(snap, AnalysisOptions(dataplane=args.dataplane))
     t2 = time.perf_counter()
     timings += [("load YAML + snapshot", t1 - t0), ("analyze (IR, classes, both directions)", t2 - t1)]
     pairs = None

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from auditor.commands.pipeline import AnalysisFlags, InputSpec, LiveSpec
+from auditor.kinds import DATAPLANES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -34,7 +35,8 @@ def _bundle(func: Callable[..., Any], make: Callable[[dict[str, Any]], dict[str,
 
 def _flags(kwargs: dict[str, Any]) -> dict[str, Any]:
     kwargs["flags"] = AnalysisFlags(lenient=kwargs.pop("lenient"), externals=tuple(kwargs.pop("externals")),
-                                    pod_cidrs=tuple(kwargs.pop("pod_cidrs")), with_staged=kwargs.pop("with_staged"))
+                                    pod_cidrs=tuple(kwargs.pop("pod_cidrs")), with_staged=kwargs.pop("with_staged"),
+                                    dataplane=kwargs.pop("dataplane"))
     return kwargs
 
 
@@ -60,6 +62,10 @@ DEFAULT_NAMESPACE = click.option("--default-namespace", default="default", show_
                                  help="Namespace for manifests that do not set one.")
 WITH_STAGED = click.option("--with-staged", is_flag=True,
                            help="Evaluate Calico staged policies as if they were enforced (what would change).")
+DATAPLANE = click.option("--dataplane", type=click.Choice(DATAPLANES),
+                         help="Who enforces AdminNetworkPolicy/BaselineAdminNetworkPolicy/ClusterNetworkPolicy "
+                              "(ADM-14). Default: Calico's ClusterInformation version from the input; else the "
+                              "flows they could change are unknown.")
 
 
 MAX_MEMORY = click.option(
@@ -87,12 +93,12 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """INPUT..., the analysis flags and the live options → ``source: InputSpec``, ``flags: AnalysisFlags``."""
     wrapped = _bundle(func, lambda kw: _source(_flags(kw)))
     return _stack(wrapped, [click.argument("inputs", nargs=-1, metavar="INPUT..."), LENIENT, EXTERNAL, POD_CIDR,
-                            DEFAULT_NAMESPACE, WITH_STAGED, *live_options()])
+                            DEFAULT_NAMESPACE, WITH_STAGED, DATAPLANE, *live_options()])
 
 
 def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The analysis flags alone (for commands whose inputs are not INPUT...) → ``flags: AnalysisFlags``."""
-    return _stack(_bundle(func, _flags), [LENIENT, EXTERNAL, POD_CIDR, WITH_STAGED])
+    return _stack(_bundle(func, _flags), [LENIENT, EXTERNAL, POD_CIDR, WITH_STAGED, DATAPLANE])
 
 
 def audit_options(required: bool) -> Decorator:

@@ -56,6 +56,7 @@ class AnalysisFlags:
     externals: tuple[str, ...] = ()
     pod_cidrs: tuple[str, ...] = ()
     with_staged: bool = False
+    dataplane: str | None = None  # ADM-14: who enforces the admin policy kinds
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def analysis_options(flags: AnalysisFlags, zones: Sequence[ExternalNetwork] = ()
     except ValueError as exc:
         raise UsageError(f"--pod-cidr: {exc}") from None
     return AnalysisOptions(externals=merge_externals(flags.externals, zones), pod_cidrs=cidrs,
-                           lenient=flags.lenient, with_staged=flags.with_staged)
+                           lenient=flags.lenient, with_staged=flags.with_staged, dataplane=flags.dataplane)
 
 
 def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: PhaseProgress | None = None,

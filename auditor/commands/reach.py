@@ -143,7 +143,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
         "snapshot_digest": snap.digest,
         "content_digest": snap.content_digest,
         "source": snap.source,
-        "assumptions": list(IMPL_ASSUMPTIONS),
+        "assumptions": [*IMPL_ASSUMPTIONS, *analysis.policies.assumptions],
         "unsupported": list(analysis.policies.unsupported),
         "excluded": list(analysis.inventory.excluded),
         "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
@@ -154,6 +154,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
 def notes_text(analysis: Analysis) -> str:
     lines = []
     for title, items in (
+        ("assumed", analysis.policies.assumptions),
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
         ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),

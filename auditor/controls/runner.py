@@ -57,6 +57,8 @@ def run_audit(
             "source": snap.source,
             "captured_at": snap.captured_at,
             "incomplete": {k: v for k, v in sorted(snap.collection.items()) if v not in ("ok", "not-installed")},
+            # who enforces admin network policies, only when it matters (ADM-14)
+            **({"dataplane": analysis.policies.dataplane} if analysis.policies.dataplane else {}),
         },
         packs=tuple(p.summary() for p in packs),
         zones_file=None if zone_map is None else {"path": zone_map.path, "digest": zone_map.digest},
@@ -67,7 +69,7 @@ def run_audit(
         zones=zones,
         findings=tuple(findings),
         waivers=tuple(statuses),
-        assumptions=IMPL_ASSUMPTIONS,
+        assumptions=(*IMPL_ASSUMPTIONS, *analysis.policies.assumptions),
         unsupported=tuple(analysis.policies.unsupported),
         notes=(*analysis.inventory.notes, *analysis.policies.notes, *analysis.inventory.excluded),
         evidence=evidence,

@@ -42,6 +42,10 @@ RESERVED_TIERS: dict[str, Tier] = {
     "kube-admin": Tier(name="kube-admin", order=1_000, default_action=Action.PASS),
     "default": Tier(name="default", order=1_000_000, default_action=Action.DENY),
     "kube-baseline": Tier(name="kube-baseline", order=10_000_000, default_action=Action.PASS),
+    # Calico 3.29-3.31 create these for AdminNetworkPolicy / BaselineAdminNetworkPolicy (ADM-14).
+    "adminnetworkpolicy": Tier(name="adminnetworkpolicy", order=1_000, default_action=Action.PASS),
+    "baselineadminnetworkpolicy": Tier(name="baselineadminnetworkpolicy", order=10_000_000,
+                                       default_action=Action.PASS),
 }
 
 # The tier broken objects land in when their own tier cannot be trusted (evaluated first, Pass).

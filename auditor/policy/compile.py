@@ -7,18 +7,12 @@ affected flows as unknown instead of guessing (CMP-10).
 
 from __future__ import annotations
 
+from auditor.policy.admin import add_admin
 from auditor.policy.calico import add_calico
 from auditor.policy.ir import Action, Direction, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.policy.kubernetes import translate_network_policy
 from auditor.policy.selectors import All
 from auditor.snapshot import Snapshot
-
-# Kinds that can change pod-to-pod verdicts but that this version does not evaluate.
-_UNMODELLED_NETWORK = {
-    "AdminNetworkPolicy": "AdminNetworkPolicy (K8S-20) is not modelled",
-    "BaselineAdminNetworkPolicy": "BaselineAdminNetworkPolicy (K8S-20) is not modelled",
-    "ClusterNetworkPolicy": "ClusterNetworkPolicy (K8S-20, CAL-46) is not modelled",
-}
 
 # Kinds whose objects decide verdicts: unreadable ones make every verdict they could touch unknown.
 POLICY_KINDS = frozenset({
@@ -36,10 +30,12 @@ def compile_policies(
     lenient: bool = False,
     dialects: tuple[str, ...] = ("kubernetes", "calico", "istio"),
     with_staged: bool = False,
+    dataplane: str | None = None,
 ) -> PolicySet:
     """Translate every policy in the snapshot into the IR.
 
     ``with_staged`` evaluates Calico staged policies as if they were enforced (CAL-43).
+    ``dataplane`` says who enforces the admin policies (ADM-14, ``auditor/policy/admin.py``).
     Istio objects are not L3/L4 policy: with the ``istio`` dialect they are evaluated by the
     Istio layer (``auditor/reach/l7.py``); without it they become unknown placeholders here.
     """
@@ -52,9 +48,7 @@ def compile_policies(
             out.unsupported.append(f"{res.where}: invalid, treated as unknown: {out.policies[-1].broken}")
     if "calico" in dialects:
         add_calico(out, snapshot, lenient=lenient, with_staged=with_staged, k8s_positions=k8s_positions)
-    for kind, reason in sorted(_UNMODELLED_NETWORK.items()):
-        for res in snapshot.of_kind(kind):
-            _add_unknown(out, res.ref if hasattr(res, "ref") else res.name, None, reason, ("ingress", "egress"))
+    add_admin(out, snapshot, lenient=lenient, dataplane=dataplane)
     if "calico" not in dialects:
         for key in ("calico/NetworkPolicy", "calico/GlobalNetworkPolicy"):
             for res in snapshot.of_kind(key):

@@ -67,6 +67,7 @@ class EntityMatch:
     service_account_names: frozenset[str] | None = None
     service_account_selector: Selector | None = None
     pods_only: bool = False  # Kubernetes peer selectors never match network sets (CAL-38)
+    pods_excluded: bool = False  # node and domain peers never match pod-network pods (ADM-7, ADM-18)
 
     @property
     def entity_scoped(self) -> bool:
@@ -131,6 +132,7 @@ class Policy:
     staged: bool = False
     broken: str | None = None  # lenient mode: why the object is invalid (verdicts become unknown)
     origin: str | None = None
+    order_word: str = "order"  # "priority" for admin network policies (ADM-3), in explain
 
     def rules(self, direction: Direction) -> tuple[Rule, ...]:
         return self.ingress if direction == "ingress" else self.egress
@@ -166,6 +168,10 @@ class PolicySet:
     policies: list[Policy] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # named in every report
     notes: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)  # e.g. the admin-policy dataplane (ADM-14)
+    dataplane: str | None = None  # who enforces admin policies, in words; None when irrelevant (ADM-14)
+    # Nodes a `nodes` peer selects, with their addresses: external-like endpoints "Node/<name>" (ADM-7)
+    node_networks: dict[str, tuple[IPNetwork, ...]] = field(default_factory=dict)
 
     def ordered_tiers(self) -> list[Tier]:
         return sorted(self.tiers.values(), key=lambda t: t.sort_key)

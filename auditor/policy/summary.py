@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from auditor.policy.admin import ADMIN_KINDS
 from auditor.policy.ir import EntityMatch, Policy, PortRange, Rule
 from auditor.policy.selectors import All, Selector
 
@@ -71,7 +72,8 @@ def summarize_policy(pol: Policy, *, kind: str, namespace: str | None) -> dict[s
         for index in sorted(groups):
             rules.append(_rule_summary(direction, index, groups[index]))
     scope = namespace if pol.subject_namespace_selector is None else None
-    selects = _endpoints_text(pol.subject, pol.subject_namespace_selector, scope, pods_only=kind == "NetworkPolicy")
+    pods = kind in ("NetworkPolicy", *ADMIN_KINDS)  # admin subjects are pods only (ADM-2)
+    selects = _endpoints_text(pol.subject, pol.subject_namespace_selector, scope, pods_only=pods)
     if pol.subject_sa_selector is not None:
         selects += f" with service accounts `{pol.subject_sa_selector}`"
     return {
@@ -159,6 +161,8 @@ def describe_side(m: EntityMatch) -> str:
         parts.append(f"service accounts {names}")
     if m.service_account_selector is not None:
         parts.append(f"service accounts `{m.service_account_selector}`")
+    if m.pods_excluded:
+        parts.append("nodes" if m.nets else "non-pod addresses (nodes or domain names)")
     if m.nets is not None:
         text = ", ".join(f"`{n}`" for n in m.nets)
         if m.not_nets:
@@ -344,11 +348,13 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
     if old.get("selects") != new.get("selects"):
         out.append(f"now selects {new.get('selects')} (was {old.get('selects')})")
     old_types, new_types = set(old.get("types") or ()), set(new.get("types") or ())
+    admin = new.get("kind") in ADMIN_KINDS
     for t in sorted(new_types - old_types):
-        out.append(f"now also applies to {t} (its {t} is isolated: only its {t} rules allow)")
+        out.append(f"now has {t} rules" if admin else f"now also applies to {t} (its {t} is isolated: only its {t} rules allow)")
     for t in sorted(old_types - new_types):
         out.append(f"no longer applies to {t}")
-    for key, label in (("tier", "tier"), ("order", "order"), ("action", "action"), ("mode", "mTLS mode")):
+    order_label = "priority" if admin and new.get("kind") != "BaselineAdminNetworkPolicy" else "order"
+    for key, label in (("tier", "tier"), ("order", order_label), ("action", "action"), ("mode", "mTLS mode")):
         if old.get(key) != new.get(key):
             out.append(f"{label} {old.get(key)} → {new.get(key)}")
     if old.get("port_modes") != new.get("port_modes"):

@@ -92,6 +92,7 @@ class AnalysisOptions:
     with_staged: bool = False  # evaluate Calico staged policies as if enforced (CAL-43)
     mesh_root_namespace: str = ROOT_NAMESPACE  # Istio meshConfig.rootNamespace (IST-7, IST-10)
     trust_domain: str = TRUST_DOMAIN
+    dataplane: str | None = None  # who enforces admin network policies (ADM-14); None: detect
 
 
 @dataclass(frozen=True)
@@ -712,10 +713,15 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
     options = options or AnalysisOptions()
     istio = load_mesh(snapshot, lenient=options.lenient, root_namespace=options.mesh_root_namespace,
                       trust_domain=options.trust_domain)
-    policies = compile_policies(snapshot, lenient=options.lenient, with_staged=options.with_staged)
+    policies = compile_policies(snapshot, lenient=options.lenient, with_staged=options.with_staged,
+                                dataplane=options.dataplane)
     policies.unsupported.extend(istio.unsupported)
     policies.notes.extend(istio.notes)
-    inventory = build_inventory(snapshot, options.externals)
+    # ADM-7: nodes that an admin policy's `nodes` peer selects are external-like endpoints.
+    known = {n.name for n in options.externals}
+    nodes = tuple(ExternalNetwork(f"Node/{name}", nets) for name, nets in sorted(policies.node_networks.items())
+                  if f"Node/{name}" not in known)
+    inventory = build_inventory(snapshot, (*options.externals, *nodes))
     classes, addresses = build_classes(inventory, policies, pod_cidrs=options.pod_cidrs,
                                        mesh_networks=mesh_networks(istio))
     ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))

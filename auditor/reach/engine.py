@@ -579,7 +579,7 @@ class Engine:
             outcome_tier = None
             for pi in pids:
                 pol = self.policies[pi]
-                order = "no order" if pol.order is None else f"order {pol.order:g}"
+                order = "no order" if pol.order is None else f"{pol.order_word} {pol.order:g}"
                 maybe = " (may not apply: unknown)" if pi in uncertain else ""
                 compiled = self._compiled[d][pi]
                 if not compiled:

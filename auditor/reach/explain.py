@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from auditor.policy.admin import ADMIN_KINDS
 from auditor.reach.analysis import Analysis, Entity
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult
 from auditor.reach.l7.compile import Request
@@ -36,6 +37,7 @@ class SideExplanation:
     policies: list[str]
     uncertain: list[str]
     steps: list[str]
+    admin: list[str] = field(default_factory=list)  # admin network policies selecting it (ADM-2)
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ def _side(analysis: Analysis, d: str, result: DirectionResult, subject: int, pee
         endpoint=rep.key,
         verdict=verdict,
         decided_by=eng.rules.text[rid],
-        policies=[eng.policies[i].ref for i in certain],
+        policies=[eng.policies[i].ref for i in certain if eng.policies[i].kind not in ADMIN_KINDS],
         uncertain=[eng.policies[i].ref for i in uncertain],
         steps=steps,
+        admin=[eng.policies[i].ref for i in certain if eng.policies[i].kind in ADMIN_KINDS],
     )
 
 
@@ -271,6 +274,9 @@ def render(ex: Explanation) -> str:
         lines.append(f"{title} — {side.endpoint}")
         if side.policies:
             lines.append(f"  isolated for {side.direction}: yes, selected by {', '.join(side.policies)}")
+        if side.admin:
+            lines.append(f"  admin policies selecting it (they decide only the flows their rules match, ADM-2): "
+                         f"{', '.join(side.admin)}")
         if side.uncertain:
             lines.append(f"  may also be selected by (unknown): {', '.join(side.uncertain)}")
         for step in side.steps:

@@ -159,6 +159,9 @@ class Matcher:
                 ed, ep = self._by_address(ed, ep)
             d &= ed
             p &= ep
+        if em.pods_excluded:  # ADM-7: node / domain peers are never pod-network pods
+            d &= ~c.is_pod
+            p &= ~c.is_pod
         if em.not_selector is not None:
             sd, sp = self.labels_selector(em.not_selector)
             nd, np_ = self._by_address(sd & self.is_entity, sp & self.is_entity)

@@ -134,6 +134,8 @@ LIVE_KINDS: tuple[LiveKind, ...] = (
     *_calico("NetworkSet", "networksets", True),
     *_calico("GlobalNetworkSet", "globalnetworksets", False),
     *_calico("HostEndpoint", "hostendpoints", False),
+    # spec.calicoVersion says which admin network policy family Calico enforces (ADM-14).
+    *_calico("ClusterInformation", "clusterinformations", False),
     _istio("AuthorizationPolicy", "authorizationpolicies"),
     _istio("PeerAuthentication", "peerauthentications"),
     _istio("RequestAuthentication", "requestauthentications"),

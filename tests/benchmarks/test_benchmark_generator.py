@@ -765,3 +765,25 @@ def test_bank_dump_is_a_live_snapshot() -> None:
     customers = [p for p in pods if p["metadata"]["labels"].get("app") == "customer"]
     assert len(customers) == 2
     assert all(p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet" for p in customers)
+
+
+def test_admin_policies_are_valid_and_leave_the_rest_unchanged(tmp_path: Path) -> None:
+    """``--admin-policies``: N AdminNetworkPolicies with priorities 1-50 and mixed actions, plus
+    one BaselineAdminNetworkPolicy; valid for the CRD (ADM-10); appended after everything else."""
+    from auditor.policy.admin import parse_admin
+    from auditor.sources.manifests import load_manifests
+
+    plain = gen.generate(**SMALL)
+    objs = gen.generate(**SMALL, admin_policies=60)
+    assert objs[: len(plain)] == plain
+    admin = objs[len(plain):]
+    assert Counter(o["kind"] for o in admin) == {"AdminNetworkPolicy": 60, "BaselineAdminNetworkPolicy": 1}
+    assert {o["spec"]["priority"] for o in admin if "priority" in o["spec"]} == set(range(1, 51))
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
+    snap = load_manifests([str(path)])
+    parsed = [parse_admin(r) for k in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy") for r in snap.of_kind(k)]
+    actions = {r.action for p in parsed for r in (*p.ingress, *p.egress)}
+    peers = {peer.field for p in parsed for r in (*p.ingress, *p.egress) for peer in r.peers}
+    assert actions == {"Accept", "Deny", "Pass"}
+    assert peers == {"namespaces", "pods", "networks"}

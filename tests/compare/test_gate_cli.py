@@ -236,6 +236,10 @@ spec:
     - action: Allow
       from:
         - namespaces: {}
+  egress:
+    - action: Allow
+      to:
+        - namespaces: {}
 """)
     code, report = gate_json([str(changed)], after_baseline)
     assert code == 2

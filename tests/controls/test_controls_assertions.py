@@ -66,9 +66,14 @@ def test_no_flow_on_ports_that_are_denied_passes(tmp_path: Path) -> None:
 
 
 def test_no_flow_with_unmodelled_policy_is_unknown_not_pass(tmp_path: Path) -> None:
+    # An AdminNetworkPolicy whose enforcement is not established (no --dataplane, no Calico
+    # version in the input, ADM-14) may or may not admit the flow: unknown, never pass.
     anp = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
-           "metadata": {"name": "cluster-wide"}, "spec": {"priority": 10, "subject": {"namespaces": {}}}}
-    f = run(tmp_path, [*two_zones(segmented=True), anp], {"kind": "no-flow", "from": "internet", "to": "data"})
+           "metadata": {"name": "cluster-wide"},
+           "spec": {"priority": 10, "subject": {"namespaces": {}},
+                    "ingress": [{"action": "Allow", "from": [{"namespaces": {}}]}],
+                    "egress": [{"action": "Allow", "to": [{"namespaces": {}}]}]}}
+    f = run(tmp_path, [*two_zones(segmented=True), anp], {"kind": "no-flow", "from": "data", "to": "web"})
     assert f.verdict == "unknown"
     assert f.unknown_flows and f.unknown_flows[0].flow == "unknown"
     assert any("AdminNetworkPolicy" in n for n in f.notes)

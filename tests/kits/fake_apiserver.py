@@ -71,6 +71,7 @@ def _calico(group: str, version: str, crd: bool) -> list[Resource]:
         ("hostendpoints", "HostEndpoint", False),
         ("ippools", "IPPool", False),
         ("felixconfigurations", "FelixConfiguration", False),
+        ("clusterinformations", "ClusterInformation", False),
     ]
     return [Resource(group, version, p, k, n, crd=crd) for p, k, n in kinds]
 

@@ -292,12 +292,16 @@ def test_lenient_invalid_policy_makes_its_namespace_unknown(tmp_path):
     assert any("NetworkPolicy a/bad" in x for x in a.policies.unsupported)
 
 
-def test_k8s20_admin_network_policy_present_makes_everything_unknown(tmp_path):
+def test_k8s20_admin_network_policy_with_unknown_dataplane_makes_what_it_could_change_unknown(tmp_path):
+    """K8S-20, ADM-14: modelled in policy/admin.py; who enforces it is not established here."""
     anp = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
-           "metadata": {"name": "x"}, "spec": {"priority": 10, "subject": {"namespaces": {}}}}
+           "metadata": {"name": "x"}, "spec": {"priority": 10, "subject": {"namespaces": {}},
+                                               "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}}
     a = build(tmp_path, [*BASE, anp])
     assert verdict(a, "b/client", "a/db", "5432/TCP") == "unknown"
+    assert verdict(a, "internet", "a/db", "5432/TCP") == "allow"  # not a namespace peer: unaffected
     assert any("AdminNetworkPolicy" in x for x in a.policies.unsupported)
+    assert verdict(build(tmp_path, [*BASE, anp], dataplane="upstream"), "b/client", "a/db", "5432/TCP") == "deny"
 
 
 def test_unmodelled_calico_and_istio_policies_are_unknown_not_allow(tmp_path):

@@ -471,3 +471,23 @@ def test_live_kinds_cover_the_modelled_kinds_and_never_secrets() -> None:
     assert not any((k.group, k.kind) in NEVER_STORED for k in LIVE_KINDS)
     assert not any(k.plural in ("secrets", "configmaps") for k in LIVE_KINDS)
     assert len(live_kind_keys()) == len(set(KNOWN_KINDS.values()))
+
+
+def test_adm_14_live_scan_records_calico_version_and_node_addresses(served) -> None:
+    """ClusterInformation is listed (get/list RBAC in deploy/), kept in the snapshot, and
+    decides which admin network policies Calico enforces; Node addresses are kept for
+    ``nodes`` peers (ADM-7)."""
+    from auditor.policy.admin import detect_dataplane, node_addresses
+
+    objects = fixture_objects()
+    objects.append({"apiVersion": "projectcalico.org/v3", "kind": "ClusterInformation",
+                    "metadata": {"name": "default"}, "spec": {"calicoVersion": "v3.30.2", "datastoreReady": True}})
+    _api, kubeconfig = served(objects)
+    live = scan_live(kubeconfig=kubeconfig, **FAST)
+    assert live.collection["calico/ClusterInformation"] == "ok"
+    [info] = live.of_kind("calico/ClusterInformation")
+    assert info.body["spec"]["calicoVersion"] == "v3.30.2"
+    plane = detect_dataplane(live, None)
+    assert (plane.name, plane.source) == ("calico-3.30", "ClusterInformation default calicoVersion v3.30.2")
+    nodes = node_addresses(live)
+    assert nodes.complete and any(addrs for _, _, addrs in nodes.nodes)

@@ -164,6 +164,8 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Content digest", Paragraph(th.esc(f"sha256:{d.snapshot.get('content_digest', '')}"), ctx.s["cell_mono"])),
     ]
+    if d.snapshot.get("dataplane"):  # admin network policies present: who enforces them (ADM-14)
+        pairs.append(("Admin policy dataplane", str(d.snapshot["dataplane"])))
     for p in d.packs:
         pairs.append((f"Control pack {p['id']}",
                       Paragraph(th.esc(f"{p.get('title', '')} v{p.get('version') or '-'} — {p.get('path', '')} — "
