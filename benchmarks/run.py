@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", action="store_true", help="Also format every pair row (CSV-ready DataFrame).")
     ap.add_argument("--json", action="store_true", help="Read the cluster as a JSON dump (kubectl get -o json).")
     ap.add_argument("--generate-only", action="store_true", help="Write the cached input file and stop.")
+    ap.add_argument("--command", metavar="'SUBCOMMAND ARGS'",
+                    help="Time the CLI instead: `auditor SUBCOMMAND INPUT ARGS` as a child process (wall time, "
+                         "CPU time, peak RSS), e.g. --command 'reach --by namespace --format csv -o /dev/null'.")
     args = ap.parse_args(argv)
 
     import generate  # benchmarks/generate.py
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate_only:
         print(f"{path} ({size_mb:.1f} MB)")
         return 0
+    if args.command:
+        return _time_command(args.command, path, size_mb)
 
     t0 = time.perf_counter()
     snap = load_manifests([str(path)])
@@ -132,6 +137,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:45} {v:8.2f}")
     print(f"{'total (load → matrix)':45} {total:8.2f}")
     print(f"peak RSS {_rss_mb():.0f} MB")
+    return 0
+
+
+def _time_command(command: str, path: Path, size_mb: float) -> int:
+    """``auditor SUBCOMMAND INPUT ARGS`` in a child process: wall time, CPU time (user + system,
+    the figure that does not depend on how busy the machine is) and the child's peak RSS."""
+    import shlex
+    import subprocess
+
+    words = shlex.split(command)
+    argv = [sys.executable, "-m", "auditor", words[0], str(path), *words[1:]]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          check=False)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"input: {path.name} ({size_mb:.1f} MB)")
+    print(f"auditor {words[0]} INPUT {' '.join(words[1:])}: exit {done.returncode}")
+    print(f"wall {wall:.1f} s, cpu {cpu:.1f} s, peak RSS {after.ru_maxrss / 1024:.0f} MB")
+    tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+    for line in tail:
+        print(f"  stderr: {line}")
     return 0
 
 
