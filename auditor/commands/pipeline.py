@@ -248,10 +248,10 @@ class Audited:
 
 
 def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, max_evidence: int = 0,
-                 evidence_flows: bool = True) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
     the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
-    analysis = analyse(loaded.snapshot, options)
+    analysis = analyse(loaded.snapshot, options, budget=budget)
     result = None
     if setup.packs:
         from auditor.controls.runner import run_audit
@@ -262,10 +262,10 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
 
 
 def audit_inputs(spec: InputSpec, flags: AnalysisFlags, setup: AuditSetup, max_evidence: int = 0,
-                 evidence_flows: bool = True) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """INPUT... → Analysis → AuditResult: options are checked before the (slow) read."""
     options = analysis_options(flags, setup.zones())
-    return audit_loaded(read_inputs(spec), setup, options, max_evidence, evidence_flows)
+    return audit_loaded(read_inputs(spec), setup, options, max_evidence, evidence_flows, budget)
 
 
 # -- the baseline view (gate, baseline) ----------------------------------------------------------
