@@ -353,11 +353,17 @@ class Engine:
             verdicts.append(v)
             rules.append(r)
         del results, sent
+        parts = _stack_parts(part_rows, c.n)
+        del part_rows
+        for key, k in part_index.items():  # the cache now points into ``parts``: no second copy
+            hit = self._group_cache.get(key)
+            if hit is not None:
+                self._group_cache[key] = (parts[k], hit[1])
         return DirectionResult(
             direction=d,
             sigma_of=sigma_of,
             part_of=part_of,
-            parts=_stack_parts(part_rows, c.n),
+            parts=parts,
             offset=offsets,
             verdict=np.concatenate(verdicts) if verdicts else np.zeros((0, self.n_atoms), np.int8),
             rule=np.concatenate(rules) if rules else np.zeros((0, self.n_atoms), np.int32),
