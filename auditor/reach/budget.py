@@ -14,7 +14,6 @@ import re
 import resource
 from dataclasses import dataclass
 
-ENV = "AUDITOR_MAX_MEMORY"
 DEFAULT_BLOCK_BYTES = 1 << 30  # working set of one block without a budget
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -105,9 +104,3 @@ def class_cells(budget: int, in_use: int | None = None) -> int:
     in_use = rss_bytes() if in_use is None else in_use
     room = max(0, budget - in_use) // 4
     return int(min(MAX_CELLS, max(MIN_CELLS, room // CLASS_PAIR_COST)))
-
-
-def budget_from_env(value: str | None) -> int | None:
-    """The ``--max-memory`` option, else ``AUDITOR_MAX_MEMORY``, else None (no budget)."""
-    text = value if value else os.environ.get(ENV)
-    return parse_size(text) if text else None
