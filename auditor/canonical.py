@@ -356,3 +356,32 @@ def dumps_lines(obj: Any) -> bytes:
     """Canonical JSON (sorted keys, no insignificant differences) laid out one record per line,
     so that ``git diff`` of two baselines shows what was accepted or fixed."""
     return (_fmt(obj, 0) + "\n").encode()
+
+
+def repeated_json_key(text: bytes | str, data: Any) -> str | None:
+    """A key that some mapping of the JSON ``text`` repeats (``data`` is its parse), or None.
+
+    orjson, like most JSON readers, silently keeps the last of two equal keys, so a document can
+    show a reviewer one value and mean another; the API machinery and our YAML reader refuse it.
+    Cheap test first: outside strings a ``:`` of valid JSON only separates a key from its value
+    and orjson's output escapes no colon, so ``text`` has at least as many colons (counting a
+    ``\\u003a`` escape as one) as ``data`` re-encoded, and more when a repeated key was dropped.
+    Only on a difference is the text decoded again with a check on every mapping.
+    """
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    written = raw.count(b":") + raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    if written == orjson.dumps(data).count(b":"):
+        return None
+    import json
+
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)
+        if len(out) != len(items) and not repeated:
+            seen: set[str] = set()
+            repeated.extend(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        return out
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return repeated[0] if repeated else None

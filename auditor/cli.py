@@ -25,7 +25,10 @@ from auditor.commands.audit import audit
 from auditor.commands.baseline import baseline
 from auditor.commands.diff import diff
 from auditor.commands.explain import explain
+from auditor.commands.exposure import exposure
 from auditor.commands.gate import gate
+from auditor.commands.history import history
+from auditor.commands.period_report import period_report
 from auditor.commands.reach import reach
 from auditor.commands.report import report
 from auditor.commands.scan import scan
@@ -114,6 +117,7 @@ def main() -> None:
 main.add_command(scan)
 main.add_command(reach)
 main.add_command(explain)
+main.add_command(exposure)
 main.add_command(audit)
 main.add_command(report)
 main.add_command(baseline)
@@ -121,3 +125,5 @@ main.add_command(gate)
 main.add_command(diff)
 main.add_command(attest)
 main.add_command(verify)
+main.add_command(history)
+main.add_command(period_report)

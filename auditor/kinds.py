@@ -28,6 +28,21 @@ _CORE = {
     ("policy.networking.k8s.io", "AdminNetworkPolicy"): "AdminNetworkPolicy",
     ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"): "BaselineAdminNetworkPolicy",
     ("policy.networking.k8s.io", "ClusterNetworkPolicy"): "ClusterNetworkPolicy",
+    # exposure (semantics.md section G): Ingress, OpenShift Route, Gateway API, Istio networking
+    ("networking.k8s.io", "Ingress"): "Ingress",
+    ("networking.k8s.io", "IngressClass"): "IngressClass",
+    ("route.openshift.io", "Route"): "openshift/Route",
+    ("gateway.networking.k8s.io", "GatewayClass"): "gateway/GatewayClass",
+    ("gateway.networking.k8s.io", "Gateway"): "gateway/Gateway",
+    ("gateway.networking.k8s.io", "HTTPRoute"): "gateway/HTTPRoute",
+    ("gateway.networking.k8s.io", "GRPCRoute"): "gateway/GRPCRoute",
+    ("gateway.networking.k8s.io", "TLSRoute"): "gateway/TLSRoute",
+    ("gateway.networking.k8s.io", "TCPRoute"): "gateway/TCPRoute",
+    ("gateway.networking.k8s.io", "ReferenceGrant"): "gateway/ReferenceGrant",
+    ("networking.istio.io", "Gateway"): "istio/Gateway",
+    ("networking.istio.io", "VirtualService"): "istio/VirtualService",
+    ("networking.istio.io", "ServiceEntry"): "istio/ServiceEntry",
+    ("networking.istio.io", "Sidecar"): "istio/Sidecar",
 }
 
 _CALICO_KINDS = (
@@ -78,6 +93,8 @@ CLUSTER_SCOPED = frozenset(
         "calico/Tier",
         "calico/StagedGlobalNetworkPolicy",
         "calico/HostEndpoint",
+        "IngressClass",
+        "gateway/GatewayClass",
         "calico/ClusterInformation",
     }
 )

@@ -22,23 +22,29 @@ from typing import Any
 import orjson
 
 from auditor import __version__
-from auditor.canonical import atomic_write, canonical_json, sha256_hex
+from auditor.canonical import atomic_write, canonical_json, repeated_json_key, sha256_hex
 from auditor.errors import AuditorError, InvalidResource
 from auditor.kinds import CLUSTER_SCOPED, KNOWN_KINDS, NEVER_STORED, api_group, kind_key
 
 SCHEMA_VERSION = 1
 
 COLLECTION_STATUSES = ("ok", "forbidden", "not-installed", "error")
+# Statuses the analysis derives, never stored in a snapshot file: some objects of the kind were
+# invalid and skipped under --lenient; the snapshot's collection does not mention the kind.
+INVALID = "invalid"
+NOT_READ = "not-read"
 
 # Server-side bookkeeping that says nothing about policy and differs between two reads of the
 # same object; dropped so that a live scan and a manifest read compare equal.
 DROPPED_METADATA = ("managedFields", "resourceVersion", "generation", "selfLink")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-# The only status a policy question needs: where the pod runs and which addresses it has.
+# The only status a policy question needs: where the pod runs and which addresses it has, the
+# load-balancer addresses of a Service and the node addresses (exposure entries, EXP-3, EXP-6).
 # Keyed by kind key; every other kind's status is dropped.
 KEPT_STATUS: dict[str, frozenset[str]] = {
     "Pod": frozenset({"phase", "podIP", "podIPs", "hostIP"}),
-    "Node": frozenset({"addresses"}),  # node IPs: what a `nodes` peer of an admin policy matches (ADM-7)
+    "Service": frozenset({"loadBalancer"}),  # LB addresses: exposure entries (EXP-3)
+    "Node": frozenset({"addresses"}),  # node IPs: what a `nodes` peer of an admin policy matches (ADM-7) and EXP-6 sources
 }
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _SNAPSHOT_FIELDS = (
@@ -51,6 +57,9 @@ _SNAPSHOT_FIELDS = (
     "resources",
     "digest",
 )
+# Present only when true (so snapshots without it keep their bytes): the capture time was declared
+# by the user (``auditor scan --captured-at``, backfilling archived dumps), not read from a clock.
+DECLARED_FIELD = "captured_at_declared"
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,26 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An object left out of the analysis under ``--lenient`` (invalid), and why.
+
+    ``scoped``: the policy stage turns it into an unknown placeholder over what it could
+    select; otherwise its whole kind counts as not read (collection status ``invalid``).
+    """
+
+    kind_key: str
+    namespace: str | None
+    name: str
+    where: str
+    reason: str
+    scoped: bool = False
+
+    @property
+    def text(self) -> str:
+        return f"{self.where}: invalid, treated as unknown (skipped under --lenient): {self.reason}"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """An immutable capture: resources sorted by (kind key, namespace, name) plus provenance.
 
@@ -147,6 +176,11 @@ class Snapshot:
     ignored: dict[str, int] = field(hash=False)
     resources: tuple[Resource, ...]
     digest: str
+    captured_at_declared: bool = False
+    # What the analysis left out under --lenient (never serialized; see ``derived``).
+    skipped: tuple[Skipped, ...] = field(default=(), compare=False, hash=False)
+    # The snapshot as read, when this one is a derived view of it (what ``save`` writes).
+    base: Snapshot | None = field(default=None, compare=False, hash=False, repr=False)
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -179,7 +213,37 @@ class Snapshot:
     def content_digest(self) -> str:
         return sha256_hex(canonical_json([res.content() for res in self.resources]))
 
+    def derived(
+        self,
+        *,
+        resources: tuple[Resource, ...],
+        collection: dict[str, str],
+        skipped: tuple[Skipped, ...],
+    ) -> Snapshot:
+        """A view for the analysis (valid resources, effective collection) of this evidence.
+
+        It keeps the digests of what was read, so every report names the real snapshot, and
+        saving it writes the snapshot as read.
+        """
+        base = self.base or self
+        view = Snapshot(
+            schema_version=self.schema_version,
+            tool_version=self.tool_version,
+            captured_at=self.captured_at,
+            source=self.source,
+            collection=collection,
+            ignored=self.ignored,
+            resources=resources,
+            digest=self.digest,
+            skipped=skipped,
+            base=base,
+        )
+        view.__dict__["content_digest"] = base.content_digest  # seeds the cached_property
+        return view
+
     def to_dict(self) -> dict[str, Any]:
+        if self.base is not None:
+            return self.base.to_dict()
         out = _payload(
             self.schema_version,
             self.tool_version,
@@ -188,6 +252,7 @@ class Snapshot:
             self.collection,
             self.ignored,
             self.resources,
+            self.captured_at_declared,
         )
         out["digest"] = self.digest
         return out
@@ -205,8 +270,9 @@ def _payload(
     collection: dict[str, str],
     ignored: dict[str, int],
     resources: Iterable[Resource],
+    declared: bool = False,
 ) -> dict[str, Any]:
-    return {
+    out = {
         "schema_version": schema_version,
         "tool_version": tool_version,
         "captured_at": captured_at,
@@ -215,6 +281,22 @@ def _payload(
         "ignored": ignored,
         "resources": [res.to_dict() for res in resources],
     }
+    if declared:
+        out[DECLARED_FIELD] = True
+    return out
+
+
+def declare_captured_at(snapshot: Snapshot, captured_at: str) -> Snapshot:
+    """The snapshot with a capture time declared by the user (``auditor scan --captured-at``):
+    recorded as declared, re-hashed."""
+    if not isinstance(captured_at, str) or not _TIMESTAMP.match(captured_at):
+        raise AuditorError(f"--captured-at must look like 2026-01-31T02:00:00Z (UTC, seconds), got {captured_at!r}")
+    payload = _payload(snapshot.schema_version, snapshot.tool_version, captured_at, snapshot.source,
+                       snapshot.collection, snapshot.ignored, snapshot.resources, True)
+    return Snapshot(schema_version=snapshot.schema_version, tool_version=snapshot.tool_version,
+                    captured_at=captured_at, source=snapshot.source, collection=snapshot.collection,
+                    ignored=snapshot.ignored, resources=snapshot.resources,
+                    digest=sha256_hex(canonical_json(payload)), captured_at_declared=True)
 
 
 @contextlib.contextmanager
@@ -541,7 +623,15 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
                 f"not a snapshot: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 where=where,
             ) from None
+        refuse_repeated_keys(raw, data, where)
         return snapshot_from_dict(data, where=where)
+
+
+def refuse_repeated_keys(raw: bytes | str, data: Any, where: str) -> None:
+    """A saved JSON document (snapshot, result) with a repeated key is refused, not half-read."""
+    key = repeated_json_key(raw, data)
+    if key is not None:
+        raise AuditorError(f"invalid JSON: a mapping repeats the key {key!r}", where=where)
 
 
 def looks_like_snapshot(data: Any) -> bool:
@@ -561,7 +651,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
             f"unsupported snapshot schema version {version} (this auditor reads {SCHEMA_VERSION})",
             where=where,
         )
-    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS))
+    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS) - {DECLARED_FIELD})
     missing = [name for name in _SNAPSHOT_FIELDS if name not in data]
     if unexpected or missing:
         detail = "; ".join(
@@ -574,6 +664,10 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
         )
         raise AuditorError(f"not an auditor snapshot ({detail})", where=where)
     payload = {name: data[name] for name in _SNAPSHOT_FIELDS if name != "digest"}
+    if DECLARED_FIELD in data:
+        if data[DECLARED_FIELD] is not True:
+            raise AuditorError(f"not an auditor snapshot ({DECLARED_FIELD} must be true when present)", where=where)
+        payload[DECLARED_FIELD] = True
     if sha256_hex(canonical_json(payload)) != data["digest"]:
         raise AuditorError(f"snapshot digest mismatch: {where} was modified after capture")
 
@@ -616,6 +710,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
         ignored=ignored,
         resources=tuple(resources),
         digest=data["digest"],
+        captured_at_declared=DECLARED_FIELD in data,
     )
 
 

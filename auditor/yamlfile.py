@@ -19,6 +19,75 @@ from auditor.errors import AuditorError
 
 Path = tuple[str | int, ...]
 
+# Hostile input (issue #12 §3): aliases may add at most this many nodes to a document beyond
+# twice its own ("billion laughs" expands a few lines into billions), and our own files
+# (packs, waivers, zone maps, templates) nest at most this deep.
+ALIAS_BUDGET = 100_000
+MAX_DEPTH = 64
+MAX_FILE_BYTES = 64 << 20  # a pack, waiver file, zone map or template is never this large
+
+
+def node_budget(node: yaml.Node, where: str, *, max_depth: int | None = None) -> None:
+    """Refuse a composed document whose aliases expand it too far, or that nests too deep.
+
+    Counts the nodes the document would have with every alias expanded, without expanding:
+    each distinct node's expanded size is computed once (iteratively, so depth is no problem).
+    """
+    size: dict[int, int] = {}
+    depth_of: dict[int, int] = {}
+    unique = 0
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, done = stack.pop()
+        key = id(current)
+        if done:
+            children = _children(current)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth_of[key] = 1 + max((depth_of[id(c)] for c in children), default=0)
+            continue
+        if key in size or key in depth_of:
+            continue
+        depth_of[key] = 0  # in progress: a cycle (recursive alias) counts as no further depth
+        unique += 1
+        stack.append((current, True))
+        for child in _children(current):
+            if id(child) not in depth_of:
+                stack.append((child, False))
+            elif id(child) not in size:  # a node that contains itself
+                raise AuditorError("invalid YAML: a recursive alias (a node that contains itself)",
+                                   where=where)
+    total = size[id(node)]
+    if total > 2 * unique + ALIAS_BUDGET:
+        raise AuditorError(
+            f"YAML aliases would expand {unique:,} nodes into {total:,}: refused (an alias bomb?)",
+            where=where,
+        )
+    if max_depth is not None and depth_of[id(node)] > max_depth:
+        raise AuditorError(f"invalid YAML: nested more than {max_depth} levels deep", where=where)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader whose invalid dates (``2027-02-30``) are errors with a line."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
+            ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
 
 def path_text(path: Path) -> str:
     """``("controls", 3, "assert", "from")`` → ``controls[3].assert.from``."""
@@ -85,11 +154,12 @@ def parse_yaml(text: str, name: str) -> tuple[Any, Locator]:
     """One YAML document → (data, locator). Syntax errors become one-line AuditorErrors."""
     loc = Locator(name)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 raise AuditorError("the file is empty", where=name)
+            node_budget(node, name, max_depth=MAX_DEPTH)
             _walk(node, (), node.start_mark.line + 1, loc.lines, loc)
             data = loader.construct_document(node)
         finally:
@@ -101,13 +171,17 @@ def parse_yaml(text: str, name: str) -> tuple[Any, Locator]:
         raise AuditorError(f"invalid YAML: {problem}", where=f"{name}{line}") from None
     except yaml.YAMLError as exc:
         raise AuditorError(f"invalid YAML: {exc}", where=name) from None
+    except RecursionError:
+        raise AuditorError("invalid YAML: nested too deeply", where=name) from None
     return data, loc
 
 
 def load_yaml(path: str) -> YamlFile:
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise AuditorError(f"larger than {MAX_FILE_BYTES:,} bytes: refused", where=path)
     except OSError as exc:
         raise AuditorError(f"cannot read: {exc.strerror or exc}", where=path) from None
     try:

@@ -1345,11 +1345,114 @@ def generate(
     authz_policies: int = 0,
     seed: int = 1,
     admin_policies: int = 0,
+    *,
+    services: int = 0,
+    ingresses: int = 0,
+    httproutes: int = 0,
 ) -> list[dict]:
-    """The items of the synthetic cluster, in kubectl-dump order (deterministic in all args)."""
-    return _Generator(
+    """The items of the synthetic cluster, in kubectl-dump order (deterministic in all args).
+    ``services``/``ingresses``/``httproutes``: exposure objects on top (see ``_exposure``)."""
+    items = _Generator(
         pods, namespaces, policies, calico_policies, tiers, authz_policies, seed, admin_policies
     ).run()
+    if services or ingresses or httproutes:
+        items.extend(_exposure(items, services, ingresses, httproutes, seed))
+    return items
+
+
+def _exposure(items: list[dict], services: int, ingresses: int, httproutes: int, seed: int) -> list[dict]:
+    """Entry points for ``auditor exposure`` (semantics.md section G): extra NodePort and
+    LoadBalancer Services until there are ``services`` in all, an ingress-nginx controller with
+    ``ingresses`` Ingresses, and Istio Gateways with ``httproutes`` HTTPRoutes, all to Services of
+    the generated workloads (some cross-namespace routes with a ReferenceGrant, some without)."""
+    rng = random.Random(seed * 7919 + 17)
+    svcs = [o for o in items if o["kind"] == "Service"]
+    out: list[dict] = []
+    k = 0
+    while svcs and len(svcs) + k < services:
+        base = svcs[k % len(svcs)]
+        kind = "NodePort" if k % 2 else "LoadBalancer"
+        spec = {"type": kind, "selector": dict(base["spec"]["selector"]),
+                "ports": [dict(p) for p in base["spec"]["ports"]],
+                "externalTrafficPolicy": "Local" if k % 3 == 0 else "Cluster"}
+        body = {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": f"{base['metadata']['name']}-ext-{k}", "namespace": base["metadata"]["namespace"]},
+                "spec": spec}
+        if kind == "LoadBalancer":
+            body["status"] = {"loadBalancer": {"ingress": [{"ip": f"198.51.100.{k % 250 + 1}"}]}}
+            if k % 5 == 0:
+                spec["loadBalancerSourceRanges"] = ["203.0.113.0/24"]
+        out.append(body)
+        k += 1
+    web = [s for s in svcs if any(p["name"] == "http" for p in s["spec"]["ports"])]
+    ctl = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+    if ingresses and web:
+        out += [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx", "labels": {
+                "kubernetes.io/metadata.name": "ingress-nginx", "firewall-zone": "dmz"}}},
+            {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {
+                "name": "nginx", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+             "spec": {"controller": "k8s.io/ingress-nginx"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ingress-nginx-controller",
+                                                                         "namespace": "ingress-nginx"},
+             "spec": {"selector": {"matchLabels": ctl}, "template": {"metadata": {"labels": ctl}, "spec": {
+                 "containers": [{"name": "controller", "image": "registry.k8s.io/ingress-nginx/controller:v1.11.2",
+                                 "ports": [{"name": "http", "containerPort": 80},
+                                           {"name": "https", "containerPort": 443}]}]}}}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ingress-nginx-controller",
+                                                                 "namespace": "ingress-nginx"},
+             "spec": {"type": "LoadBalancer", "selector": ctl, "externalTrafficPolicy": "Local",
+                      "ports": [{"name": "http", "port": 80, "targetPort": "http"},
+                                {"name": "https", "port": 443, "targetPort": "https"}]},
+             "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}},
+        ]
+        for i in range(ingresses):
+            svc = web[rng.randrange(len(web))]
+            ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+            spec: dict[str, Any] = {"rules": [{"host": f"{name}-{i}.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}
+            if i % 2:
+                spec["tls"] = [{"hosts": [f"{name}-{i}.example.com"], "secretName": f"{name}-tls"}]
+            out.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                        "metadata": {"name": f"{name}-{i}", "namespace": ns}, "spec": spec})
+    if httproutes and web:
+        gateways = max(1, httproutes // 10)
+        out.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "istio"},
+                    "spec": {"controllerName": "istio.io/gateway-controller"}})
+        gws = []
+        for g in range(gateways):
+            ns = web[rng.randrange(len(web))]["metadata"]["namespace"]
+            name = f"gw-{g}"
+            gws.append((ns, name))
+            labels = {"gateway.networking.k8s.io/gateway-name": name}
+            out.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                        "metadata": {"name": name, "namespace": ns},
+                        "spec": {"gatewayClassName": "istio", "listeners": [
+                            {"name": "http", "port": 80, "protocol": "HTTP",
+                             "allowedRoutes": {"namespaces": {"from": "All"}}}]}})
+            out.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"{name}-istio",
+                                                                                    "namespace": ns},
+                        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
+                                 "spec": {"containers": [{"name": "istio-proxy", "image": "istio/proxyv2:1.24.0",
+                                                          "ports": [{"containerPort": 80}]}]}}}})
+        for i in range(httproutes):
+            gns, gname = gws[i % len(gws)]
+            svc = web[rng.randrange(len(web))]
+            ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+            route_ns = ns if i % 4 else gns  # every fourth route lives with its Gateway: cross-namespace
+            out.append({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                        "metadata": {"name": f"route-{i}", "namespace": route_ns},
+                        "spec": {"parentRefs": [{"name": gname, "namespace": gns}],
+                                 "hostnames": [f"r{i}.example.com"],
+                                 "rules": [{"backendRefs": [{"name": name, "namespace": ns, "port": 80}]}]}})
+            if route_ns != ns and i % 8 == 0:
+                out.append({"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+                            "metadata": {"name": f"from-route-{i}", "namespace": ns},
+                            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                               "namespace": route_ns}],
+                                     "to": [{"group": "", "kind": "Service", "name": name}]}})
+    return out
 
 
 def dump(items: list[dict], stream: Any) -> None:
@@ -1401,6 +1504,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-policies", type=int, default=0,
                         help="AdminNetworkPolicies (priorities 1-50) plus one BaselineAdminNetworkPolicy")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--services", type=int, default=0, help="Services in all (extra NodePort/LoadBalancer)")
+    parser.add_argument("--ingresses", type=int, default=0, help="Ingresses (with an ingress-nginx controller)")
+    parser.add_argument("--httproutes", type=int, default=0, help="HTTPRoutes (with Istio Gateways)")
     parser.add_argument("-o", "--output", required=True, help="output file ('-' = stdout)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -1414,6 +1520,9 @@ def main(argv: list[str] | None = None) -> int:
             args.authz_policies,
             args.seed,
             args.admin_policies,
+            services=args.services,
+            ingresses=args.ingresses,
+            httproutes=args.httproutes,
         )
     except ValueError as exc:
         parser.error(str(exc))

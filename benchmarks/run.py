@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="AdminNetworkPolicies (priorities 1-50) + one BaselineAdminNetworkPolicy")
     ap.add_argument("--dataplane", default="upstream", help="Who enforces admin policies (ADM-14).")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--services", type=int, default=0, help="Services in all (extra NodePort/LoadBalancer)")
+    ap.add_argument("--ingresses", type=int, default=0)
+    ap.add_argument("--httproutes", type=int, default=0)
+    ap.add_argument("--exposure", action="store_true", help="Also time `auditor exposure`'s model.")
     ap.add_argument("--by", default="workload", choices=["pod", "workload", "namespace"])
     ap.add_argument("--skip-pairs", action="store_true", help="Stop after the engine (class level).")
     ap.add_argument("--rows", action="store_true", help="Also format every pair row (CSV-ready DataFrame).")
@@ -58,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     cache.mkdir(exist_ok=True)
     name = (f"p{args.pods}-n{args.namespaces}-k{args.policies}-c{args.calico_policies}-t{args.tiers}"
             f"-a{args.authz_policies}{f'-adm{args.admin_policies}' if args.admin_policies else ''}"
-            f"-s{args.seed}.yaml")
+            f"-s{args.seed}"
+            + (f"-x{args.services}-{args.ingresses}-{args.httproutes}" if args.services or args.ingresses
+               or args.httproutes else "") + ".yaml")
     path = cache / name
     timings: list[tuple[str, float]] = []
     if args.json and not path.with_suffix(".json").exists() and not path.exists():
@@ -78,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         items = generate.generate(args.pods, args.namespaces, args.policies, calico_policies=args.calico_policies,
                                   tiers=args.tiers, authz_policies=args.authz_policies, seed=args.seed,
-                                  admin_policies=args.admin_policies)
+                                  admin_policies=args.admin_policies, services=args.services,
+                                  ingresses=args.ingresses, httproutes=args.httproutes)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
             generate.dump(items, fh)
@@ -123,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             df = summary_rows(analysis, pm)
             timings.append(("format rows", time.perf_counter() - t3))
             pairs = len(df)
+    n_paths = None
+    if args.exposure:
+        from auditor.reach.exposure.paths import build_exposure
+
+        t4 = time.perf_counter()
+        n_paths = len(build_exposure(analysis).paths)
+        timings.append(("exposure paths (auditor exposure's model)", time.perf_counter() - t4))
     total = sum(v for k, v in timings if "not counted" not in k)
 
     c = analysis.classes
@@ -131,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
           f"policies {len(analysis.policies.policies)}, egress signatures {len(analysis.egress.sigma_policies)}, "
           f"ingress signatures {len(analysis.ingress.sigma_policies)}, "
           f"groups e/i {analysis.egress.verdict.shape[0]}/{analysis.ingress.verdict.shape[0]}"
-          + (f", pairs {pairs}" if pairs is not None else ""))
+          + (f", pairs {pairs}" if pairs is not None else "") + (f", exposure paths {n_paths}" if n_paths else ""))
     print(f"{'stage':45} {'seconds':>8}")
     for k, v in timings:
         print(f"{k:45} {v:8.2f}")

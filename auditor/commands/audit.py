@@ -124,6 +124,9 @@ def _line(v: Any) -> str:
               help="Also write the evidence reports (PDF, CSV, JUnit, SARIF) into DIR, as `auditor report` does.")
 @max_evidence_option
 @report_options
+@click.option("--record", is_flag=True,
+              help="Also record the run in the history ($AUDITOR_HISTORY, default auditor-history.sqlite; "
+                   "cluster name: $AUDITOR_CLUSTER). A failed write records nothing and exits 2.")
 @click.option("--sign", "sign_key", type=click.Path(dir_okay=False), metavar="KEY.pem",
               help="Sign the evidence with this ed25519 key (needs -o): writes snapshot.json and "
                    "attestation.intoto.jsonl next to the reports (docs/attestation.md).")
@@ -131,7 +134,7 @@ def _line(v: Any) -> str:
 def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
           waivers_file: str | None, as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
           formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None,
-          sign_key: str | None, max_memory: str | None) -> None:
+          record: bool, sign_key: str | None, max_memory: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.canonical import canonical_json
 
@@ -142,7 +145,7 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
     audited = audit_inputs(source, flags, setup, max_evidence=max_evidence, budget=memory_budget(max_memory))
     result = audited.result
     assert result is not None  # --controls is required
-    result_dict = result.to_dict() if output or report_dir else None
+    result_dict = result.to_dict() if output or report_dir or record else None
     if output:
         emit(canonical_json(result_dict) + b"\n", output)
     text = render(result)
@@ -156,4 +159,8 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
     elif report_dir and result_dict is not None:
         for path in run_reports(result_dict, report_dir, formats, templates, paper):
             click.echo(f"wrote {path}", err=True)
+    if record and result_dict is not None:
+        from auditor.commands.history import record_document
+
+        record_document(result_dict)
     sys.exit(result.exit_code)

@@ -48,3 +48,28 @@ def explain(source: InputSpec, flags: AnalysisFlags, src: str, dst: str, port: s
     if not s.classes or not t.classes:
         raise UsageError("one of the endpoints has no address left to evaluate (shadowed by other networks)")
     out(render(build(analysis, s, t, query, request)) + "\n")
+    if s.kind == "external" and t.kind != "external":
+        out(exposure_walk(analysis, s.name, t, flags.lenient))
+
+
+def exposure_walk(analysis: object, client: str, target: object, lenient: bool) -> str:
+    """``--from <external>``: the walk above is the direct pod-IP flow (EXP-1); every exposure
+    path that reaches the target is walked hop by hop after it."""
+    from auditor.reach.exposure.paths import ExposureSettings, build_exposure
+
+    ex = build_exposure(analysis, ExposureSettings(client=client), lenient=lenient, direct=False)
+    names = {target.name}  # type: ignore[attr-defined]
+    eps = analysis.inventory.endpoints  # type: ignore[attr-defined]
+    names |= {eps[i].workload for i in target.endpoints}  # type: ignore[attr-defined]
+    paths = [p for p in ex.paths if names & set(p.backend) or p.namespace == target.name]  # type: ignore[attr-defined]
+    lines = [f"\nexposure paths from {client} to {target.name}: {len(paths) or 'none'}"]  # type: ignore[attr-defined]
+    for p in paths:
+        where = f" ({p.source.file}:{p.source.line})" if p.source.file and p.source.line else ""
+        lines.append(f"- via {p.via} at {p.entry} → {p.service} → {p.port}: {p.verdict.upper()}{where}")
+        for k, h in enumerate(p.hops, 1):
+            lines.append(f"    {k}. {h.step}: {h.src} → {h.dst} [{h.port}] {h.verdict.upper()}")
+            lines.append(f"       {h.rule}")
+            if h.cause is not None:
+                lines.append(f"       unknown because {h.cause.code}: {h.cause.text}")
+    lines.append("exposure assumptions: " + "; ".join(ex.settings.assumptions()))
+    return "\n".join(lines) + "\n"

@@ -36,11 +36,14 @@ LEVELS = ("pod", "workload", "namespace")  # checked against reach.analysis.LEVE
 @click.option("--only", type=click.Choice(["allowed", "denied", "unknown"]), help="Keep only these rows.")
 @click.option("--from", "src", metavar="NAME", help="Only flows from this pod/workload/namespace/network.")
 @click.option("--to", "dst", metavar="NAME", help="Only flows to this pod/workload/namespace/network.")
+@click.option("--pod-ips-unroutable", is_flag=True,
+              help="With --from an external network: pod IPs are not routable from it, so only entry points "
+                   "(LoadBalancer, NodePort, Ingress, Gateway…) lead in; printed as an assumption (EXP-1).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
 @MAX_MEMORY
 def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http: tuple[str, ...], by: str,
-          fmt: str, only: str | None, src: str | None, dst: str | None, output: str | None,
-          max_memory: str | None) -> None:
+          fmt: str, only: str | None, src: str | None, dst: str | None, pod_ips_unroutable: bool,
+          output: str | None, max_memory: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
     queries = [parse_port(p) for p in ports]
     requests = [parse_request(h) for h in http]
@@ -53,6 +56,20 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     src_ents = [_resolve(analysis, src, by, "--from")] if src else None
     dst_ents = [_resolve(analysis, dst, by, "--to")] if dst else None
     frames = reach_frames(analysis, by, src_ents, dst_ents, queries, requests, budget, progress)
+    assumptions: list[str] = []
+    if src_ents and src_ents[0].kind == "external" and not requests and not queries and by == "workload":
+        import pandas as pd
+
+        whole = pd.concat(list(frames), ignore_index=True)  # one source: one small block
+        df, assumptions = with_exposure(analysis, whole, src_ents[0].name, dst_ents, pod_ips_unroutable,
+                                        flags.lenient)
+        frames = iter([df])
+    elif pod_ips_unroutable:
+        raise UsageError("--pod-ips-unroutable needs --from an external network (and --by workload, no --port/--http)")
+    from auditor.reach.rows import UnknownTally
+
+    tally = UnknownTally()
+    frames = _tallied(frames, tally)
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         frames = (df[df["allowed"] == word].reset_index(drop=True) for df in frames)
@@ -61,16 +78,28 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
 
         emit_chunks(csv_chunks(for_people(df) for df in frames), output)
     elif fmt == "json":
-        emit_chunks(json_chunks(meta(analysis, by=by, ports=[str(q) for q in queries],
-                                     http=[str(r) for r in requests]), frames), output)
+        emit_chunks(json_chunks(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
+                                     **({"exposure_assumptions": assumptions} if assumptions else {})), frames),
+                    output)
     else:
         import pandas as pd
 
         from auditor.reach.rows import for_people
 
         df = pd.concat(list(frames), ignore_index=True)
-        emit(to_table(for_people(df)) + notes_text(analysis), output)
+        extra = ("exposure assumptions:\n" + "".join(f"  - {a}\n" for a in assumptions)) if assumptions else ""
+        emit(to_table(for_people(df)) + notes_text(analysis) + extra, output)
+    note = tally.note()
+    if note:
+        click.echo(note, err=True)  # exit 0 all the same: reach reports, it does not judge
     progress.close()
+
+
+def _tallied(frames: Iterator[Any], tally: Any) -> Iterator[Any]:
+    """The frames unchanged, counted into ``tally`` (the unknown-verdict note) on the way."""
+    for df in frames:
+        tally.add(df)
+        yield df
 
 
 def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, requests: Any,
@@ -90,6 +119,38 @@ def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, 
     for done, df in enumerate(row_blocks(analysis, by, src, dst, queries, requests, rows=plan.rows), start=1):
         progress("pair matrix (blocks of source rows)", done, plan.blocks)
         yield df
+
+
+def with_exposure(analysis: Analysis, df: Any, client: str, dst_ents: list[Any] | None, unroutable: bool,
+                  lenient: bool) -> tuple[Any, list[str]]:
+    """``reach --from <external>``: the policy-only rows become ``via direct`` (dropped when pod
+    IPs are declared unroutable) and every exposure path adds a row (EXP-1)."""
+    import pandas as pd
+
+    from auditor.reach.exposure.paths import ExposureSettings, build_exposure
+
+    ex = build_exposure(analysis, ExposureSettings(client=client, pod_ips_unroutable=unroutable), lenient=lenient,
+                        direct=False)
+    df = df.assign(via="direct")
+    if unroutable:
+        df = df.iloc[0:0]
+    wanted = {e.name for e in dst_ents} if dst_ents else None
+    words = {"allow": "true", "deny": "false", "unknown": "unknown"}
+    rows = []
+    for p in ex.paths:
+        for w in p.backend or ("",):
+            if wanted is not None and w not in wanted and p.namespace not in wanted:
+                continue
+            rows.append({"src": client, "dst": w or p.service, "allowed": words[p.verdict],
+                         "ports": p.port if p.verdict == "allow" else "none",
+                         "unknown_ports": p.port if p.verdict == "unknown" else "",
+                         "decided_by": p.rules + ("; causes: " + "; ".join(str(c) for c in p.causes) if p.causes else ""),
+                         "assurance": "", "via": p.via})
+    if rows:
+        extra = pd.DataFrame(rows, columns=list(df.columns))
+        df = pd.concat([df, extra], ignore_index=True) if len(df) else extra
+    df = df.sort_values(["src", "dst", "via"], kind="stable").reset_index(drop=True)
+    return df, [*ex.settings.assumptions(), *(str(c) for c in ex.skipped)]
 
 
 def parse_port(text: str) -> Any:

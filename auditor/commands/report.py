@@ -59,9 +59,13 @@ def load_result(path: str) -> dict[str, Any]:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise AuditorError(f"not JSON: {exc}", where=path) from None
+    from auditor.controls.consistency import check_result
     from auditor.report.data import ReportData, view
+    from auditor.snapshot import refuse_repeated_keys
 
+    refuse_repeated_keys(raw, data, path)
     ReportData(data, where=path)  # validate with the file name in the message
+    check_result(data, where=path)  # verdicts, counts, evidence and summary must agree (#12 §4)
     view(data)
     return data
 

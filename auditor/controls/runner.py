@@ -49,6 +49,12 @@ def run_audit(
     snap = analysis.snapshot
     evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
                               flows=evidence_flows)
+    exposures = [e for c in contexts for e in c.__dict__.get("_exposure", {}).values()]
+    if exposures:  # a control judged exposure paths (EXP-1): they are evidence too
+        from auditor.controls.assertions.exposure import exposure_evidence
+
+        evidence["exposure"] = exposure_evidence(min(exposures, key=lambda e: (e.settings.client != "internet",
+                                                                                 repr(e.settings))))
     return AuditResult(
         tool_version=__version__,
         snapshot={
@@ -56,6 +62,7 @@ def run_audit(
             "content_digest": snap.content_digest,
             "source": snap.source,
             "captured_at": snap.captured_at,
+            **({"captured_at_declared": True} if snap.captured_at_declared else {}),
             "incomplete": {k: v for k, v in sorted(snap.collection.items()) if v not in ("ok", "not-installed")},
             # who enforces admin network policies, only when it matters (ADM-14)
             **({"dataplane": analysis.policies.dataplane} if analysis.policies.dataplane else {}),

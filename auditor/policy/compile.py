@@ -49,6 +49,7 @@ def compile_policies(
     if "calico" in dialects:
         add_calico(out, snapshot, lenient=lenient, with_staged=with_staged, k8s_positions=k8s_positions)
     add_admin(out, snapshot, lenient=lenient, dataplane=dataplane)
+    _add_skipped(out, snapshot, with_staged)
     if "calico" not in dialects:
         for key in ("calico/NetworkPolicy", "calico/GlobalNetworkPolicy"):
             for res in snapshot.of_kind(key):
@@ -75,6 +76,26 @@ def compile_policies(
         else:
             out.unsupported.append(f"{status_kind}: collection status {status}; verdicts that depend on it are unknown")
     return out
+
+
+# Skipped objects of these kinds can only select pods of their own namespace.
+_NAMESPACE_SCOPED = frozenset({"NetworkPolicy", "calico/NetworkPolicy", "calico/StagedNetworkPolicy",
+                               "calico/StagedKubernetesNetworkPolicy"})
+_STAGED = frozenset({"calico/StagedNetworkPolicy", "calico/StagedGlobalNetworkPolicy",
+                     "calico/StagedKubernetesNetworkPolicy"})
+
+
+def _add_skipped(out: PolicySet, snapshot: Snapshot, with_staged: bool) -> None:
+    """Invalid objects skipped under --lenient (issue #12 §1): a skipped policy may allow or deny
+    anything it could select; any other skipped object already marks its kind ``invalid``."""
+    for item in snapshot.skipped:
+        if not item.scoped or (item.kind_key in _STAGED and not with_staged):
+            out.unsupported.append(item.text)
+            continue
+        namespace = item.namespace if item.kind_key in _NAMESPACE_SCOPED else None
+        ref = f"{item.kind_key} {item.namespace + '/' if item.namespace else ''}{item.name} (invalid)"
+        directions: tuple[Direction, ...] = ("ingress", "egress")
+        _add_unknown(out, ref, namespace, item.text, directions)
 
 
 def _add_unknown(

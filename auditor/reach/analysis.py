@@ -29,6 +29,7 @@ from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 from auditor.snapshot import Snapshot
+from auditor.sources.validate import check_snapshot
 
 LEVELS = ("pod", "workload", "namespace")
 _CHUNK_CELLS = 4_000_000
@@ -711,6 +712,8 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
     """Snapshot → policies, endpoints, classes, and both directions evaluated. ``progress``
     hears (phase, done, total) from the long loops (the signature walks)."""
     options = options or AnalysisOptions()
+    # Issue #12 §1: nothing the API server would reject reaches the dialects (K8S-19).
+    snapshot = check_snapshot(snapshot, lenient=options.lenient)
     istio = load_mesh(snapshot, lenient=options.lenient, root_namespace=options.mesh_root_namespace,
                       trust_domain=options.trust_domain)
     policies = compile_policies(snapshot, lenient=options.lenient, with_staged=options.with_staged,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -208,3 +209,45 @@ def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: S
         else:
             pm = analysis.pairs(by, part, dst)
             yield port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+
+
+_UNMODELLED_RULE = re.compile(r"tier \(unmodelled\): (.+?) (?:ingress|egress) rule \d+")
+
+
+def unknown_note(df: pd.DataFrame) -> str | None:
+    """One line counting the cells (rows) with an unknown verdict or unknown ports, by cause
+    (issue #12 §4: ``reach`` exits 0, so the uncertainty must at least be said)."""
+    return UnknownTally().add(df).note()
+
+
+class UnknownTally:
+    """``unknown_note`` over rows that arrive block by block (``reach`` streams them)."""
+
+    def __init__(self) -> None:
+        self.unknown = 0
+        self.total = 0
+        self.causes: dict[str, int] = {}
+
+    def add(self, df: pd.DataFrame) -> UnknownTally:
+        if "allowed" not in df.columns or df.empty:
+            return self
+        self.total += len(df)
+        mask = np.array(df["allowed"] == VERDICT_WORDS[UNKNOWN], dtype=bool)
+        if "unknown_ports" in df.columns:
+            mask = mask | np.array(df["unknown_ports"] != "", dtype=bool)
+        if not mask.any():
+            return self
+        self.unknown += int(mask.sum())
+        texts = df["decided_by"].to_numpy()[mask] if "decided_by" in df.columns else [""] * int(mask.sum())
+        for text in texts:
+            found = sorted(set(_UNMODELLED_RULE.findall(str(text)))) or ["not modelled or not read (see decided_by)"]
+            for cause in found:
+                self.causes[cause] = self.causes.get(cause, 0) + 1
+        return self
+
+    def note(self) -> str | None:
+        if not self.unknown:
+            return None
+        parts = "; ".join(f"{n} by {cause}"
+                          for cause, n in sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"note: {self.unknown} of {self.total} row(s) have unknown verdicts: {parts}"

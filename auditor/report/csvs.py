@@ -28,9 +28,11 @@ INVENTORY_COLUMNS = ("workload", "namespace", "kind", "pods", "template", "zones
                      "service_accounts", "labels", "origin_file", "origin_line")
 POLICIES_COLUMNS = ("policy", "kind", "namespace", "name", "tier", "tier_rank", "order", "types", "ingress_rules",
                     "egress_rules", "staged", "broken", "origin_file", "origin_document", "origin_line")
+EXPOSURE_COLUMNS = ("client", "via", "entry", "host", "route", "service", "backend", "namespace", "port", "verdict",
+                    "hops", "causes", "source_ref", "source_file", "source_line")
 # violations.csv row order (the OSCAL report's evidence links name rows of it)
 VIOLATIONS_SORT = ("pack", "control", "status", "src", "dst", "ports", "reason")
-FILES = ("controls.csv", "flows.csv", "violations.csv", "inventory.csv", "policies.csv")
+FILES = ("controls.csv", "flows.csv", "violations.csv", "inventory.csv", "policies.csv", "exposure.csv")
 
 
 def _csv(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Sequence[str], sort: Sequence[str]) -> str:
@@ -144,6 +146,23 @@ def policies_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
+def exposure_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per exposure path (EXP-1) the audit judged; empty when no control asked."""
+    rows = []
+    for p in (result.get("exposure") or {}).get("paths", []):
+        src = p.get("source") or {}
+        rows.append({
+            "client": p["client"], "via": p["via"], "entry": p["entry"], "host": p.get("host", ""),
+            "route": p.get("route", ""), "service": p.get("service", ""), "backend": " ".join(p.get("backend", [])),
+            "namespace": p.get("namespace", ""), "port": p.get("port", ""), "verdict": p["verdict"],
+            "hops": " → ".join(f"{h['step']}:{h['verdict']} ({h['rule']})" for h in p.get("hops", [])),
+            "causes": _join(f"{c['code']}: {c['text']}" for c in p.get("causes", [])),
+            "source_ref": src.get("ref", ""), "source_file": src.get("file") or "",
+            "source_line": "" if src.get("line") is None else src["line"],
+        })
+    return rows
+
+
 class CsvWriter:
     name = "csv"
 
@@ -155,6 +174,7 @@ class CsvWriter:
             "violations.csv": _csv(violations_rows(data), VIOLATIONS_COLUMNS, VIOLATIONS_SORT),
             "inventory.csv": _csv(inventory_rows(data), INVENTORY_COLUMNS, ("workload",)),
             "policies.csv": _csv(policies_rows(data), POLICIES_COLUMNS, ("tier_rank", "policy")),
+            "exposure.csv": _csv(exposure_rows(result), EXPOSURE_COLUMNS, ()),
         }
         out = []
         for name, text in files.items():

@@ -50,7 +50,23 @@ def _physical(origin: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return loc
 
 
-def _locations(data: ReportData, v: Mapping[str, Any]) -> list[dict[str, Any]]:
+EXPOSURE_KINDS = ("no-exposure", "exposure-only-via")
+
+
+def _entry_sources(data: ReportData) -> dict[str, list[Mapping[str, Any]]]:
+    """Backend workload → the objects (Ingress, Gateway, Route, Service) whose entry points lead
+    to it, from the result's exposure paths: where an exposure finding is fixed."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for p in (data.get("exposure") or {}).get("paths", []):
+        if p.get("verdict") == "deny" or p.get("via") == "direct":
+            continue
+        for w in p.get("backend", []):
+            out.setdefault(str(w), []).append(p.get("source") or {})
+    return out
+
+
+def _locations(data: ReportData, v: Mapping[str, Any],
+               entries: Mapping[str, list[Mapping[str, Any]]] | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     seen: set[str] = set()
 
@@ -65,6 +81,8 @@ def _locations(data: ReportData, v: Mapping[str, Any]) -> list[dict[str, Any]]:
             loc["physicalLocation"] = phys
         found.append(loc)
 
+    for src in (entries or {}).get(str(v.get("dst")), []):  # exposure: the entry object's line first
+        add({"file": src.get("file"), "line": src.get("line")}, str(src.get("ref") or ""), "resource")
     detail = v.get("decided_by_detail") or ()
     for _, ref in data.deciding_policies(detail):
         pol = data.policies.get(ref, {})
@@ -123,8 +141,10 @@ def render(data: ReportData) -> bytes:
     notes: list[dict[str, Any]] = []
     truncated: dict[str, int] = {}
     loc_cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    entries = _entry_sources(data)
     for c in data.controls:
         f = c.finding
+        exposure = (f.get("assertion") or {}).get("kind") in EXPOSURE_KINDS
         level = LEVELS.get(str(f.get("severity") or "high"), "warning")
         violations = sorted(f.get("violations", []), key=lambda v: bool(v.get("waived_by")))  # open first
         room = max(0, min(MAX_RESULTS_PER_RULE, MAX_RESULTS - len(results) - len(data.controls)))
@@ -138,10 +158,10 @@ def render(data: ReportData) -> bytes:
                 f"{c.key}: {shown} of {total} violations are reported as results; {where}")}})
             violations = violations[:room]
         for v in violations:
-            key = (v.get("decided_by"), v.get("kind"), v.get("src"), v.get("dst"))
+            key = (v.get("decided_by"), v.get("kind"), v.get("src"), v.get("dst"), exposure)
             locations = loc_cache.get(key)
             if locations is None:
-                locations = loc_cache[key] = _locations(data, v)
+                locations = loc_cache[key] = _locations(data, v, entries if exposure else None)
             fp = sha256_hex("|".join(str(x) for x in (c.key, v.get("kind"), v.get("src"), v.get("dst"),
                                                       v.get("ports"), v.get("reason"))).encode())
             res: dict[str, Any] = {

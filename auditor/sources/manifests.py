@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -21,6 +22,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from auditor.canonical import repeated_json_key
 from auditor.errors import AuditorError
 from auditor.kinds import kind_key
 from auditor.snapshot import (
@@ -34,10 +36,14 @@ from auditor.snapshot import (
     list_item_type,
     list_items,
     looks_like_snapshot,
+    refuse_repeated_keys,
     snapshot_from_dict,
 )
+from auditor.yamlfile import node_budget
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_INPUT_ENV = "AUDITOR_MAX_INPUT_BYTES"
+DEFAULT_MAX_INPUT_BYTES = 2 << 30
 STDIN_NAME = "<stdin>"
 _LEADING_SPACE = re.compile(r"\s*")
 
@@ -47,6 +53,7 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _RESOLVE_CACHE_LIMIT = 1 << 16
+_LOCATE_LIMIT = 1 << 20  # JSON text small enough to parse again as YAML to find a line
 # Subtrees build_snapshot drops anyway; not constructing them is the cheapest way to drop them.
 _SKIPPED_METADATA = frozenset(DROPPED_METADATA)
 # libyaml does the scanning and parsing in C; PyYAML's pure-Python parser is the fallback.
@@ -312,6 +319,7 @@ def load_input(paths: Sequence[str], *, stdin: IO[Any] | None = None, **kw: Any)
                 except orjson.JSONDecodeError:
                     data = None  # the manifest reader reports it, with YAML as a fallback
                 if looks_like_snapshot(data):
+                    refuse_repeated_keys(raw, data, paths[0])
                     return snapshot_from_dict(data, where=paths[0])
     return load_manifests(paths, stdin=stdin, **kw)
 
@@ -324,7 +332,11 @@ def _is_json_name(path: str) -> bool:
 
 
 def _walk(root: str) -> list[str]:
-    """Manifest files under ``root``, recursively, hidden entries skipped, in a fixed order."""
+    """Manifest files under ``root``, recursively, hidden entries skipped, in a fixed order.
+
+    Only regular files are read: a FIFO named ``*.yaml`` would block forever and a link to
+    ``/dev/zero`` never ends (issue #12 §3), so either is an error naming the path.
+    """
 
     def fail(exc: OSError) -> None:
         raise AuditorError(
@@ -334,20 +346,81 @@ def _walk(root: str) -> list[str]:
     found: list[tuple[list[str], str]] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
+        for name in sorted(filenames):
             if not name.startswith(".") and name.lower().endswith(MANIFEST_SUFFIXES):
                 full = os.path.join(dirpath, name)
+                try:
+                    mode = os.stat(full).st_mode
+                except OSError as exc:
+                    raise AuditorError(f"cannot read: {exc.strerror or exc}", where=full) from None
+                if not stat.S_ISREG(mode):
+                    raise AuditorError(
+                        f"not a regular file ({_file_type(mode)}): a directory is read for "
+                        "regular manifest files only; remove it or give it by name",
+                        where=full,
+                    )
                 found.append((os.path.relpath(full, root).split(os.sep), full))
     found.sort()
     return [full for _, full in found]
 
 
+def _file_type(mode: int) -> str:
+    for test, word in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return "not a regular file"
+
+
+def max_input_bytes() -> int:
+    """The largest input read (``AUDITOR_MAX_INPUT_BYTES``, default 2 GiB: a 100k-pod dump is
+    well under it). Accepts a number of bytes with an optional K, M or G suffix (powers of 2)."""
+    raw = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_INPUT_BYTES
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(raw[-1].upper(), 1)
+    digits = raw[:-1] if scale != 1 else raw
+    if not digits.isdigit() or int(digits) <= 0:
+        raise AuditorError(f"{MAX_INPUT_ENV} must be a positive number of bytes (e.g. 2G), got {raw!r}")
+    return int(digits) * scale
+
+
+def _read_bounded(handle: IO[Any], where: str, limit: int) -> Any:
+    """Everything from ``handle`` up to ``limit`` bytes; more is an error, not a MemoryError."""
+    chunks = []
+    total = 0
+    while True:
+        chunk = handle.read(min(1 << 24, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise AuditorError(
+                f"input larger than {limit:,} bytes: refused (raise {MAX_INPUT_ENV} to read it)",
+                where=where,
+            )
+    empty = "" if chunks and isinstance(chunks[0], str) else b""
+    return empty.join(chunks)
+
+
 def _read_file(path: str) -> bytes:
+    limit = max_input_bytes()
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            info = os.fstat(handle.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+                raise AuditorError(
+                    f"file of {info.st_size:,} bytes is larger than {limit:,}: refused "
+                    f"(raise {MAX_INPUT_ENV} to read it)",
+                    where=path,
+                )
+            data: bytes = _read_bounded(handle, path, limit)
+            return data
     except FileNotFoundError:
         raise AuditorError("no such file or directory", where=path) from None
+    except IsADirectoryError:
+        raise AuditorError("is a directory", where=path) from None
     except OSError as exc:
         raise AuditorError(f"cannot read: {exc.strerror or exc}", where=path) from None
 
@@ -355,7 +428,8 @@ def _read_file(path: str) -> bytes:
 def _read_stdin(stdin: IO[Any] | None) -> bytes | str:
     stream: IO[Any] = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
     try:
-        return stream.read()
+        data: bytes | str = _read_bounded(stream, STDIN_NAME, max_input_bytes())
+        return data
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditorError(f"cannot read standard input: {exc}") from None
 
@@ -404,19 +478,39 @@ def _parse(
                 ) from None
             yield from _objects(iter(documents), file)
             return
+        _refuse_duplicate_keys(text, data, file)
         line = text.count("\n", 0, start) + 1
         yield from _objects(iter([(0, line, data, None)]), file)
     else:
         yield from _objects(_yaml_documents(text, file), file)
 
 
+def _refuse_duplicate_keys(text: str, data: Any, file: str) -> None:
+    """JSON with a repeated key is refused like YAML (orjson silently keeps the last one); the
+    YAML reader names its line when the text is small enough to read again."""
+    key = repeated_json_key(text, data)
+    if key is None:
+        return
+    where = file
+    if len(text) <= _LOCATE_LIMIT:
+        try:
+            list(_yaml_documents(text, file))
+        except AuditorError as exc:
+            found = re.search(r"at line (\d+)", exc.message)
+            where = f"{file}:{found.group(1)}" if found else file
+    raise AuditorError(f"invalid JSON: a mapping repeats the key {key!r}", where=where)
+
+
 def _yaml_documents(text: str, file: str) -> Iterator[tuple[int, int, Any, Any]]:
     """(document index, first line, data, root node) for every YAML document, empty ones too."""
     loader = _Loader(text)
+    may_alias = "&" in text  # no anchor, no alias: the expansion check is skipped
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
+            if may_alias:
+                node_budget(node, f"{file} (document starting at line {node.start_mark.line + 1})")
             data = loader.construct_document(node)
             yield index, node.start_mark.line + 1, data, node
             index += 1

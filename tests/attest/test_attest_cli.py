@@ -248,10 +248,15 @@ def test_attest_refuses_a_result_that_does_not_rederive(tmp_path: Path) -> None:
     run(ws, ["scan", "cluster", "-o", "out/snapshot.json"])
     run(ws, ["audit", "out/snapshot.json", "--controls", "controls/bank-zones.yaml", "-o", "out/result.json"])
     result = orjson.loads((ws / "out" / "result.json").read_bytes())
-    result["summary"]["verdict"] = "pass"
+    result["findings"][0]["title"] = "edited after the audit"  # consistent, but not what the audit wrote
     (ws / "out" / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_SORT_KEYS) + b"\n")
     outcome = run(ws, ["attest", "out/result.json", "--key", "keys/signing.pem"])
     assert outcome.exit_code == 2 and "does not re-derive byte for byte" in outcome.output
+    result["findings"][0]["title"] = orjson.loads((ws / "out" / "result.json").read_bytes())["findings"][0]["title"]
+    result["summary"]["verdict"] = "pass"  # a forged verdict is refused before re-derivation: inconsistent
+    (ws / "out" / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_SORT_KEYS) + b"\n")
+    outcome = run(ws, ["attest", "out/result.json", "--key", "keys/signing.pem"])
+    assert outcome.exit_code == 2 and "inconsistent audit result" in outcome.output
     assert not (ws / "out" / "attestation.intoto.jsonl").exists()
 
 

@@ -102,7 +102,7 @@ def test_before_to_after_denies_the_attacker_and_names_the_deny(tmp_path: Path) 
     report = diff_json(str(BEFORE), str(AFTER), "--controls", PACK)
     assert [(c["control"], c["new"]) for c in report["controls"]] == [
         ("BANK-1", "pass"), ("BANK-2", "pass"), ("BANK-3", "pass"), ("BANK-4", "pass"), ("BANK-6", "pass"),
-        ("BANK-8", "pass")]
+        ("BANK-8", "pass"), ("BANK-9", "pass")]
     denied = {(f["src"], f["dst"]): f for f in report["flows"]["changes"] if f["change"] == "denied"}
     attacker = denied[("restricted/attacker", "restricted/StatefulSet/database")]  # cited, inside one zone
     assert attacker["ports"] == "all"

@@ -29,7 +29,7 @@ def invoke(*args: str) -> Any:
 def test_after_passes_exit_0() -> None:
     r = invoke(str(BANK / "after"), "--controls", PACK)
     assert r.exit_code == 0, r.output
-    assert "result: PASS — 8 pass, 0 fail, 0 waived, 0 unknown (exit 0)" in r.stdout
+    assert "result: PASS — 9 pass, 0 fail, 0 waived, 0 unknown (exit 0)" in r.stdout
 
 
 def test_the_kubectl_dump_passes_too() -> None:
@@ -59,7 +59,8 @@ def test_before_fails_exit_1_with_the_attacker_flow_as_evidence(tmp_path: Path) 
     }]
     verdicts = {f["control"]: f["verdict"] for f in result["findings"]}
     assert verdicts == {"BANK-1": "fail", "BANK-2": "fail", "BANK-3": "fail", "BANK-4": "fail",
-                        "BANK-5": "pass", "BANK-6": "fail", "BANK-7": "pass", "BANK-8": "fail"}
+                        "BANK-5": "pass", "BANK-6": "fail", "BANK-7": "pass", "BANK-8": "fail",
+                        "BANK-9": "fail"}
 
 
 def test_json_result_is_deterministic_and_schema_versioned(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_json_result_is_deterministic_and_schema_versioned(tmp_path: Path) -> No
     assert result["schema_version"] == 1 and result["kind"] == "zone-auditor/audit-result"
     assert result["as_of"] is None  # no waivers: the date plays no part
     assert result["summary"] == {"verdict": "fail", "exit_code": 1,
-                                 "controls": {"pass": 2, "fail": 6, "waived": 0, "unknown": 0}}
+                                 "controls": {"pass": 2, "fail": 7, "waived": 0, "unknown": 0}}
     assert set(result["snapshot"]) == {"digest", "content_digest", "source", "captured_at", "incomplete"}
     (p,) = result["packs"]
     assert p["id"] == "bank-zones" and len(p["digest"]) == 64

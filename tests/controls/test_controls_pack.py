@@ -207,7 +207,7 @@ def test_shipped_packs_load_and_use_every_assertion_kind() -> None:
     assert [p.id for p in packs] == ["bank-zones", "hipaa", "pci-dss-v4"]
     kinds = {c.assertion.kind for p in packs for c in p.controls}
     assert kinds == {"no-flow", "allow-only", "must-allow", "isolated", "zone-coverage", "mtls-required",
-                     "identity-required", "egress-restricted"}
+                     "identity-required", "egress-restricted", "no-exposure", "egress-only-to"}
     pci = packs[2]
     assert {"cde", "connected", "out-of-scope", "internet"} <= set(pci.zones)
     refs = {r for c in pci.controls for r in c.references}

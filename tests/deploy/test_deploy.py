@@ -1,7 +1,8 @@
-"""deploy/: every manifest parses and validates against the kubernetes client's models, the
-ClusterRole grants only get/list on what the live scan reads (LIVE_KINDS), the CronJob is
-locked down, its shell command runs, and the Helm chart renders (with a small Go-template
-renderer below: Helm is not available in CI).
+"""deploy/: every plain manifest parses and validates against the kubernetes client's models
+(their openapi_types, generated from the Kubernetes OpenAPI spec), the ClusterRole grants only
+get/list on what the live scan reads (LIVE_KINDS), the CronJobs are locked down and their shell
+scripts run, the Dockerfile and the upload helper do what docs/deploy.md says. The Helm chart
+is checked in test_chart.py.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import http.server
 import json
 import os
 import re
-import shlex
 import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,12 +23,15 @@ import kubernetes.client.models as k8s_models
 import pytest
 import yaml
 
-from auditor.sources.live import LIVE_KINDS, RBAC_VERBS, rbac_resources
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-MANIFESTS = DEPLOY / "kubernetes"
-CHART = DEPLOY / "helm" / "zone-auditor"
+from auditor.sources.live import LIVE_KINDS, rbac_resources
+from tests.kits.deploy_kit import (
+    DEPLOY,
+    MANIFESTS,
+    ROOT,
+    assert_rbac_matches_live_kinds,
+    load_docs,
+    manifest_docs,
+)
 
 MODELS = {
     ("v1", "Namespace"): "V1Namespace",
@@ -95,41 +97,7 @@ def validate(doc: dict[str, Any], where: str) -> Any:
     return model
 
 
-def load_docs(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-def manifest_docs() -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(MANIFESTS.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        for doc in load_docs(path.read_text()):
-            out[doc["kind"]] = doc
-    return out
-
-
 # --- RBAC and pod security checks (shared by the manifests and the chart) -------------------
-
-
-def granted(cluster_role: dict[str, Any]) -> dict[str, set[str]]:
-    """API group → resources, asserting every rule is get/list only and unrestricted by name."""
-    out: dict[str, set[str]] = {}
-    for rule in cluster_role["rules"]:
-        assert sorted(rule["verbs"]) == sorted(RBAC_VERBS), rule
-        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, rule
-        for group in rule["apiGroups"]:
-            assert group != "*"
-            for resource in rule["resources"]:
-                assert "*" not in resource and "/" not in resource, resource
-                out.setdefault(group, set()).add(resource)
-    return out
-
-
-def assert_rbac_matches_live_kinds(cluster_role: dict[str, Any]) -> None:
-    assert granted(cluster_role) == rbac_resources()
-    everything = {r for resources in granted(cluster_role).values() for r in resources}
-    assert not everything & {"secrets", "configmaps"}
 
 
 def assert_locked_down(cronjob: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +221,7 @@ def test_every_manifest_validates() -> None:
             "PersistentVolumeClaim",
             "NetworkPolicy",
             "CronJob",
+            "CronJob",
         ]
     )
 
@@ -362,10 +331,86 @@ def _pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_kustomization_builds() -> None:
     docs = load_docs(_kustomize_build())
-    assert len(docs) == 7
-    cron = next(d for d in docs if d["kind"] == "CronJob")
-    image = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "zone-auditor:0.1.0"
+    assert len(docs) == 8
+    crons = [d for d in docs if d["kind"] == "CronJob"]
+    assert len(crons) == 2
+    for cron in crons:
+        image = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "zone-auditor:0.1.0"
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def assert_period_job(cron: dict[str, Any]) -> dict[str, Any]:
+    """The monthly period-report CronJob: locked down like the audit's, reads no cluster API."""
+    spec = cron["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["schedule"].split()[2:] == ["1", "*", "*"]  # monthly, on the 1st
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert "/tmp" in mounts and "/reports" in mounts
+    return container
+
+
+def run_period_script(container: dict[str, Any], tmp_path: Path, report_exit: int = 0,
+                      prune_exit: int = 0) -> tuple[int, list[list[str]]]:
+    """Run the period job's script with a fake ``auditor`` (exit code per sub-command)."""
+    script = kube_expand(container["args"][0], {"AUDITOR_CLUSTER": "prod-eu-1"})
+    reports = tmp_path / "reports"
+    reports.mkdir(parents=True)
+    script = script.replace("/reports", str(reports))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    tool = bin_dir / "auditor"
+    tool.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"sys.exit({report_exit} if sys.argv[1] == 'period-report' else {prune_exit})\n"
+    )
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AUDITOR_CLUSTER": "prod-eu-1"}
+    result = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert "not found" not in result.stderr, result.stderr
+    return result.returncode, [json.loads(x) for x in calls.read_text().splitlines()]
+
+
+def _last_month(argv: list[str]) -> None:
+    import datetime as dt
+
+    first = dt.datetime.now(dt.UTC).date().replace(day=1)  # the script's `date -u`
+    since = (first - dt.timedelta(days=1)).replace(day=1)
+    assert argv[argv.index("--since") + 1] == since.isoformat()
+    assert argv[argv.index("--until") + 1] == (first - dt.timedelta(days=1)).isoformat()
+
+
+def test_kustomize_records_into_sqlite_and_writes_the_monthly_period_report(tmp_path: Path) -> None:
+    docs = manifest_docs()
+    audit = assert_locked_down(docs["CronJob"])
+    assert _env(audit)["AUDITOR_HISTORY"] == "/reports/history.sqlite"
+    code, calls, _ = run_container_script(audit, tmp_path / "audit", audit_exit=0)
+    assert code == 0 and calls[0][-1] == "--record"
+    period = assert_period_job(docs["PeriodCronJob"])
+    assert _env(period)["AUDITOR_HISTORY"] == "/reports/history.sqlite"
+    claim = docs["PeriodCronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"][0]
+    assert claim["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"]["metadata"]["name"]
+    code, (report, prune) = run_period_script(period, tmp_path / "p")
+    assert code == 0
+    assert report[0] == "period-report" and report[report.index("--cluster") + 1] == "prod-eu-1"
+    _last_month(report)
+    assert prune == ["history", "prune", "--keep", "400d"]
+    code, _ = run_period_script(period, tmp_path / "q", report_exit=2)
+    assert code == 2  # no runs in the month: the Job fails, never an empty pass
+    text = (MANIFESTS / "cronjob.yaml").read_text()
+    assert "secretKeyRef: {name: zone-auditor-history, key: url}" in text  # PostgreSQL documented
 
 
 def shutil_which(name: str) -> str | None:
@@ -382,6 +427,7 @@ def test_docs_have_the_section_and_valid_yaml() -> None:
         "helm install",
         "What RBAC is granted",
         "Where reports land",
+        "How the chart is tested",
     ):
         assert needed in text
     heredocs = re.findall(r"<<'EOF'\n(.*?)\nEOF\n", text, re.S)
@@ -513,688 +559,6 @@ def test_upload_refuses_plain_http_to_remote_hosts(tmp_path: Path) -> None:
     assert result.returncode == 2 and "https://" in result.stderr
 
 
-# --- a small Go-template renderer (the subset of Helm templates the chart uses) -------------
-
-
-class TemplateError(Exception):
-    pass
-
-
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<str>"(?:[^"\\]|\\.)*"|`[^`]*`)
-      | (?P<num>-?\d+(?:\.\d+)?)
-      | (?P<assign>:=|=)
-      | (?P<punct>[()|,])
-      | (?P<var>\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)
-      | (?P<field>(?:\.[A-Za-z0-9_]+)+|\.)
-      | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    )""",
-    re.X,
-)
-
-
-def _lex(source: str) -> list[tuple[str, str]]:
-    """Text and action tokens, with Go's {{- and -}} whitespace trimming applied."""
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    trim_next = False
-    for match in _ACTION.finditer(source):
-        text = source[pos : match.start()]
-        if trim_next:
-            text = text.lstrip()
-        if match.group(1):
-            text = text.rstrip()
-        tokens.append(("text", text))
-        body = match.group(2).strip()
-        if not (body.startswith("/*") and body.endswith("*/")):
-            tokens.append(("action", body))
-        trim_next = bool(match.group(3))
-        pos = match.end()
-    tail = source[pos:]
-    tokens.append(("text", tail.lstrip() if trim_next else tail))
-    return tokens
-
-
-def _split_words(action: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    while pos < len(action):
-        if action[pos:].strip() == "":
-            break
-        match = _TOKEN.match(action, pos)
-        if not match or match.end() == pos:
-            raise TemplateError(f"cannot lex {action!r} at {pos}")
-        kind = match.lastgroup
-        assert kind is not None
-        out.append((kind, match.group(kind)))
-        pos = match.end()
-    return out
-
-
-class _Scope:
-    def __init__(self, parent: _Scope | None = None) -> None:
-        self.vars: dict[str, Any] = {}
-        self.parent = parent
-
-    def get(self, name: str) -> Any:
-        scope: _Scope | None = self
-        while scope is not None:
-            if name in scope.vars:
-                return scope.vars[name]
-            scope = scope.parent
-        raise TemplateError(f"undefined variable {name}")
-
-    def set(self, name: str, value: Any) -> None:
-        scope: _Scope | None = self
-        while scope is not None:
-            if name in scope.vars:
-                scope.vars[name] = value
-                return
-            scope = scope.parent
-        raise TemplateError(f"assignment to undeclared variable {name}")
-
-
-def _truthy(value: Any) -> bool:
-    return not (value is None or value is False or value == 0 or value in ("", [], {}))
-
-
-def _printable(value: Any) -> str:
-    if value is None:
-        return ""  # Helm drops "<no value>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float) and abs(value) >= 1_000_000:
-        raise TemplateError(f"{value}: Helm renders numbers from values.yaml >= 1e6 as 1e+06")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dict | list):
-        raise TemplateError(f"printing a {type(value).__name__} directly (use toYaml)")
-    return str(value)
-
-
-def _json_numbers(value: Any) -> Any:
-    """float64 values marshal as JSON integers when integral (sigs.k8s.io/yaml, as in Helm)."""
-    if isinstance(value, dict):
-        return {k: _json_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_numbers(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _to_yaml(value: Any) -> str:
-    if value in ({}, []):
-        return "{}" if value == {} else "[]"
-    dumped = yaml.safe_dump(_json_numbers(value), sort_keys=True, default_flow_style=False)
-    return dumped.rstrip("\n")
-
-
-class GoTemplates:
-    """Parses Helm template files and renders them (if/else if/else, range, with, define,
-    include, variables, pipelines and the Sprig functions the chart uses)."""
-
-    def __init__(self) -> None:
-        self.defines: dict[str, list[Any]] = {}
-        self.functions: dict[str, Callable[..., Any]] = {
-            "include": lambda name, data: self.execute(self.defines[name], data),
-            "quote": lambda *v: " ".join(json.dumps(_printable(x)) for x in v if x is not None),
-            "squote": lambda *v: " ".join(f"'{_printable(x)}'" for x in v if x is not None),
-            "default": lambda d, v=None: v if _truthy(v) else d,
-            "toYaml": _to_yaml,
-            "nindent": lambda n, s: "\n" + self.functions["indent"](n, s),
-            "indent": lambda n, s: " " * n + s.replace("\n", "\n" + " " * n),
-            "trunc": lambda n, s: s[:n] if n >= 0 else s[n:],
-            "trimSuffix": lambda suffix, s: (
-                s[: -len(suffix)] if suffix and s.endswith(suffix) else s
-            ),
-            "printf": lambda fmt, *a: re.sub(r"%[sdv]", "{}", fmt).format(
-                *(_printable(x) for x in a)
-            ),
-            "contains": lambda sub, s: sub in s,
-            "join": lambda sep, items: sep.join(_printable(x) for x in items or []),
-            "not": lambda v: not _truthy(v),
-            "and": self._and,
-            "or": self._or,
-            "eq": lambda a, *b: any(a == x for x in b),
-            "empty": lambda v: not _truthy(v),
-            "required": self._required,
-            "hasKey": lambda mapping, key: isinstance(mapping, dict) and key in mapping,
-            "fail": self._fail,
-        }
-
-    @staticmethod
-    def _and(*values: Any) -> Any:
-        for v in values:
-            if not _truthy(v):
-                return v
-        return values[-1]
-
-    @staticmethod
-    def _or(*values: Any) -> Any:
-        for v in values:
-            if _truthy(v):
-                return v
-        return values[-1]
-
-    @staticmethod
-    def _fail(message: str) -> Any:
-        raise TemplateError(f"fail: {message}")
-
-    @staticmethod
-    def _required(message: str, value: Any = None) -> Any:
-        if not _truthy(value):
-            raise TemplateError(f"required: {message}")
-        return value
-
-    # parsing -----------------------------------------------------------------------------
-
-    def parse(self, source: str) -> list[Any]:
-        tokens = _lex(source)
-        nodes, end = self._parse_block(tokens, 0, ())
-        if end != len(tokens):
-            raise TemplateError(f"unexpected {tokens[end][1]!r}")
-        return nodes
-
-    def _parse_block(
-        self, tokens: list[tuple[str, str]], i: int, stops: tuple[str, ...]
-    ) -> tuple[list[Any], int]:
-        nodes: list[Any] = []
-        while i < len(tokens):
-            kind, value = tokens[i]
-            if kind == "text":
-                if value:
-                    nodes.append(("text", value))
-                i += 1
-                continue
-            word = value.split(None, 1)[0] if value else ""
-            if word in stops or (value.startswith("else") and "else" in stops):
-                return nodes, i
-            if word == "if":
-                node, i = self._parse_if(tokens, i, value[2:].strip())
-                nodes.append(node)
-            elif word in ("range", "with"):
-                header = value[len(word) :].strip()
-                body, i = self._parse_block(tokens, i + 1, ("end", "else"))
-                other: list[Any] = []
-                if tokens[i][1] == "else":
-                    other, i = self._parse_block(tokens, i + 1, ("end",))
-                nodes.append((word, header, body, other))
-                i += 1
-            elif word == "define":
-                name = json.loads(value[len("define") :].strip())
-                body, i = self._parse_block(tokens, i + 1, ("end",))
-                self.defines[name] = body
-                i += 1
-            elif word in ("end", "else"):
-                raise TemplateError(f"unexpected {value!r}")
-            else:
-                nodes.append(("action", value))
-                i += 1
-        if stops:
-            raise TemplateError(f"missing {{{{ end }}}} (wanted {stops})")
-        return nodes, i
-
-    def _parse_if(self, tokens: list[tuple[str, str]], i: int, condition: str) -> tuple[Any, int]:
-        branches = []
-        other: list[Any] = []
-        while True:
-            body, i = self._parse_block(tokens, i + 1, ("end", "else"))
-            branches.append((condition, body))
-            closing = tokens[i][1]
-            if closing == "end":
-                break
-            if closing.startswith("else if "):
-                condition = closing[len("else if ") :].strip()
-                continue
-            if closing == "else":
-                other, i = self._parse_block(tokens, i + 1, ("end",))
-                break
-            raise TemplateError(f"unexpected {closing!r}")
-        return ("if", branches, other), i + 1
-
-    # evaluation --------------------------------------------------------------------------
-
-    def render(self, source: str, root: dict[str, Any]) -> str:
-        return self.execute(self.parse(source), root)
-
-    def execute(self, nodes: list[Any], dot: Any, scope: _Scope | None = None) -> str:
-        if scope is None:
-            scope = _Scope()
-            scope.vars["$"] = dot
-        out: list[str] = []
-        for node in nodes:
-            tag = node[0]
-            if tag == "text":
-                out.append(node[1])
-            elif tag == "action":
-                value = self._action(node[1], dot, scope)
-                if value is not None:
-                    out.append(_printable(value))
-            elif tag == "if":
-                for condition, body in node[1]:
-                    if _truthy(self._pipeline(_split_words(condition), dot, scope)):
-                        out.append(self.execute(body, dot, _Scope(scope)))
-                        break
-                else:
-                    out.append(self.execute(node[2], dot, _Scope(scope)))
-            elif tag == "with":
-                value = self._pipeline(_split_words(node[1]), dot, scope)
-                if _truthy(value):
-                    out.append(self.execute(node[2], value, _Scope(scope)))
-                else:
-                    out.append(self.execute(node[3], dot, _Scope(scope)))
-            elif tag == "range":
-                out.append(self._range(node, dot, scope))
-        return "".join(out)
-
-    def _range(self, node: Any, dot: Any, scope: _Scope) -> str:
-        words = _split_words(node[1])
-        names: list[str] = []
-        if any(kind == "assign" for kind, _ in words):
-            at = next(i for i, (kind, _) in enumerate(words) if kind == "assign")
-            names = [v for kind, v in words[:at] if kind == "var"]
-            words = words[at + 1 :]
-        collection = self._pipeline(words, dot, scope)
-        if isinstance(collection, dict):
-            pairs = sorted(collection.items())
-        else:
-            pairs = list(enumerate(collection or []))
-        if not pairs:
-            return self.execute(node[3], dot, _Scope(scope))
-        out = []
-        for key, value in pairs:
-            inner = _Scope(scope)
-            if len(names) == 1:
-                inner.vars[names[0]] = value
-            elif len(names) == 2:
-                inner.vars[names[0]], inner.vars[names[1]] = key, value
-            out.append(self.execute(node[2], value, inner))
-        return "".join(out)
-
-    def _action(self, action: str, dot: Any, scope: _Scope) -> Any:
-        words = _split_words(action)
-        if len(words) >= 2 and words[0][0] == "var" and words[1][0] == "assign":
-            value = self._pipeline(words[2:], dot, scope)
-            if words[1][1] == ":=":
-                scope.vars[words[0][1]] = value
-            else:
-                scope.set(words[0][1], value)
-            return None
-        return self._pipeline(words, dot, scope)
-
-    def _pipeline(self, words: list[tuple[str, str]], dot: Any, scope: _Scope) -> Any:
-        commands: list[list[tuple[str, str]]] = [[]]
-        depth = 0
-        for word in words:
-            if word == ("punct", "|") and depth == 0:
-                commands.append([])
-                continue
-            if word == ("punct", "("):
-                depth += 1
-            elif word == ("punct", ")"):
-                depth -= 1
-            commands[-1].append(word)
-        value: Any = _NOTHING
-        for command in commands:
-            value = self._command(command, dot, scope, value)
-        return value
-
-    def _command(self, words: list[tuple[str, str]], dot: Any, scope: _Scope, piped: Any) -> Any:
-        operands = list(self._operands(words, dot, scope))
-        head_kind, head = words[0]
-        if head_kind == "ident" and head not in ("true", "false", "nil"):
-            if head not in self.functions:
-                raise TemplateError(f"function {head!r} not supported")
-            args = operands[1:] + ([] if piped is _NOTHING else [piped])
-            return self.functions[head](*args)
-        if piped is not _NOTHING or len(operands) != 1:
-            raise TemplateError(f"cannot evaluate {words}")
-        return operands[0]
-
-    def _operands(self, words: list[tuple[str, str]], dot: Any, scope: _Scope) -> Iterator[Any]:
-        i = 0
-        while i < len(words):
-            kind, value = words[i]
-            if kind == "punct" and value == "(":
-                depth, j = 1, i + 1
-                while depth:
-                    depth += {"(": 1, ")": -1}.get(words[j][1], 0) if words[j][0] == "punct" else 0
-                    j += 1
-                yield self._pipeline(words[i + 1 : j - 1], dot, scope)
-                i = j
-                continue
-            if kind == "str":
-                yield json.loads(value) if value.startswith('"') else value[1:-1]
-            elif kind == "num":
-                yield float(value) if "." in value else int(value)
-            elif kind == "field":
-                yield self._field(dot, value)
-            elif kind == "var":
-                name, _, path = value.partition(".")
-                yield self._field(scope.get(name), "." + path if path else ".")
-            elif kind == "ident":
-                yield {"true": True, "false": False, "nil": None}.get(value, value)
-            else:
-                raise TemplateError(f"unexpected {value!r}")
-            i += 1
-
-    @staticmethod
-    def _field(value: Any, path: str) -> Any:
-        for part in [p for p in path.split(".") if p]:
-            if value is None:
-                return None
-            if not isinstance(value, dict):
-                raise TemplateError(f"cannot take .{part} of {type(value).__name__}")
-            value = value.get(part)
-        return value
-
-
-_NOTHING = object()
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _helm_numbers(value: Any) -> Any:
-    """Helm reads values.yaml through JSON: every number becomes a float64."""
-    if isinstance(value, dict):
-        return {k: _helm_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_helm_numbers(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def render_chart(
-    overrides: dict[str, Any] | None = None,
-    *,
-    release: str = "audit",
-    namespace: str = "zone-auditor",
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """Render every template of the chart: ({file name: text}, merged values)."""
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    values = _merge(yaml.safe_load((CHART / "values.yaml").read_text()), overrides or {})
-    validate_values(values)
-    root = {
-        "Values": _helm_numbers(values),
-        "Release": {"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": True},
-        "Chart": {
-            "Name": chart["name"],
-            "Version": chart["version"],
-            "AppVersion": chart["appVersion"],
-        },
-    }
-    engine = GoTemplates()
-    templates = sorted((CHART / "templates").iterdir())
-    for path in templates:
-        if path.name.startswith("_"):
-            engine.parse(path.read_text())
-    out = {}
-    for path in templates:
-        if not path.name.startswith("_"):
-            out[path.name] = engine.render(path.read_text(), root)
-    return out, values
-
-
-def render_docs(overrides: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
-    rendered, _ = render_chart(overrides, **kw)
-    docs = []
-    for name, text in rendered.items():
-        if name.endswith(".yaml"):
-            for index, doc in enumerate(load_docs(text)):
-                validate(doc, f"{name}#{index}")
-                docs.append(doc)
-    return docs
-
-
-# --- values.schema.json (the subset of JSON Schema it uses) --------------------------------
-
-
-def check_schema(value: Any, schema: dict[str, Any], path: str = "values") -> None:
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else types
-        python = {
-            "object": dict,
-            "array": list,
-            "string": str,
-            "boolean": bool,
-            "null": type(None),
-            "integer": int,
-            "number": int | float,
-        }
-        ok = any(
-            isinstance(value, python[n])
-            and not (n in ("integer", "number") and isinstance(value, bool))
-            for n in names
-        )
-        assert ok, f"{path}: {value!r} is not {names}"
-    if "enum" in schema:
-        assert value in schema["enum"], f"{path}: {value!r} not in {schema['enum']}"
-    if "pattern" in schema and isinstance(value, str):
-        assert re.search(schema["pattern"], value), f"{path}: {value!r} !~ {schema['pattern']}"
-    if "minimum" in schema and isinstance(value, int | float):
-        assert value >= schema["minimum"], f"{path}: {value} < {schema['minimum']}"
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        for key in schema.get("required", []):
-            assert key in value, f"{path}: missing {key}"
-        for key, item in value.items():
-            if key in props:
-                check_schema(item, props[key], f"{path}.{key}")
-            else:
-                extra = schema.get("additionalProperties", True)
-                assert extra is not False, f"{path}: unknown key {key!r}"
-                if isinstance(extra, dict):
-                    check_schema(item, extra, f"{path}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for index, item in enumerate(value):
-            check_schema(item, schema["items"], f"{path}[{index}]")
-
-
-def validate_values(values: dict[str, Any]) -> None:
-    check_schema(values, json.loads((CHART / "values.schema.json").read_text()))
-
-
-# --- the chart -------------------------------------------------------------------------------
-
-
-def by_kind(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        out.setdefault(doc["kind"], []).append(doc)
-    return out
-
-
-def test_chart_metadata() -> None:
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    assert chart["apiVersion"] == "v2" and chart["name"] == "zone-auditor"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", chart["version"])
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert f'version = "{chart["appVersion"]}"' in pyproject
-
-
-def test_chart_renders_with_defaults(tmp_path: Path) -> None:
-    kinds = by_kind(render_docs())
-    assert sorted(kinds) == [
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CronJob",
-        "NetworkPolicy",
-        "PersistentVolumeClaim",
-        "ServiceAccount",
-    ]
-    (role,) = kinds["ClusterRole"]
-    assert_rbac_matches_live_kinds(role)
-    assert role["rules"] == manifest_docs()["ClusterRole"]["rules"] or granted(role) == granted(
-        manifest_docs()["ClusterRole"]
-    )
-    (cron,) = kinds["CronJob"]
-    assert cron["metadata"]["name"] == "audit-zone-auditor"
-    assert cron["spec"]["schedule"] == "17 3 * * *"
-    assert cron["spec"]["suspend"] is False
-    assert cron["spec"]["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 604800
-    container = assert_locked_down(cron)
-    assert container["image"] == "zone-auditor:0.1.0"
-    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
-    assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
-    (binding,) = kinds["ClusterRoleBinding"]
-    (account,) = kinds["ServiceAccount"]
-    assert (
-        binding["subjects"][0]["name"]
-        == account["metadata"]["name"]
-        == pod["spec"]["serviceAccountName"]
-    )
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    (claim,) = kinds["PersistentVolumeClaim"]
-    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    assert volumes["reports"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
-
-    code, calls, _ = run_container_script(container, tmp_path, audit_exit=0)
-    assert code == 0
-    ((tool, *argv),) = calls
-    assert tool == "auditor"
-    assert argv[:3] == ["audit", "--live", "--in-cluster"]
-    assert argv[3:5] == ["--controls", "/controls/pci-dss-v4.yaml"]
-    assert "--waivers" not in argv and "--zones" not in argv
-
-
-def test_chart_with_custom_controls_waivers_zones_upload(tmp_path: Path) -> None:
-    overrides = {
-        "schedule": "0 */6 * * *",
-        "timeZone": "Europe/Berlin",
-        "controls": {
-            "packs": ["pci-dss-v4", "hipaa"],
-            "inline": {"pci-dss-v4.yaml": "controls: []\n", "hipaa.yaml": "controls: []\n"},
-        },
-        "waivers": {"inline": "waivers:\n  - id: W-1\n"},
-        "zones": {"existingConfigMap": "bank-zones"},
-        "extraArgs": ["--format", "pdf,json"],
-        "reports": {"retentionDays": 30, "persistence": {"existingClaim": "evidence"}},
-        "upload": {
-            "enabled": True,
-            "url": "https://evidence.example.com/bank",
-            "existingSecret": "evidence-token",
-        },
-        "image": {"repository": "registry.example.com/zone-auditor", "tag": "0.1.1"},
-        "nodeSelector": {"kubernetes.io/os": "linux"},
-    }
-    kinds = by_kind(render_docs(overrides, release="zone-auditor"))
-    assert "PersistentVolumeClaim" not in kinds  # existing claim used
-    config_maps = {c["metadata"]["name"]: c for c in kinds["ConfigMap"]}
-    assert set(config_maps) == {"zone-auditor-controls", "zone-auditor-waivers"}
-    assert config_maps["zone-auditor-controls"]["data"] == overrides["controls"]["inline"]
-    assert config_maps["zone-auditor-waivers"]["data"] == {
-        "waivers.yaml": "waivers:\n  - id: W-1\n"
-    }
-    (cron,) = kinds["CronJob"]
-    assert cron["metadata"]["name"] == "zone-auditor"
-    assert cron["spec"]["timeZone"] == "Europe/Berlin"
-    container = assert_locked_down(cron)
-    assert container["image"] == "registry.example.com/zone-auditor:0.1.1"
-    env = {e["name"]: e for e in container["env"]}
-    assert env["UPLOAD_URL"]["value"] == "https://evidence.example.com/bank"
-    assert env["UPLOAD_AUTHORIZATION"]["valueFrom"]["secretKeyRef"] == {
-        "name": "evidence-token",
-        "key": "authorization",
-    }
-    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["controls"]["configMap"]["name"] == "zone-auditor-controls"
-    assert volumes["zones"]["configMap"]["name"] == "bank-zones"
-    assert volumes["reports"]["persistentVolumeClaim"]["claimName"] == "evidence"
-    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
-
-    # violations found (1) is kept; a failed upload turns success into 2
-    code, calls, _ = run_container_script(container, tmp_path / "a", audit_exit=1)
-    assert code == 1
-    (audit, upload) = calls
-    argv = audit[1:]
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--controls"] == [
-        "/etc/zone-auditor/controls/pci-dss-v4.yaml",
-        "/etc/zone-auditor/controls/hipaa.yaml",
-    ]
-    assert argv[argv.index("--waivers") + 1] == "/etc/zone-auditor/waivers/waivers.yaml"
-    assert argv[argv.index("--zones") + 1] == "/etc/zone-auditor/zones/zones.yaml"
-    assert "--format" in argv and "pdf,json" in argv
-    assert upload[0] == "zone-auditor-upload" and upload[1] == argv[argv.index("--report") + 1]
-    code, _, _ = run_container_script(container, tmp_path / "b", audit_exit=0, upload_exit=2)
-    assert code == 2
-
-
-def test_chart_without_rbac_persistence_or_network_policy() -> None:
-    overrides = {
-        "rbac": {"create": False},
-        "serviceAccount": {"create": False, "name": "audit-reader"},
-        "networkPolicy": {"enabled": False},
-        "reports": {"persistence": {"enabled": False}, "retentionDays": 0},
-    }
-    kinds = by_kind(render_docs(overrides))
-    assert sorted(kinds) == ["CronJob"]
-    (cron,) = kinds["CronJob"]
-    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == "audit-reader"
-    assert next(v for v in pod["volumes"] if v["name"] == "reports") == {
-        "name": "reports",
-        "emptyDir": {},
-    }
-    script = pod["containers"][0]["args"][0]
-    assert "find /reports" not in script
-
-
-def test_chart_rejects_bad_values() -> None:
-    with pytest.raises(TemplateError, match=r"upload\.url is required"):
-        render_chart({"upload": {"enabled": True}})
-    with pytest.raises(TemplateError, match=r"controls\.inline has no hipaa\.yaml"):
-        render_chart({"controls": {"packs": ["hipaa"], "inline": {"pci-dss-v4.yaml": "x: 1"}}})
-    with pytest.raises(AssertionError, match="unknown key"):
-        render_chart({"shedule": "* * * * *"})
-    with pytest.raises(AssertionError, match="!~"):
-        render_chart({"controls": {"packs": ["../etc/passwd"]}})
-
-
-def test_chart_notes_render() -> None:
-    rendered, _ = render_chart()
-    notes = rendered["NOTES.txt"]
-    assert "create job --from=cronjob/audit-zone-auditor" in notes
-    assert "pci-dss-v4" in notes and "audit-zone-auditor-reports" in notes
-
-
-def test_renderer_basics() -> None:
-    """The renderer follows Go template semantics on the constructs the chart uses."""
-    engine = GoTemplates()
-    root = {"Values": {"a": {"b": "x"}, "n": [1, 2], "m": {"k2": "v2", "k1": "v1"}, "t": True}}
-    assert engine.render("a {{- .Values.a.b -}} b", root) == "axb"
-    assert (
-        engine.render("{{ if .Values.missing }}1{{ else if .Values.t }}2{{ else }}3{{ end }}", root)
-        == "2"
-    )
-    assert engine.render("{{ range .Values.n }}[{{ . }}]{{ end }}", root) == "[1][2]"
-    assert (
-        engine.render("{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}", root)
-        == "k1=v1;k2=v2;"
-    )
-    assert engine.render('{{ $x := "a" }}{{ if true }}{{ $x = "b" }}{{ end }}{{ $x }}', root) == "b"
-    assert engine.render('{{ .Values.missing | default "d" | quote }}', root) == '"d"'
-    assert engine.render("x:{{- toYaml .Values.m | nindent 2 }}", root) == "x:\n  k1: v1\n  k2: v2"
-    assert engine.render('{{ printf "%s-%s" "a" .Values.a.b | trunc 3 }}', root) == "a-x"
-    assert engine.render("{{ with .Values.a }}{{ .b }}{{ $.Values.t }}{{ end }}", root) == "xtrue"
-    assert shlex.split(engine.render('--x {{ "a b" | squote }}', root)) == ["--x", "a b"]
-    with pytest.raises(TemplateError):
-        engine.render("{{ if .Values.t }}unterminated", root)
-
-
 # --- signing (docs/attestation.md) -----------------------------------------------------------
 
 
@@ -1223,26 +587,5 @@ def test_cronjob_signs_when_the_optional_key_secret_exists(tmp_path: Path) -> No
     assert code == 1
     ((_, *argv),) = calls
     assert argv[argv.index("--sign") + 1] == str(key)
-    run = Path(argv[argv.index("--report") + 1])
-    assert run.parent == reports and argv[argv.index("-o") + 1] == str(run / "result.json")
-
-
-def test_chart_signs_with_an_existing_secret(tmp_path: Path) -> None:
-    (cron,) = by_kind(render_docs())["CronJob"]
-    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert "signing-key" not in {v["name"] for v in pod["volumes"]}
-    assert "--sign" not in pod["containers"][0]["args"][0]
-    (cron,) = by_kind(render_docs({"signing": {"existingSecret": "audit-key", "secretKey": "ed25519.pem"}}))["CronJob"]
-    container = assert_locked_down(cron)
-    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    volume = next(v for v in pod["volumes"] if v["name"] == "signing-key")
-    assert volume["secret"] == {"secretName": "audit-key", "defaultMode": 0o440,
-                                "items": [{"key": "ed25519.pem", "path": "signing.pem"}]}
-    mount = next(m for m in container["volumeMounts"] if m["name"] == "signing-key")
-    assert mount["mountPath"] == "/etc/zone-auditor/signing" and mount["readOnly"] is True
-    code, calls, reports = run_container_script(container, tmp_path, audit_exit=0)
-    assert code == 0
-    ((_, *argv),) = calls
-    assert argv[argv.index("--sign") + 1] == "/etc/zone-auditor/signing/signing.pem"
     run = Path(argv[argv.index("--report") + 1])
     assert run.parent == reports and argv[argv.index("-o") + 1] == str(run / "result.json")

@@ -98,6 +98,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("batch", "v1", "cronjobs", "CronJob", True),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True),
+    Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     *_crd(

@@ -302,9 +302,9 @@ def test_ist9_workload_disable_with_mesh_client_is_unknown(tmp_path: Path) -> No
 
 def test_unreadable_authorization_policies_make_meshed_destinations_unknown(tmp_path: Path) -> None:
     from auditor.reach.analysis import analyze
-    from auditor.snapshot import build_snapshot
+    from auditor.snapshot import build_snapshot, default_collection
 
-    snap = build_snapshot([(o, None) for o in base()], source="test", collection={"istio/AuthorizationPolicy": "forbidden"},
+    snap = build_snapshot([(o, None) for o in base()], source="test", collection={**default_collection(), "istio/AuthorizationPolicy": "forbidden"},
                           captured_at="2025-01-01T00:00:00Z")
     a = analyze(snap)
     assert flow(a, "b/client", "a/web", "8080/TCP") == "unknown"

@@ -247,7 +247,8 @@ def test_workload_templates_are_endpoints_and_pods_roll_up(tmp_path):
             "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {
                 "metadata": {"labels": {"app": "batch"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}}}}
     p = pod("a", "web-5d8f7c9b4-abcde", {"app": "web", "pod-template-hash": "5d8f7c9b4"})
-    p["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-5d8f7c9b4", "controller": True}]
+    p["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7c9b4",
+                                       "uid": "0b6c3e1a-0000-4000-8000-000000000001", "controller": True}]
     a = build(tmp_path, [ns("a"), deploy, cron, p])
     names = {e.name for e in a.entities("workload")}
     assert {"a/Deployment/api", "a/CronJob/nightly", "a/Deployment/web"} <= names
@@ -259,7 +260,7 @@ def test_workload_templates_are_endpoints_and_pods_roll_up(tmp_path):
         ({"podSelector": {}, "ingress": [{"from": [{}]}]}, "a peer must set"),
         ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]},
          "cannot be combined"),
-        ({"podSelector": {}, "ingress": [{"ports": [{"protocol": "ICMP"}]}]}, "not TCP, UDP or SCTP"),
+        ({"podSelector": {}, "ingress": [{"ports": [{"protocol": "ICMP"}]}]}, "'ICMP' is not one of 'SCTP', 'TCP', 'UDP'"),
         ({"podSelector": {}, "ingress": [{"ports": [{"port": "http", "endPort": 90}]}]}, "endPort cannot be used"),
         ({"podSelector": {}, "ingress": [{"ports": [{"port": 90, "endPort": 80}]}]}, "lower than port"),
         ({"podSelector": {}, "ingress": [{"ports": [{"endPort": 80}]}]}, "requires a numeric port"),
@@ -269,9 +270,9 @@ def test_workload_templates_are_endpoints_and_pods_roll_up(tmp_path):
          "not strictly inside"),
         ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}]},
          "not strictly inside"),
-        ({"podSelector": {}, "policyTypes": ["Sideways"]}, "unknown type"),
+        ({"podSelector": {}, "policyTypes": ["Sideways"]}, "'Sideways' is not one of 'Ingress', 'Egress'"),
         ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["x"]}]}},
-         "unknown operator"),
+         "'Equals' is not one of 'In'"),
     ],
 )
 def test_k8s19_invalid_objects_rejected_with_resource_named(tmp_path, spec, message):

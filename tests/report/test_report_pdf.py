@@ -4,6 +4,7 @@ pypdf, metadata, fonts, bookmarks, a page rendered to pixels, byte-for-byte dete
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -257,3 +258,14 @@ def test_deciding_rules_are_drawn_from_the_structure_not_the_text() -> None:
     assert "Zone-crossing flows: 11" in text
     assert contains(text, "ingress: NetworkPolicy restricted/database-allow-ingress-from-summary ingress rule 0 (Allow)")
     assert contains(text, "ingress: no policy applies: not isolated")  # the report's short form (no rule ids)
+
+
+def test_pdf_bytes_do_not_depend_on_source_date_epoch(monkeypatch) -> None:
+    """#12: ReportLab folds $SOURCE_DATE_EPOCH into /ID even in invariant mode; ours must not."""
+    data = ReportData(result("after"))
+    template = load_template("executive")
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    plain = render_pdf(data, template)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert render_pdf(data, template) == plain
+    assert os.environ["SOURCE_DATE_EPOCH"] == "1700000000"  # restored after rendering

@@ -154,7 +154,7 @@ def test_groups_not_installed_are_not_listed(served) -> None:
     statuses = collected.collection
     for key in statuses:
         if (
-            key.startswith(("calico/", "istio/"))
+            key.startswith(("calico/", "istio/", "gateway/", "openshift/"))
             or "AdminNetworkPolicy" in key
             or key == "ClusterNetworkPolicy"
         ):
@@ -263,10 +263,15 @@ def test_garbage_answers_are_errors_not_crashes(served) -> None:
     assert kinds["StatefulSet"].status == "ok"
 
 
-def test_list_404_is_not_installed(served) -> None:
+def test_list_404_of_a_served_kind_is_an_error(served) -> None:
+    """Issue #12 §4: discovery serves daemonsets, the list answers 404 → ``error``, never
+    ``not-installed`` (which would let a must-allow pack pass)."""
     _api, kubeconfig = served(faults={"/apis/apps/v1/daemonsets": Fault(status=404, times=None)})
     collected = collect_live(kubeconfig=kubeconfig, **FAST)
-    assert collected.collection["DaemonSet"] == "not-installed"
+    kinds = {k.key: k for k in collected.kinds}
+    assert kinds["DaemonSet"].status == "error"
+    assert "404" in (kinds["DaemonSet"].reason or "") and "served" in (kinds["DaemonSet"].reason or "")
+    assert not collected.complete
 
 
 def test_500_once_then_success_is_retried(served) -> None:

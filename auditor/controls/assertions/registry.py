@@ -6,6 +6,7 @@ The order is the order error messages list the kinds in.
 from __future__ import annotations
 
 from auditor.controls.assertions.base import AssertionKind
+from auditor.controls.assertions.exposure import EgressOnlyTo, ExposureOnlyVia, NoExposure
 from auditor.controls.assertions.flows import AllowOnly, EgressRestricted, MustAllow, NoFlow
 from auditor.controls.assertions.identity import IdentityRequired
 from auditor.controls.assertions.isolation import Isolated, ZoneCoverage
@@ -22,6 +23,9 @@ KINDS: dict[str, AssertionKind] = {k.name: k for k in (
     IdentityRequired(),
     EgressRestricted(),
     ZoneEmpty(),
+    NoExposure(),
+    ExposureOnlyVia(),
+    EgressOnlyTo(),
 )}
 
 

@@ -8,8 +8,10 @@ the result and the template only.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,20 @@ from auditor.report.interface import AttestationRef, ReportOptions
 from auditor.report.pdf.sections import BUILDERS
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Template, load_template
-from auditor.report.pdf.widgets import Anchor, Ctx, Heading, fill
+from auditor.report.pdf.widgets import Anchor, Ctx, Heading, fill, numbered_canvas
+
+
+@contextlib.contextmanager
+def content_only() -> Iterator[None]:
+    """Build a PDF whose bytes depend on its content only. ReportLab's invariant mode still folds
+    ``$SOURCE_DATE_EPOCH`` into the timestamp it hashes into ``/ID``, so the same report would get
+    another ``/ID`` in a reproducible-build environment; our dates come from the snapshot."""
+    saved = os.environ.pop("SOURCE_DATE_EPOCH", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["SOURCE_DATE_EPOCH"] = saved
 
 
 def _pdf_date(captured_at: str) -> str:
@@ -35,47 +50,10 @@ def _pdf_date(captured_at: str) -> str:
 
 
 def _canvas_class(theme: Theme, data: ReportData, template: Template) -> type[Canvas]:
-    """A canvas that keeps pages until the end, to write "Page N of M" on each."""
-    date = _pdf_date(data.captured_at)
-    digest = data.digest
+    """The evidence report's canvas: "Page N of M", the snapshot digest and the confidentiality note."""
     confidentiality = fill_plain(template.branding.confidentiality, data, template)
-
-    class NumberedCanvas(Canvas):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.setDateFormatter(lambda *_: date)
-            self._pages: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._pages)
-            for state in self._pages:
-                self.__dict__.update(state)
-                self._footer(total)
-                super().showPage()
-            super().save()
-
-        def _footer(self, total: int) -> None:
-            w, _ = theme.pagesize
-            y = theme.margin_bottom - 9 * mm
-            self.saveState()
-            self.setStrokeColor(theme.c["rule"])
-            self.setLineWidth(0.5)
-            self.line(theme.margin_x, y + 9, w - theme.margin_x, y + 9)
-            self.setFillColor(theme.c["muted"])
-            self.setFont(theme.fonts.regular, 6.6)
-            self.drawString(theme.margin_x, y, theme.clean(f"Evidence: snapshot sha256:{digest}"))
-            self.setFont(theme.fonts.bold, 7.5)
-            self.drawRightString(w - theme.margin_x, y, f"Page {self._pageNumber} of {total}")
-            if confidentiality:
-                self.setFont(theme.fonts.italic, 6.4)
-                self.drawCentredString(w / 2, y - 9, theme.clean(confidentiality))
-            self.restoreState()
-
-    return NumberedCanvas
+    return numbered_canvas(theme, _pdf_date(data.captured_at), theme.clean(f"Evidence: snapshot sha256:{data.digest}"),
+                           theme.clean(confidentiality) if confidentiality else "")
 
 
 def fill_plain(text: str, data: ReportData, template: Template) -> str:
@@ -173,12 +151,13 @@ def render_pdf(data: ReportData, template: Template, paper: str | None = None,
     subject = fill(ctx, template.subject) or (f"Network segmentation evidence: {', '.join(data.frameworks)}; "
                                                f"snapshot sha256:{data.digest}")
     buf = io.BytesIO()
-    doc = EvidenceDoc(buf, theme, data, template, title=title, subject=subject)
-    canvasmaker = _canvas_class(theme, data, template)
-    if any(s.kind == "contents" for s in template.sections):
-        doc.multiBuild(story, canvasmaker=canvasmaker, maxPasses=4)
-    else:
-        doc.build(story, canvasmaker=canvasmaker)
+    with content_only():
+        doc = EvidenceDoc(buf, theme, data, template, title=title, subject=subject)
+        canvasmaker = _canvas_class(theme, data, template)
+        if any(s.kind == "contents" for s in template.sections):
+            doc.multiBuild(story, canvasmaker=canvasmaker, maxPasses=4)
+        else:
+            doc.build(story, canvasmaker=canvasmaker)
     return buf.getvalue()
 
 

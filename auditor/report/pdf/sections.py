@@ -27,7 +27,8 @@ from reportlab.platypus import (
 from reportlab.platypus.flowables import HRFlowable
 from reportlab.platypus.tableofcontents import TableOfContents
 
-from auditor.report.data import Control
+from auditor.report.data import Control, ReportData
+from auditor.report.pdf.exposure import build_exposure
 from auditor.report.pdf.template import Section
 from auditor.report.pdf.widgets import (
     VERDICT_WORDS,
@@ -108,7 +109,7 @@ def facts_table(ctx: Ctx) -> Table:
         ("Cluster", d.cluster_name(b.cluster)),
         ("Framework", ", ".join(d.frameworks)),
         ("Control packs", packs),
-        ("Evidence date", f"{d.date} (snapshot captured {d.captured_at})"),
+        ("Evidence date", f"{d.date} (snapshot captured {d.captured_at}{_declared(d)})"),
         ("Result", f"{d.verdict.upper()}: {c['fail']} of {len(d.controls)} controls fail, {c['unknown']} unknown"),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Prepared with", f"zone-auditor {d.tool_version}"),
@@ -124,6 +125,11 @@ def attestation_text(ctx: Ctx) -> str:
     if a is None:
         return "unsigned"
     return f"signed ({a.algorithm}), key id {a.key_id}, statement sha256:{a.statement_digest}"
+
+
+def _declared(d: ReportData) -> str:
+    """``auditor scan --captured-at``: the time was declared by the user, not read from a clock."""
+    return "; time declared by the user" if d.snapshot.get("captured_at_declared") else ""
 
 
 def build_facts(ctx: Ctx, section: Section) -> list[Flowable]:
@@ -160,7 +166,7 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
     out.append(para(ctx, "Evidence basis", "h3"))
     pairs: list[tuple[str, Any]] = [
         ("Snapshot source", d.snapshot.get("source", "")),
-        ("Captured at", d.captured_at),
+        ("Captured at", d.captured_at + _declared(d)),
         ("Snapshot digest", Paragraph(th.esc(f"sha256:{d.digest}"), ctx.s["cell_mono"])),
         ("Content digest", Paragraph(th.esc(f"sha256:{d.snapshot.get('content_digest', '')}"), ctx.s["cell_mono"])),
     ]
@@ -223,7 +229,10 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
         out.append(grid(ctx, ["Resource kind", "Status", "Objects"] * 2, rows, [2.6, 1.1, 0.8] * 2,
                         styles=["cell", "cell", "cell"] * 2, extra=extra))
         out.append(para(ctx, "ok: read completely · not-installed: the API is not served by the cluster (nothing "
-                             "to read) · forbidden / error: not read — every verdict depending on it is unknown.",
+                             "to read) · forbidden / error: not read — every verdict depending on it is unknown."
+                        + (" invalid: objects the API server would reject were skipped (--lenient) · not-read: the "
+                           "snapshot does not record the kind; both make the verdicts depending on it unknown."
+                           if {"invalid", "not-read"} & set(collection.values()) else ""),
                         "note"))
     out.append(para(ctx, "What is not modelled", "h3"))
     unsupported = list(r.get("unsupported") or [])
@@ -780,6 +789,7 @@ BUILDERS: dict[str, Callable[[Ctx, Section], list[Flowable]]] = {
     "summary": build_summary,
     "control-table": build_control_table,
     "matrix": build_matrix,
+    "exposure": build_exposure,
     "controls": build_controls,
     "inventory": build_inventory,
     "signoff": build_signoff,

@@ -22,8 +22,8 @@ from auditor.yamlfile import Locator, Reader, load_yaml
 
 SCHEMA = "zone-auditor/report-template/v1"
 DEFAULT_TEMPLATES = ("auditor", "executive")
-SECTION_KINDS = ("cover", "contents", "facts", "scope", "summary", "matrix", "controls", "control-table",
-                 "inventory", "signoff", "text", "page-break")
+SECTION_KINDS = ("cover", "contents", "facts", "scope", "summary", "matrix", "exposure", "controls",
+                 "control-table", "inventory", "signoff", "text", "page-break")
 VERDICT_NAMES = ("pass", "fail", "waived", "unknown")
 PAPERS = ("a4", "letter")
 
@@ -201,7 +201,7 @@ def _file(r: Reader, key: str, base: Path, what: str) -> Path | None:
     return p
 
 
-def _branding(r: Reader, base: Path) -> Branding:
+def read_branding(r: Reader, base: Path) -> Branding:
     r.only("organisation", "cluster", "logo", "confidentiality", "colours", "fonts")
     colours = dict(DEFAULT_COLOURS)
     if r.has("colours"):
@@ -244,6 +244,7 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "scope": (),
     "summary": ("requirements", "controls"),
     "matrix": ("flows", "evidence_rows"),
+    "exposure": ("evidence_rows",),
     "controls": ("verdicts", "evidence_rows"),
     "control-table": ("verdicts",),
     "inventory": ("rows",),
@@ -305,7 +306,7 @@ def parse_template(data: Any, loc: Locator, path: Path, digest: str) -> Template
     paper = str(r.str("paper", required=False, default="a4")).lower()
     if paper not in PAPERS:
         raise r.fail("paper", f"must be one of {', '.join(PAPERS)}, got {paper!r}")
-    branding = _branding(r.sub("branding"), path.parent) if r.has("branding") else Branding()
+    branding = read_branding(r.sub("branding"), path.parent) if r.has("branding") else Branding()
     evidence_rows, inventory_rows, summary_rows = 200, 150, 50
     if r.has("limits"):
         lr = r.sub("limits")

@@ -11,6 +11,7 @@ from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
     LongTable,
@@ -257,3 +258,48 @@ def fmt_origin(origin: Mapping[str, Any] | None) -> str:
 
 def section_title(ctx: Ctx, section: Section, default: str) -> str:
     return fill(ctx, section.title) or default
+
+
+def numbered_canvas(theme: Theme, date: str, evidence: str, confidentiality: str,
+                    rule: bool = True) -> type[Canvas]:
+    """A canvas that keeps its pages until the end, to write "Page N of M" on each, with the
+    evidence line (what the document is computed from) and the confidentiality note in the footer.
+    ``date`` (PDF date syntax) replaces the clock: the bytes depend on the content only."""
+
+    class NumberedCanvas(Canvas):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.setDateFormatter(lambda *_: date)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self._footer(total)
+                super().showPage()
+            super().save()
+
+        def _footer(self, total: int) -> None:
+            w, _ = theme.pagesize
+            y = theme.margin_bottom - 9 * mm
+            self.saveState()
+            if rule:
+                self.setStrokeColor(theme.c["rule"])
+                self.setLineWidth(0.5)
+                self.line(theme.margin_x, y + 9, w - theme.margin_x, y + 9)
+            self.setFillColor(theme.c["muted"])
+            self.setFont(theme.fonts.regular, 6.6)
+            self.drawString(theme.margin_x, y, evidence)
+            self.setFont(theme.fonts.bold, 7.5)
+            self.drawRightString(w - theme.margin_x, y, f"Page {self._pageNumber} of {total}")
+            if confidentiality:
+                self.setFont(theme.fonts.italic, 6.4)
+                self.drawCentredString(w / 2, y - 9, confidentiality)
+            self.restoreState()
+
+    return NumberedCanvas

@@ -77,3 +77,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "zone-auditor.reportsClaim" -}}
 {{- .Values.reports.persistence.existingClaim | default (printf "%s-reports" (include "zone-auditor.fullname" .)) -}}
 {{- end -}}
+
+{{/* The history store (docs/history.md): the cluster's name and AUDITOR_HISTORY, either the
+SQLite file on the reports volume or the PostgreSQL URL read from a Secret. */}}
+{{- define "zone-auditor.historyEnv" -}}
+- name: AUDITOR_CLUSTER
+  value: {{ .Values.history.cluster | default .Release.Name | quote }}
+{{- if .Values.history.url.existingSecret }}
+- name: AUDITOR_HISTORY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.history.url.existingSecret }}
+      key: {{ .Values.history.url.secretKey }}
+{{- else }}
+- name: AUDITOR_HISTORY
+  value: {{ .Values.history.path | quote }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,1 @@
+"""Trimmed upstream schema data (see README.md); build.py regenerates it."""
