@@ -233,6 +233,8 @@ class ControlFinding(_Raw):
     unknown_omitted: int
     blocking: tuple[str, ...]
     raw: Mapping[str, Any] = field(repr=False)
+    # why the control is unknown: ({code, words, object, count}, ...) (older results: none)
+    unknown_causes: tuple[Mapping[str, Any], ...] = ()
 
     @staticmethod
     def _rows(items: Any) -> tuple[ViolationRow, ...]:
@@ -252,7 +254,8 @@ class ControlFinding(_Raw):
                    violations_omitted=int(f.get("violations_omitted") or 0),
                    unknown_flows=cls._rows(unknown.get("flows", [])),
                    unknown_omitted=int(unknown.get("flows_omitted") or 0),
-                   blocking=tuple(str(x) for x in unknown.get("reasons", [])), raw=f)
+                   blocking=tuple(str(x) for x in unknown.get("reasons", [])), raw=f,
+                   unknown_causes=tuple(dict(x) for x in unknown.get("causes") or ()))
 
     @property
     def key(self) -> tuple[str, str]:

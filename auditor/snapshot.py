@@ -60,6 +60,7 @@ _SNAPSHOT_FIELDS = (
 # Present only when true (so snapshots without it keep their bytes): the capture time was declared
 # by the user (``auditor scan --captured-at``, backfilling archived dumps), not read from a clock.
 DECLARED_FIELD = "captured_at_declared"
+_OPTIONAL_FIELDS = ("cluster_name",)  # written only when set, so older digests stay valid
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ class Snapshot:
     skipped: tuple[Skipped, ...] = field(default=(), compare=False, hash=False)
     # The snapshot as read, when this one is a derived view of it (what ``save`` writes).
     base: Snapshot | None = field(default=None, compare=False, hash=False, repr=False)
+    # lenient loading: what was skipped or chosen (not evidence content: not in the digest)
+    notes: tuple[str, ...] = field(default=(), hash=False, compare=False)
+    cluster_name: str = ""  # ``scan --cluster-name``: what reports call the cluster (in the digest when set)
 
     # --- look-ups --------------------------------------------------------------------------
 
@@ -235,6 +239,9 @@ class Snapshot:
             ignored=self.ignored,
             resources=resources,
             digest=self.digest,
+            captured_at_declared=self.captured_at_declared,
+            notes=self.notes,
+            cluster_name=self.cluster_name,
             skipped=skipped,
             base=base,
         )
@@ -253,6 +260,7 @@ class Snapshot:
             self.ignored,
             self.resources,
             self.captured_at_declared,
+            self.cluster_name,
         )
         out["digest"] = self.digest
         return out
@@ -271,6 +279,7 @@ def _payload(
     ignored: dict[str, int],
     resources: Iterable[Resource],
     declared: bool = False,
+    cluster_name: str = "",
 ) -> dict[str, Any]:
     out = {
         "schema_version": schema_version,
@@ -283,6 +292,8 @@ def _payload(
     }
     if declared:
         out[DECLARED_FIELD] = True
+    if cluster_name:
+        out["cluster_name"] = cluster_name
     return out
 
 
@@ -292,11 +303,13 @@ def declare_captured_at(snapshot: Snapshot, captured_at: str) -> Snapshot:
     if not isinstance(captured_at, str) or not _TIMESTAMP.match(captured_at):
         raise AuditorError(f"--captured-at must look like 2026-01-31T02:00:00Z (UTC, seconds), got {captured_at!r}")
     payload = _payload(snapshot.schema_version, snapshot.tool_version, captured_at, snapshot.source,
-                       snapshot.collection, snapshot.ignored, snapshot.resources, True)
+                       snapshot.collection, snapshot.ignored, snapshot.resources, True,
+                       snapshot.cluster_name)
     return Snapshot(schema_version=snapshot.schema_version, tool_version=snapshot.tool_version,
                     captured_at=captured_at, source=snapshot.source, collection=snapshot.collection,
                     ignored=snapshot.ignored, resources=snapshot.resources,
-                    digest=sha256_hex(canonical_json(payload)), captured_at_declared=True)
+                    digest=sha256_hex(canonical_json(payload)), captured_at_declared=True,
+                    cluster_name=snapshot.cluster_name)
 
 
 @contextlib.contextmanager
@@ -406,8 +419,14 @@ def build_snapshot(
     collection: dict[str, str] | None = None,
     captured_at: str | None = None,
     default_namespace: str = "default",
+    skipped: list[str] | None = None,
+    cluster_name: str = "",
 ) -> Snapshot:
     """Normalize, validate, sort and hash objects into a Snapshot (the one normalization point).
+
+    ``skipped`` (lenient loading): a list the reader fills with notes on documents it skipped;
+    when given, an object defined twice with different content is taken from its last
+    definition with a note naming both places (``kubectl apply`` order), instead of an error.
 
     Secrets and ConfigMaps are counted under ``ignored`` and never kept; kinds the auditor
     does not model are counted the same way. Input dicts are not modified.
@@ -431,6 +450,7 @@ def build_snapshot(
         raise AuditorError("the default namespace must be a non-empty string")
 
     ignored: dict[str, int] = {}
+    duplicates: list[str] = []
     seen: dict[tuple[str, str, str], Resource] = {}
     for obj, origin in _expand(objects):
         res = _normalise(obj, origin, default_namespace, ignored)
@@ -440,13 +460,20 @@ def build_snapshot(
         first = seen.get(ident)
         if first is not None:
             first_place = first.origin.place if first.origin else "the live cluster"
-            raise InvalidResource(f"defined twice (also at {first_place})", where=res.where)
+            if skipped is None or first.body == res.body:
+                if skipped is not None:  # the same object twice: nothing to choose
+                    continue
+                raise InvalidResource(f"defined twice (also at {first_place})", where=res.where)
+            later = res.origin.place if res.origin else "the live cluster"
+            duplicates.append(f"{res.kind_key} {res.namespace + '/' if res.namespace else ''}{res.name}: defined "
+                              f"twice with different content ({first_place} and {later}); the last one ({later}) "
+                              "is used under --lenient")
         seen[ident] = res
 
     resources = tuple(sorted(seen.values(), key=Resource.sort_key))
     ignored = dict(sorted(ignored.items()))
     payload = _payload(
-        SCHEMA_VERSION, __version__, captured_at, source, collection, ignored, resources
+        SCHEMA_VERSION, __version__, captured_at, source, collection, ignored, resources, cluster_name=cluster_name
     )
     try:
         encoded = canonical_json(payload)
@@ -462,6 +489,8 @@ def build_snapshot(
         ignored=ignored,
         resources=resources,
         digest=sha256_hex(encoded),
+        notes=(*(skipped or ()), *duplicates),
+        cluster_name=cluster_name,
     )
 
 
@@ -651,7 +680,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
             f"unsupported snapshot schema version {version} (this auditor reads {SCHEMA_VERSION})",
             where=where,
         )
-    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS) - {DECLARED_FIELD})
+    unexpected = sorted(set(data) - set(_SNAPSHOT_FIELDS) - {DECLARED_FIELD} - set(_OPTIONAL_FIELDS))
     missing = [name for name in _SNAPSHOT_FIELDS if name not in data]
     if unexpected or missing:
         detail = "; ".join(
@@ -663,11 +692,13 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
             if part
         )
         raise AuditorError(f"not an auditor snapshot ({detail})", where=where)
-    payload = {name: data[name] for name in _SNAPSHOT_FIELDS if name != "digest"}
+    payload = {name: data[name] for name in (*_SNAPSHOT_FIELDS, *_OPTIONAL_FIELDS) if name != "digest" and name in data}
     if DECLARED_FIELD in data:
         if data[DECLARED_FIELD] is not True:
             raise AuditorError(f"not an auditor snapshot ({DECLARED_FIELD} must be true when present)", where=where)
         payload[DECLARED_FIELD] = True
+    if "cluster_name" in data and (not isinstance(data["cluster_name"], str) or not data["cluster_name"]):
+        raise AuditorError("malformed snapshot: cluster_name must be a non-empty string", where=where)
     if sha256_hex(canonical_json(payload)) != data["digest"]:
         raise AuditorError(f"snapshot digest mismatch: {where} was modified after capture")
 
@@ -711,6 +742,7 @@ def snapshot_from_dict(data: Any, *, where: str) -> Snapshot:
         resources=tuple(resources),
         digest=data["digest"],
         captured_at_declared=DECLARED_FIELD in data,
+        cluster_name=str(data.get("cluster_name") or ""),
     )
 
 

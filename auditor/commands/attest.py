@@ -95,9 +95,15 @@ def check_signing(key: str, output: str | None) -> Any:
     return load_signer(key)
 
 
+def evidence_dir(output: str, report_dir: str | None) -> str:
+    """Where ``audit --sign`` writes the snapshot and the attestation: the reports directory,
+    else the result's directory."""
+    return report_dir or os.path.dirname(output) or "."
+
+
 def sign_audit(signer: Any, snapshot: Any, live: LiveSpec | None, result: Mapping[str, Any], output: str,
                report_dir: str | None, formats: Sequence[str], templates: Sequence[str], paper: str | None,
-               max_evidence: int) -> list[Path]:
+               max_evidence: int, cluster_name: str = "") -> list[Path]:
     """``audit --sign``: save the snapshot next to the evidence, write the reports, sign."""
     from auditor.attest.evidence import describe, input_subjects, predicate_for, signed_reports
     from auditor.attest.sign import write_attestation
@@ -105,7 +111,7 @@ def sign_audit(signer: Any, snapshot: Any, live: LiveSpec | None, result: Mappin
     from auditor.report import parse_formats
     from auditor.report.interface import ReportOptions
 
-    out_dir = report_dir or os.path.dirname(output) or "."
+    out_dir = evidence_dir(output, report_dir)
     snapshot_path = os.path.join(out_dir, SNAPSHOT_FILE)
     snapshot.save(snapshot_path)
     api_server, ca_fingerprint = live_endpoint(live)
@@ -113,7 +119,7 @@ def sign_audit(signer: Any, snapshot: Any, live: LiveSpec | None, result: Mappin
     subjects = input_subjects(result, output, snapshot_path)
     if report_dir:
         options = ReportOptions(templates=tuple(templates) or ("auditor", "executive"),
-                                paper=paper.lower() if paper else None)
+                                paper=paper.lower() if paper else None, cluster_name=cluster_name)
         written, signed = signed_reports(signer, predicate, subjects, result, report_dir, parse_formats(formats),
                                          options)
     else:

@@ -27,7 +27,7 @@ from auditor.commands.pipeline import (
     memory_budget,
 )
 from auditor.commands.report import check_report_options, run_reports
-from auditor.commands.text import emit, out, to_table
+from auditor.commands.text import emit, ignored_line, out, to_table
 
 if TYPE_CHECKING:
     from auditor.controls.result import AuditResult, Finding
@@ -68,6 +68,10 @@ def render(result: AuditResult) -> str:
         lines.append("")
         lines.append("not modelled (verdicts depending on it are unknown):")
         lines.extend(f"  - {x}" for x in result.unsupported)
+    ignored = (result.evidence.get("scope") or {}).get("ignored") or {}
+    if ignored:
+        lines.append("")
+        lines.append(ignored_line(ignored))
     c = result.counts()
     lines.append("")
     lines.append(f"result: {result.verdict.upper()} — {c['pass']} pass, {c['fail']} fail, {c['waived']} waived, "
@@ -105,6 +109,9 @@ def _detail(f: Finding) -> list[str]:
             listed = "" if not f.unknown_omitted else \
                 f"; it lists the first {len(f.unknown_flows)}, --max-evidence 0 lists all"
             out.append(f"  … {counts['unknown'] - DETAIL_LINES} more unknown (see -o result.json{listed})")
+    if f.verdict == "unknown":
+        for c in f.unknown_causes():
+            out.append(f"  cause: {c['code']}: {c['words']} ({c['count']})")
     return out
 
 
@@ -133,7 +140,7 @@ def _line(v: Any) -> str:
 @MAX_MEMORY
 def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
           waivers_file: str | None, as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
-          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None,
+          formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None, cluster_name: str,
           record: bool, sign_key: str | None, max_memory: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.canonical import canonical_json
@@ -155,12 +162,20 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
         out(text)
     if signer is not None and output and result_dict is not None:
         sign_audit(signer, audited.analysis.snapshot, source.live, result_dict, output, report_dir, formats,
-                   templates, paper, max_evidence)
+                   templates, paper, max_evidence, cluster_name)
     elif report_dir and result_dict is not None:
-        for path in run_reports(result_dict, report_dir, formats, templates, paper):
+        for path in run_reports(result_dict, report_dir, formats, templates, paper, cluster_name):
             click.echo(f"wrote {path}", err=True)
     if record and result_dict is not None:
-        from auditor.commands.history import record_document
+        from auditor.commands.history import record_document, run_attestation
 
-        record_document(result_dict)
+        attestation = None
+        if signer is not None and output:
+            import os
+
+            from auditor.attest.statement import FILE_NAME
+            from auditor.commands.attest import evidence_dir
+
+            attestation = run_attestation(output, os.path.join(evidence_dir(output, report_dir), FILE_NAME))
+        record_document(result_dict, attestation=attestation)
     sys.exit(result.exit_code)

@@ -10,7 +10,7 @@ import click
 from auditor.commands.options import input_options
 from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
 from auditor.commands.reach import find, parse_port, parse_request
-from auditor.commands.text import out
+from auditor.commands.text import ignored_line, out
 from auditor.errors import UsageError
 
 
@@ -27,7 +27,7 @@ def explain(source: InputSpec, flags: AnalysisFlags, src: str, dst: str, port: s
             http: str | None) -> None:
     """Why a flow is allowed or denied: the tier-by-tier walk at both ends, then the destination's
     Istio proxy (mTLS mode, AuthorizationPolicies, the rule that matched the request)."""
-    from auditor.reach.explain import default_query, render
+    from auditor.reach.explain import declared_ports, default_query, render
     from auditor.reach.explain import explain as build
 
     request = parse_request(http) if http else None
@@ -38,16 +38,24 @@ def explain(source: InputSpec, flags: AnalysisFlags, src: str, dst: str, port: s
     pm = analysis.pairs("pod" if s.kind == "pod" and t.kind == "pod" else "workload", [s], [t], request=request)
     v = pm.verdict[pm.row[0, 0]]
     if given is None:
-        query = default_query(analysis, s, t, v == 2)
         out(f"allowed ports: {analysis.ports.summary(v == 2)}\n")
+        queries = declared_ports(analysis, t)
+        if queries:
+            out(f"ports {t.name} declares (containers, Services): {', '.join(map(str, queries))}\n")
+        else:
+            queries = [default_query(analysis, s, t, v == 2)]
+            out(f"{t.name} declares no port: assumed {queries[0]} (give --port to choose)\n")
     else:
-        query = given
-    # What ``reach.explain.explain`` cannot walk is a question the user asked, not a bug.
-    if analysis.ports.index_of(query.protocol, query.port) is None:
-        raise UsageError(f"protocol {query.protocol} is not used by any policy; try TCP, UDP, SCTP or ICMP")
-    if not s.classes or not t.classes:
-        raise UsageError("one of the endpoints has no address left to evaluate (shadowed by other networks)")
-    out(render(build(analysis, s, t, query, request)) + "\n")
+        queries = [given]
+    for k, query in enumerate(queries):
+        # What ``reach.explain.explain`` cannot walk is a question the user asked, not a bug.
+        if analysis.ports.index_of(query.protocol, query.port) is None:
+            raise UsageError(f"protocol {query.protocol} is not used by any policy; try TCP, UDP, SCTP or ICMP")
+        if not s.classes or not t.classes:
+            raise UsageError("one of the endpoints has no address left to evaluate (shadowed by other networks)")
+        out(("\n" if k else "") + render(build(analysis, s, t, query, request)) + "\n")
+    if analysis.snapshot.ignored:
+        out(ignored_line(analysis.snapshot.ignored) + "\n")
     if s.kind == "external" and t.kind != "external":
         out(exposure_walk(analysis, s.name, t, flags.lenient))
 
@@ -70,6 +78,6 @@ def exposure_walk(analysis: object, client: str, target: object, lenient: bool) 
             lines.append(f"    {k}. {h.step}: {h.src} → {h.dst} [{h.port}] {h.verdict.upper()}")
             lines.append(f"       {h.rule}")
             if h.cause is not None:
-                lines.append(f"       unknown because {h.cause.code}: {h.cause.text}")
+                lines.append(f"       unknown because {h.cause.code}: {h.cause.words}")
     lines.append("exposure assumptions: " + "; ".join(ex.settings.assumptions()))
     return "\n".join(lines) + "\n"

@@ -117,7 +117,7 @@ def _path_json(p: Any) -> dict[str, Any]:
     return {
         "via": p.via, "entry": p.entry, "service": p.service, "backend": list(p.backend), "port": p.port,
         "verdict": p.verdict, "source": {"ref": p.source.ref, "file": p.source.file, "line": p.source.line},
-        "causes": [{"code": c.code, "text": c.text, "ref": c.ref} for c in p.causes],
+        "causes": [c.to_json() for c in p.causes],
         "hops": [{"step": h.step, "src": h.src, "dst": h.dst, "port": h.port, "verdict": h.verdict, "rule": h.rule,
                   "cause": None if h.cause is None else h.cause.code} for h in p.hops],
     }

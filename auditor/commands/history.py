@@ -8,12 +8,15 @@ in the working directory); see ``auditor/history/store.py`` and docs/history.md.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from auditor.commands.options import report_options
 from auditor.errors import AuditorError
+
+if TYPE_CHECKING:
+    from auditor.history.record import RunAttestation
 
 HISTORY_HELP = ("History store: a SQLite file or postgresql+psycopg://USER@HOST/DB (default: $AUDITOR_HISTORY, "
                 "else auditor-history.sqlite here).")
@@ -48,19 +51,53 @@ def read_result_file(path: str) -> dict[str, Any]:
     return data
 
 
+def run_attestation(result_file: str, attestation_file: str) -> RunAttestation:
+    """The attestation of the result in ``result_file``: the statement of ``attestation_file``
+    whose subjects include the result's SHA-256 (its digest, key id and algorithm). An
+    attestation of other files is an error (exit 2). The signature is not checked here (no
+    public key is given): ``auditor verify`` does that."""
+    from auditor.attest.sign import ALGORITHM, read_attestation
+    from auditor.canonical import sha256_hex
+    from auditor.history.record import RunAttestation
+
+    try:
+        with open(result_file, "rb") as handle:
+            digest = sha256_hex(handle.read())
+    except OSError as exc:
+        raise AuditorError(f"cannot read: {exc.strerror or exc}", where=result_file) from None
+    bundle = read_attestation(attestation_file)
+    named = [b for b in bundle if any(s.sha256 == digest for s in b.statement.subjects)]
+    if not named:
+        raise AuditorError(f"the attestation is for other files: none of its subjects is {result_file} "
+                           f"(sha256:{digest})", where=attestation_file)
+    first = named[0]
+    return RunAttestation(first.statement.digest, first.key_id, ALGORITHM)
+
+
+def attestation_words(att: RunAttestation) -> str:
+    return f"statement sha256:{att.digest}, key id {att.key_id} ({att.algorithm})"
+
+
 def record_document(doc: dict[str, Any], history: str | None = None, cluster: str | None = None,
-                    where: str = "audit result") -> None:
+                    where: str = "audit result", attestation: RunAttestation | None = None,
+                    replace_attestation: bool = False) -> None:
     """Record one audit result document and say so on stderr (``auditor audit --record``)."""
     from auditor.history.record import record_result
     from auditor.history.store import open_store
 
     store = open_store(history, create=True)
     try:
-        rec = record_result(store, doc, cluster=cluster, where=where)
+        rec = record_result(store, doc, cluster=cluster, where=where, attestation=attestation,
+                            replace_attestation=replace_attestation)
     finally:
         store.close()
     state = "recorded" if rec.created else "already recorded (same snapshot and packs)"
-    click.echo(f"{state}: run {rec.run_id} of {rec.cluster} captured {rec.captured_at} in {store.label}", err=True)
+    line = f"{state}: run {rec.run_id} of {rec.cluster} captured {rec.captured_at} in {store.label}"
+    if rec.created and rec.attestation is not None:
+        line += f"; signed: {attestation_words(rec.attestation)}"
+    elif rec.attestation_change and rec.attestation is not None:
+        line += f"; {rec.attestation_change} its attestation: {attestation_words(rec.attestation)}"
+    click.echo(line, err=True)
 
 
 @click.group()
@@ -73,9 +110,21 @@ def history() -> None:
 @history_option
 @click.option("--cluster", default=None, metavar="NAME",
               help="Cluster name the run belongs to (default: $AUDITOR_CLUSTER, else the snapshot source).")
-def record_cmd(result_file: str, history: str | None, cluster: str | None) -> None:
-    """Record an audit result (auditor audit -o RESULT.json) as one run; recording it again is a no-op."""
-    record_document(read_result_file(result_file), history, cluster, where=result_file)
+@click.option("--attestation", "attestation_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The run's attestation (attestation.intoto.jsonl from auditor attest or audit --sign): "
+                   "its statement naming RESULT.json is recorded with the run.")
+@click.option("--replace-attestation", is_flag=True,
+              help="Replace the attestation of a run recorded with a different one.")
+def record_cmd(result_file: str, history: str | None, cluster: str | None, attestation_file: str | None,
+               replace_attestation: bool) -> None:
+    """Record an audit result (auditor audit -o RESULT.json) as one run; recording it again is a no-op
+    (except that it adds an --attestation the stored run lacks)."""
+    if replace_attestation and not attestation_file:
+        raise AuditorError("--replace-attestation needs --attestation FILE")
+    doc = read_result_file(result_file)
+    attestation = run_attestation(result_file, attestation_file) if attestation_file else None
+    record_document(doc, history, cluster, where=result_file, attestation=attestation,
+                    replace_attestation=replace_attestation)
 
 
 @history.command("list")
@@ -83,7 +132,7 @@ def record_cmd(result_file: str, history: str | None, cluster: str | None) -> No
 @click.option("--cluster", default=None, metavar="NAME", help="Only this cluster's runs.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def list_cmd(history: str | None, cluster: str | None, fmt: str) -> None:
-    """Every recorded run: id, cluster, capture time, verdict and counts."""
+    """Every recorded run: id, cluster, capture time, verdict, counts, and whether it is signed."""
     import pandas as pd
     from sqlalchemy import case, func, select
 
@@ -96,18 +145,20 @@ def list_cmd(history: str | None, cluster: str | None, fmt: str) -> None:
             fails = func.sum(case((ControlResult.verdict == "fail", 1), else_=0))
             unknown = func.sum(case((ControlResult.verdict == "unknown", 1), else_=0))
             q = (select(Run.id, Run.cluster, Run.captured_at, Run.captured_at_declared, Run.verdict,
-                        func.count(ControlResult.control), fails, unknown, Run.snapshot_digest, Run.tool_version)
+                        func.count(ControlResult.control), fails, unknown, Run.snapshot_digest, Run.tool_version,
+                        Run.attestation_digest)
                  .join(ControlResult, ControlResult.run_id == Run.id, isouter=True)
                  .group_by(Run.id).order_by(Run.cluster, Run.captured_at, Run.id))
             if cluster is not None:
                 q = q.where(Run.cluster == cluster)
             rows = [{"run": r[0], "cluster": r[1], "captured_at": r[2] + (" (declared)" if r[3] else ""),
                      "verdict": r[4], "controls": int(r[5] or 0), "fail": int(r[6] or 0), "unknown": int(r[7] or 0),
-                     "snapshot": r[8][:12], "tool_version": r[9]} for r in s.execute(q)]
+                     "snapshot": r[8][:12], "tool_version": r[9], "signed": "no" if r[10] is None else "yes"}
+                    for r in s.execute(q)]
     finally:
         store.close()
     df = pd.DataFrame(rows, columns=["run", "cluster", "captured_at", "verdict", "controls", "fail", "unknown",
-                                     "snapshot", "tool_version"])
+                                     "snapshot", "tool_version", "signed"])
     if fmt == "csv":
         emit(to_csv(df), None)
     elif fmt == "json":
@@ -123,7 +174,7 @@ def list_cmd(history: str | None, cluster: str | None, fmt: str) -> None:
               help="Re-render the run's evidence reports into DIR (byte-identical to the day it was recorded).")
 @report_options
 def show_cmd(run: int, history: str | None, report_dir: str | None, formats: tuple[str, ...],
-             templates: tuple[str, ...], paper: str | None) -> None:
+             templates: tuple[str, ...], paper: str | None, cluster_name: str) -> None:
     """One run: its facts and control verdicts; --report DIR re-renders its reports."""
     import orjson
     from sqlalchemy import select
@@ -147,6 +198,10 @@ def show_cmd(run: int, history: str | None, report_dir: str | None, formats: tup
                      f"  source        {r.source}",
                      f"  verdict       {r.verdict}",
                      f"  tool version  {r.tool_version}",
+                     "  attestation   " + ("none (unsigned)" if r.attestation_digest is None else
+                                           f"statement sha256:{r.attestation_digest}"),
+                     *([] if r.attestation_digest is None else
+                       [f"  key id        {r.attestation_key_id} ({r.attestation_algorithm})"]),
                      *[f"  pack          {p.pack} {p.version} sha256:{p.digest}" for p in packs],
                      *[f"  {c.pack}/{c.control}: {c.verdict} ({c.violations} open, {c.waived} waived, "
                        f"{c.unknown} unknown)" for c in controls]]
@@ -157,7 +212,7 @@ def show_cmd(run: int, history: str | None, report_dir: str | None, formats: tup
     if report_dir and doc is not None:
         from auditor.commands.report import run_reports
 
-        for path in run_reports(doc, report_dir, formats, templates, paper):
+        for path in run_reports(doc, report_dir, formats, templates, paper, cluster_name):
             click.echo(f"wrote {path}", err=True)
 
 

@@ -133,6 +133,8 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--template", "templates", multiple=True, metavar="NAME|PATH", help=TEMPLATE_HELP),
         click.option("--paper", type=click.Choice(["a4", "letter"], case_sensitive=False), default=None,
                      help="Paper size of the PDF (default: the template's, A4)."),
+        click.option("--cluster-name", default="", metavar="NAME",
+                     help="The cluster's name on the PDF cover and page header, instead of the input paths."),
     ])
 
 

@@ -68,8 +68,9 @@ class Loaded:
     texts: Mapping[str, str] = field(default_factory=dict)
 
 
-def read_inputs(spec: InputSpec) -> Loaded:
-    """The snapshot of INPUT... or of the live cluster."""
+def read_inputs(spec: InputSpec, lenient: bool = False, cluster_name: str = "") -> Loaded:
+    """The snapshot of INPUT... or of the live cluster (``lenient``: skip documents that are not
+    Kubernetes objects, and take the last of an object defined twice, each with a note)."""
     if spec.live is not None:
         if spec.inputs:
             raise UsageError("give either INPUT... or --live (--kubeconfig/--in-cluster), not both")
@@ -95,7 +96,8 @@ def read_inputs(spec: InputSpec) -> Loaded:
             raise AuditorError(f"cannot read: {exc.strerror or exc}", where=STDIN_NAME) from exc
         texts[STDIN_NAME] = _decode(raw, STDIN_NAME)
         stdin = io.StringIO(texts[STDIN_NAME])
-    snapshot = load_input(list(spec.inputs), stdin=stdin, default_namespace=spec.default_namespace)
+    snapshot = load_input(list(spec.inputs), stdin=stdin, default_namespace=spec.default_namespace, lenient=lenient,
+                          cluster_name=cluster_name)
     return Loaded(snapshot, texts)
 
 
@@ -189,7 +191,7 @@ def run_analysis(spec: InputSpec, flags: AnalysisFlags, progress: PhaseProgress 
     """INPUT... → Analysis, for the commands without control packs (reach, explain)."""
     options = analysis_options(flags)
     progress = progress if progress is not None else PhaseProgress()
-    loaded = read_inputs(spec)
+    loaded = read_inputs(spec, flags.lenient)
     progress.say(f"read {len(loaded.snapshot.resources)} resources")
     return analyse(loaded.snapshot, options, progress, budget)
 
@@ -265,7 +267,7 @@ def audit_inputs(spec: InputSpec, flags: AnalysisFlags, setup: AuditSetup, max_e
                  evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """INPUT... → Analysis → AuditResult: options are checked before the (slow) read."""
     options = analysis_options(flags, setup.zones())
-    return audit_loaded(read_inputs(spec), setup, options, max_evidence, evidence_flows, budget)
+    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows, budget)
 
 
 # -- the baseline view (gate, baseline) ----------------------------------------------------------

@@ -14,7 +14,15 @@ from auditor import __version__
 from auditor.commands.options import MAX_MEMORY, input_options
 from auditor.commands.pipeline import AnalysisFlags, InputSpec, memory_budget, run_analysis
 from auditor.commands.progress import PhaseProgress
-from auditor.commands.text import FORMATS, csv_chunks, emit, emit_chunks, json_chunks, to_table
+from auditor.commands.text import (
+    FORMATS,
+    csv_chunks,
+    emit,
+    emit_chunks,
+    ignored_line,
+    json_chunks,
+    to_table,
+)
 from auditor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -66,20 +74,21 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
         frames = iter([df])
     elif pod_ips_unroutable:
         raise UsageError("--pod-ips-unroutable needs --from an external network (and --by workload, no --port/--http)")
-    from auditor.reach.rows import UnknownTally
+    from auditor.reach.rows import CauseTally
 
-    tally = UnknownTally()
-    frames = _tallied(frames, tally)
+    tally = CauseTally()
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
         frames = (df[df["allowed"] == word].reset_index(drop=True) for df in frames)
+    frames = _tallied(frames, tally)
     if fmt == "csv":
         from auditor.reach.rows import for_people
 
         emit_chunks(csv_chunks(for_people(df) for df in frames), output)
     elif fmt == "json":
         emit_chunks(json_chunks(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
-                                     **({"exposure_assumptions": assumptions} if assumptions else {})), frames),
+                                     **({"exposure_assumptions": assumptions} if assumptions else {})), frames,
+                                late=lambda: {"why_unknown": tally.counted()}),
                     output)
     else:
         import pandas as pd
@@ -89,9 +98,11 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
         df = pd.concat(list(frames), ignore_index=True)
         extra = ("exposure assumptions:\n" + "".join(f"  - {a}\n" for a in assumptions)) if assumptions else ""
         emit(to_table(for_people(df)) + notes_text(analysis) + extra, output)
-    note = tally.note()
-    if note:
-        click.echo(note, err=True)  # exit 0 all the same: reach reports, it does not judge
+    line = tally.line("unknown rows by cause")
+    if line:
+        click.echo(line, err=True)  # exit stays 0: unknown is an answer
+    if analysis.snapshot.ignored and fmt == "csv":  # table and JSON carry it in their notes/meta
+        click.echo(ignored_line(analysis.snapshot.ignored), err=True)
     progress.close()
 
 
@@ -145,7 +156,8 @@ def with_exposure(analysis: Analysis, df: Any, client: str, dst_ents: list[Any] 
                          "ports": p.port if p.verdict == "allow" else "none",
                          "unknown_ports": p.port if p.verdict == "unknown" else "",
                          "decided_by": p.rules + ("; causes: " + "; ".join(str(c) for c in p.causes) if p.causes else ""),
-                         "assurance": "", "via": p.via})
+                         "assurance": "", "via": p.via,
+                         "why_unknown": [c.to_json() for c in p.causes] if p.verdict == "unknown" else []})
     if rows:
         extra = pd.DataFrame(rows, columns=list(df.columns))
         df = pd.concat([df, extra], ignore_index=True) if len(df) else extra
@@ -208,6 +220,7 @@ def meta(analysis: Analysis, **extra: Any) -> dict[str, Any]:
         "unsupported": list(analysis.policies.unsupported),
         "excluded": list(analysis.inventory.excluded),
         "notes": list(analysis.inventory.notes) + list(analysis.policies.notes),
+        "ignored_kinds": dict(sorted(snap.ignored.items())),
         **extra,
     }
 
@@ -219,6 +232,8 @@ def notes_text(analysis: Analysis) -> str:
         ("not modelled (verdicts depending on it are unknown)", analysis.policies.unsupported),
         ("not policy endpoints", analysis.inventory.excluded),
         ("notes", [*analysis.inventory.notes, *analysis.policies.notes]),
+        ("ignored kinds (present in the input, not analysed)",
+         [f"{k}: {v}" for k, v in sorted(analysis.snapshot.ignored.items())]),
     ):
         if items:
             lines.append(f"{title}:")

@@ -24,7 +24,7 @@ from auditor.errors import AuditorError
 
 
 def run_reports(result: dict[str, Any], out_dir: str, formats: Sequence[str], templates: Sequence[str],
-                paper: str | None) -> list[Path]:
+                paper: str | None, cluster_name: str = "") -> list[Path]:
     """Write the chosen formats into ``out_dir`` as one set; returns the final paths."""
     from auditor.canonical import atomic_directory
     from auditor.report import parse_formats, write_reports
@@ -32,7 +32,7 @@ def run_reports(result: dict[str, Any], out_dir: str, formats: Sequence[str], te
 
     chosen = parse_formats(formats)
     options = ReportOptions(templates=tuple(templates) or ("auditor", "executive"),
-                            paper=paper.lower() if paper else None)
+                            paper=paper.lower() if paper else None, cluster_name=cluster_name)
     with atomic_directory(out_dir) as tmp:
         written = write_reports(result, tmp, chosen, options)
     return [Path(out_dir) / os.path.relpath(p, tmp) for p in written]
@@ -76,11 +76,11 @@ def load_result(path: str) -> dict[str, Any]:
               help="Directory to write the reports into (created if missing; replaced as one set).")
 @report_options
 def report(result_file: str, out_dir: str, formats: tuple[str, ...], templates: tuple[str, ...],
-           paper: str | None) -> None:
+           paper: str | None, cluster_name: str) -> None:
     """Evidence reports from an audit result: PDF (templated), CSV, JUnit XML, SARIF 2.1.0."""
     start = time.perf_counter()
     result = load_result(result_file)
-    written = run_reports(result, out_dir, formats, templates, paper)
+    written = run_reports(result, out_dir, formats, templates, paper, cluster_name)
     for p in written:
         click.echo(f"wrote {p}", err=True)
     click.echo(f"{len(written)} file(s) in {time.perf_counter() - start:.1f} s", err=True)

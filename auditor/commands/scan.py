@@ -22,10 +22,12 @@ from auditor.errors import AuditorError
 @click.option("--allow-incomplete", is_flag=True,
               help="Write the snapshot even when a kind could not be read (forbidden, error); it is recorded "
                    "as incomplete. Without it such a scan writes nothing and exits 2.")
+@click.option("--cluster-name", default="", metavar="NAME",
+              help="Record the cluster's name in the snapshot; reports show it instead of the input paths.")
 def scan(source: InputSpec, flags: AnalysisFlags, output: str, captured_at: str | None,
-         allow_incomplete: bool) -> None:
+         allow_incomplete: bool, cluster_name: str) -> None:
     """Capture a snapshot (the hashed evidence) from manifests or, with --live, the cluster."""
-    snapshot = read_inputs(source).snapshot
+    snapshot = read_inputs(source, flags.lenient, cluster_name).snapshot
     if captured_at is not None:
         from auditor.snapshot import declare_captured_at
 

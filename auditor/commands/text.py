@@ -7,7 +7,7 @@ import errno
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from auditor.canonical import atomic_write, atomic_write_chunks, canonical_json
@@ -48,6 +48,13 @@ def to_table(df: pd.DataFrame, *, max_width: int = 80) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ignored_line(ignored: Mapping[str, int]) -> str:
+    """§3 of issue 13: the kinds present in the input that the analysis does not read (data-driven:
+    every kind outside ``auditor.kinds.KNOWN_KINDS`` is counted by the snapshot), with counts."""
+    return "ignored kinds (present in the input, not analysed): " + ", ".join(
+        f"{k} {v}" for k, v in sorted(ignored.items()))
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -61,9 +68,11 @@ def to_json(meta: Mapping[str, Any], df: pd.DataFrame) -> bytes:
 _ROWS = b'"rows":[]'
 
 
-def json_chunks(meta: Mapping[str, Any], frames: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+def json_chunks(meta: Mapping[str, Any], frames: Iterable[pd.DataFrame],
+                late: Callable[[], Mapping[str, Any]] | None = None) -> Iterator[bytes]:
     """``to_json`` of the concatenated frames, one frame at a time: the same bytes (sorted
-    keys, so ``rows`` sits between the meta keys around it)."""
+    keys, so ``rows`` sits between the meta keys around it). ``late`` gives meta keys known
+    only once every frame has passed (counts over the rows); they must sort after ``rows``."""
     head = canonical_json({**meta, "rows": []})
     assert head.count(_ROWS) == 1
     at = head.index(_ROWS) + len(_ROWS) - 1
@@ -74,6 +83,12 @@ def json_chunks(meta: Mapping[str, Any], frames: Iterable[pd.DataFrame]) -> Iter
         if records:
             yield (b"" if first else b",") + b",".join(canonical_json(r) for r in records)
             first = False
+    if late is not None:
+        extra = late()
+        assert all(k > "rows" for k in extra), "late meta keys must sort after rows"
+        whole = canonical_json({**meta, **extra, "rows": []})
+        assert whole[:at] == head[:at]
+        head = whole
     yield head[at:] + b"\n"
 
 

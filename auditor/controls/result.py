@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from auditor.causes import Cause, classify_blocking, counted
 from auditor.documents import RESULT_KIND, RESULT_SCHEMA
 from auditor.portset import PortSet
-from auditor.reach.decision import detail_of
+from auditor.reach.decision import causes_of, detail_of
 
 
 class Verdict(StrEnum):
@@ -242,6 +243,13 @@ class Finding:
     def unknown_omitted(self) -> int:
         return len(self.all_unknown) - len(self.unknown_flows)
 
+    def unknown_causes(self) -> list[dict[str, Any]]:
+        """Why the control is unknown: the causes of its listed unknown flows and of its blocking
+        reasons, deduplicated, with how many flows (or reasons) each explains."""
+        groups: list[tuple[Cause, ...]] = [causes_of(v.decided_by) for v in self.unknown_flows]
+        groups += [(Cause(classify_blocking(r), r, ""),) for r in self.blocking]
+        return counted(groups)
+
     def with_verdict(self) -> Finding:
         c = self.counts
         return replace(self, verdict=decide_counts(c["violations"], c["waived"], c["unknown"], self.blocking))
@@ -266,6 +274,7 @@ class Finding:
                 "reasons": list(self.blocking),
                 "flows": [v.to_dict() for v in sorted(self.unknown_flows, key=Violation.sort_key)],
                 "flows_omitted": self.unknown_omitted,
+                "causes": self.unknown_causes(),
             },
             "notes": list(self.notes),
             "checked": dict(sorted(self.checked.items())),

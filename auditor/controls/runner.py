@@ -63,6 +63,7 @@ def run_audit(
             "source": snap.source,
             "captured_at": snap.captured_at,
             **({"captured_at_declared": True} if snap.captured_at_declared else {}),
+            **({"cluster_name": snap.cluster_name} if snap.cluster_name else {}),
             "incomplete": {k: v for k, v in sorted(snap.collection.items()) if v not in ("ok", "not-installed")},
             # who enforces admin network policies, only when it matters (ADM-14)
             **({"dataplane": analysis.policies.dataplane} if analysis.policies.dataplane else {}),

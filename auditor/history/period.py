@@ -111,6 +111,7 @@ class RunInfo:
     verdict: str
     tool_version: str
     snapshot_digest: str
+    signed: bool = False  # an attestation is recorded for the run (revision 0003)
 
     @property
     def time(self) -> dt.datetime:
@@ -150,6 +151,7 @@ class ControlStats:
     waived: int
     held_share: float
     windows: int
+    signed: int = 0  # scans whose run has an attestation recorded
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,11 @@ class ClusterPeriod:
     trends: Mapping[str, tuple[TrendPoint, ...]] = field(default_factory=dict)  # framework → points
 
     @property
+    def signed_runs(self) -> int:
+        """Runs in the period with an attestation recorded (signed evidence)."""
+        return sum(1 for r in self.runs if r.signed)
+
+    @property
     def held_share(self) -> float:
         """Share of the period in which every control held (the weakest control's share)."""
         return min((s.held_share for s in self.stats), default=0.0)
@@ -259,7 +266,7 @@ def analyse(store: Store, period: Period, cluster: str | None, *, tool_version: 
     for name in names:
         with store.session("cannot read the history") as s:
             runs = [RunInfo(r.id, r.cluster, r.captured_at, bool(r.captured_at_declared), r.verdict, r.tool_version,
-                            r.snapshot_digest)
+                            r.snapshot_digest, r.attestation_digest is not None)
                     for r in s.execute(select(Run).where(Run.cluster == name, Run.captured_at <= until)
                                        .order_by(Run.captured_at, Run.id)).scalars()]
             if not any(r.time >= period.since for r in runs):
@@ -318,6 +325,7 @@ def _cluster_period(name: str, runs: list[RunInfo], first: int, controls: Sequen
             cache[run_id] = _side(run_id, orjson.loads(documents(run_id)))
         return cache[run_id]
 
+    signed = {r.id: r.signed for r in runs}
     stats, windows = [], []
     for key in sorted(by_control, key=lambda k: (k.pack, k.control)):
         rows = sorted(by_control[key], key=lambda x: x[0])
@@ -333,7 +341,8 @@ def _cluster_period(name: str, runs: list[RunInfo], first: int, controls: Sequen
                 held += cover.get(prev.id, dt.timedelta())
         stats.append(ControlStats(name, key, infos[key], scans=len(in_rows), passed=counts["pass"],
                                   failed=counts["fail"], unknown=counts["unknown"], waived=counts["waived"],
-                                  held_share=round(held / period.length, 4), windows=len(found)))
+                                  held_share=round(held / period.length, 4), windows=len(found),
+                                  signed=sum(1 for c in in_rows if signed[c.run_id])))
         windows += [_explain(w, runs, index, doc) for w in found]
     series, entries = _scope(name, runs, first, zones)
     trends = _trends(inside, controls, frameworks)

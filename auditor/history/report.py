@@ -25,7 +25,7 @@ from auditor.report.pdf.template import Section
 SCHEMA = "zone-auditor/period-template/v1"
 DEFAULT_TEMPLATE = "period"
 CONTROLS_COLUMNS = ("control", "scans", "pass", "fail", "unknown", "held_share", "waived", "pack", "cluster",
-                    "title", "references", "failure_windows")
+                    "title", "references", "failure_windows", "signed_runs")
 WINDOWS_COLUMNS = ("control", "opened", "closed", "duration_hours", "opening_run", "closing_run", "pack", "cluster",
                    "violations_at_open", "opened_by", "drift_opened", "drift_closed")
 GAPS_COLUMNS = ("cluster", "start", "end", "hours", "after_run", "before_run")
@@ -34,7 +34,8 @@ FILES = ("period-controls.csv", "failure-windows.csv", "coverage-gaps.csv", "sco
 SECTION_KINDS = ("cover", "summary", "fleet", "trend", "controls", "windows", "coverage", "scope", "signoff", "text",
                  "page-break")
 PLACEHOLDERS = ("organisation", "scope", "since", "until", "every", "runs", "clusters", "controls", "windows",
-                "open_windows", "gaps", "coverage", "store", "tool_version", "declared_runs")
+                "open_windows", "gaps", "coverage", "store", "tool_version", "declared_runs",
+                "signed_runs")
 
 
 # -- CSV ----------------------------------------------------------------------------------------------
@@ -53,7 +54,8 @@ def csv_files(result: PeriodResult) -> dict[str, bytes]:
     for c in result.clusters:
         for s in c.stats:
             controls.append((s.key.control, s.scans, s.passed, s.failed, s.unknown, f"{s.held_share:.4f}", s.waived,
-                             s.key.pack, c.cluster, s.info.title, "; ".join(s.info.references), s.windows))
+                             s.key.pack, c.cluster, s.info.title, "; ".join(s.info.references), s.windows,
+                             s.signed))
         for w in c.windows:
             windows.append((w.key.control, w.opened, w.closed or "", f"{w.duration_hours:.2f}", w.opening_run,
                             "" if w.closing_run is None else w.closing_run, w.key.pack, c.cluster,
@@ -164,6 +166,7 @@ def values(result: PeriodResult, organisation: str) -> dict[str, str]:
         "store": result.store,
         "tool_version": result.tool_version,
         "declared_runs": str(sum(c.declared_runs for c in cs)),
+        "signed_runs": str(sum(c.signed_runs for c in cs)),
     }
 
 
@@ -249,6 +252,9 @@ def _cover(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
     if v["declared_runs"] != "0":
         pairs.append(("User-declared times", f"{v['declared_runs']} run(s) carry a capture time declared by the "
                                              "user (auditor scan --captured-at), not read from a clock"))
+    if v["signed_runs"] != "0":
+        pairs.append(("Signed runs", f"{v['signed_runs']} of {v['runs']} run(s) have an attestation recorded "
+                                     "(the coverage section names them per cluster)"))
     out.append(kv(ctx, pairs))
     out += [Spacer(1, 6 * mm), *_narrative(ctx, s.text), PageBreak()]
     return out
@@ -373,6 +379,9 @@ def _coverage(ctx: Any, s: Section, r: PeriodResult) -> list[Any]:
                               "" if g.before_run is None else g.before_run) for g in c.gaps], (1.5, 1.5, 0.8, 0.8, 0.8)))
         else:
             out.append(para(ctx, "No gap longer than twice the expected interval.", "body"))
+        out.append(para(ctx, f"Signed evidence: {c.signed_runs} of {len(c.runs)} runs in the period have an "
+                             "attestation recorded (auditor audit --sign, or history record --attestation); "
+                             "auditor verify checks their signatures.", "body"))
         declared = [x for x in c.runs if x.declared]
         if declared:
             out.append(para(ctx, f"{len(declared)} run(s) have a capture time declared by the user "

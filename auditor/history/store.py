@@ -75,6 +75,10 @@ class Run(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[str] = mapped_column(String(TIME))
+    # revision 0003: the signed in-toto statement naming this run's result (None: unsigned)
+    attestation_digest: Mapped[str | None] = mapped_column(String(DIGEST), nullable=True, default=None)
+    attestation_key_id: Mapped[str | None] = mapped_column(String(128), nullable=True, default=None)
+    attestation_algorithm: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
 
 
 class RunPack(Base):

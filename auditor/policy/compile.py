@@ -94,8 +94,25 @@ def _add_skipped(out: PolicySet, snapshot: Snapshot, with_staged: bool) -> None:
             continue
         namespace = item.namespace if item.kind_key in _NAMESPACE_SCOPED else None
         ref = f"{item.kind_key} {item.namespace + '/' if item.namespace else ''}{item.name} (invalid)"
-        directions: tuple[Direction, ...] = ("ingress", "egress")
+        read = (snapshot.base or snapshot).get(item.kind_key, item.namespace, item.name)
+        directions = _skipped_directions(item.kind_key, read.body if read is not None else None)
         _add_unknown(out, ref, namespace, item.text, directions)
+
+
+def _skipped_directions(kind_key: str, body: object) -> tuple[Direction, ...]:
+    """The directions an invalid NetworkPolicy could isolate: those its ``policyTypes`` name or,
+    without them, ingress and (with an ``egress`` key) egress (K8S-3, issue #13 §2.3). Anything
+    less readable, and every other kind, may touch both."""
+    both: tuple[Direction, ...] = ("ingress", "egress")
+    spec = body.get("spec") if isinstance(body, dict) else None
+    if kind_key != "NetworkPolicy" or not isinstance(spec, dict):
+        return both
+    types = spec.get("policyTypes")
+    if types is None:
+        return ("ingress", "egress") if "egress" in spec else ("ingress",)
+    if isinstance(types, list) and types and all(t in ("Ingress", "Egress") for t in types):
+        return tuple(d for d in both if d.capitalize() in types)
+    return both
 
 
 def _add_unknown(

@@ -237,7 +237,10 @@ def translate_network_policy(resource: Resource, *, lenient: bool = False) -> Po
 
 def broken_policy(resource: Resource, ref: str, reason: str) -> Policy:
     """Lenient mode: an invalid policy may select every pod of its namespace, in both
-    directions, and may or may not allow anything — so its subjects' verdicts become unknown."""
+    directions, and may or may not allow anything — so its subjects' verdicts become unknown.
+    The directions are those its ``policyTypes`` (or, without them, its rule lists) name when
+    they can be read (K8S-3): an invalid ingress-only policy does not isolate egress."""
+    directions = _broken_directions(resource)
     rules = {
         d: (
             Rule(
@@ -246,7 +249,7 @@ def broken_policy(resource: Resource, ref: str, reason: str) -> Policy:
                 unmodelled=(f"invalid object: {reason}",),
             ),
         )
-        for d in ("ingress", "egress")
+        for d in directions
     }
     return Policy(
         ref=ref,
@@ -256,9 +259,21 @@ def broken_policy(resource: Resource, ref: str, reason: str) -> Policy:
         tier="default",
         order=K8S_ORDER,
         subject=All(),
-        types=frozenset({"ingress", "egress"}),
-        ingress=rules["ingress"],
-        egress=rules["egress"],
+        types=frozenset(directions),
+        ingress=rules.get("ingress", ()),
+        egress=rules.get("egress", ()),
         broken=reason,
         origin=resource.where,
     )
+
+
+def _broken_directions(resource: Resource) -> tuple[str, ...]:
+    """K8S-3 on an invalid object: readable ``policyTypes``, else Ingress (+ Egress with an
+    ``egress`` list); an unreadable spec may isolate either direction."""
+    spec = resource.body.get("spec")
+    if not isinstance(spec, dict):
+        return ("ingress", "egress")
+    types = spec.get("policyTypes")
+    if isinstance(types, list) and types and all(t in ("Ingress", "Egress") for t in types):
+        return tuple(d for d in ("ingress", "egress") if d.capitalize() in types)
+    return ("ingress", "egress") if "egress" in spec else ("ingress",)

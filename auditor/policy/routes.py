@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from auditor.causes import Cause
 from auditor.errors import AuditorError, InvalidResource
 from auditor.policy.ir import IPNetwork
 from auditor.snapshot import Resource, Snapshot
@@ -22,18 +23,6 @@ ROUTE_KINDS = ("gateway/HTTPRoute", "gateway/GRPCRoute", "gateway/TLSRoute", "ga
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-
-
-@dataclass(frozen=True)
-class Cause:
-    """Why something is unknown (EXP-2): a code, the words, and the object it is about."""
-
-    code: str  # cloud-firewall | lb-impl | snat-node | dns-runtime | controller-unknown | invalid-object | …
-    text: str
-    ref: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.text}" + (f" ({self.ref})" if self.ref else "")
 
 
 @dataclass(frozen=True)

@@ -930,3 +930,58 @@ def from_label_selector(obj: Mapping[str, Any] | None, *, what: str = "selector"
                     raise fail(path, f"values must not be given when operator is {op}")
                 terms.append(Has(key) if op == "Exists" else Not(Has(key)))
     return and_(*terms)
+
+
+_TAUTOLOGY_LIMIT = 4096  # label maps tried before giving up (then: not known to be always true)
+
+
+def _literals(sel: Selector, out: dict[str, set[str]]) -> bool:
+    """Collect the literal values each key is compared with; False for substring operators
+    (their value classes are not a finite partition by literals)."""
+    if isinstance(sel, (Contains, StartsWith, EndsWith)):
+        return False
+    if isinstance(sel, _KeyValue):
+        out.setdefault(sel.key, set()).add(sel.value)
+    elif isinstance(sel, _KeySet):
+        out.setdefault(sel.key, set()).update(sel.values)
+    elif isinstance(sel, Has):
+        out.setdefault(sel.key, set())
+    elif isinstance(sel, Not):
+        return _literals(sel.inner, out)
+    elif isinstance(sel, _Group):
+        return all(_literals(item, out) for item in sel.items)
+    return True
+
+
+def always_true(sel: Selector) -> bool:
+    """True if ``sel`` matches every label map (CAL-1: ``''``, ``all()``, ``has(a) || !has(a)``).
+
+    Per key, a label is absent, equal to one of the literals the selector names, or some other
+    value; those classes decide every ``==``/``!=``/``in``/``has`` test, so trying one map per
+    combination is exact. Selectors with substring operators or too many combinations are not
+    claimed to be always true (the caller then stays three-valued: unknown, never allow).
+    """
+    if is_all(sel):
+        return True
+    if sel.uses_global():
+        return False
+    lits: dict[str, set[str]] = {}
+    if not _literals(sel, lits):
+        return False
+    keys = sorted(lits)
+    choices: list[list[str | None]] = []
+    total = 1
+    for k in keys:
+        vals = sorted(lits[k])
+        fresh = "x" + "".join(vals) + "-other"  # differs from every literal
+        choices.append([None, fresh, *vals])
+        total *= len(choices[-1])
+        if total > _TAUTOLOGY_LIMIT:
+            return False
+    import itertools
+
+    for combo in itertools.product(*choices):
+        labels = {k: v for k, v in zip(keys, combo, strict=True) if v is not None}
+        if not sel.matches(labels):
+            return False
+    return True

@@ -28,6 +28,7 @@ from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
+from auditor.reach.uncertainty import CauseFinder
 from auditor.snapshot import Snapshot
 from auditor.sources.validate import check_snapshot
 
@@ -175,6 +176,7 @@ class Analysis:
     _net_bits: tuple[np.ndarray, np.ndarray] | None = None
     _hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     _allow_rule: np.ndarray | None = None
+    _causes: CauseFinder | None = None
     _l7_bits: dict[Request | None, tuple[L7Result, np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
 
@@ -231,6 +233,12 @@ class Analysis:
                 return hits[0], "workload"
             if len(hits) > 1:
                 raise LookupError(f"{name!r} is ambiguous: {', '.join(e.name for e in hits)}")
+        for item in self.inventory.excluded:  # K8S-13 / FLOW-2: present, but not a policy endpoint
+            who, _, why = item.partition(": ")
+            w = who.split("/")
+            if who == name or (len(parts) == 2 and len(w) == 3 and w[0] == parts[0] and w[2] == parts[1]):
+                raise LookupError(f"{who} is in the input but outside the pod model: {why}; its traffic is the "
+                                  "node's, which NetworkPolicies do not select (host endpoints are not modelled)")
         known = [e.name for e in self.entities("workload")][:8]
         raise LookupError(f"no pod, workload, namespace or external network named {name!r} (e.g. {', '.join(known)})")
 
@@ -606,6 +614,60 @@ class Analysis:
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
     ) -> list[DecidedBy]:
         """``decided_by`` for many pairs; identical evidence is worked out once."""
+        return self._with_causes(pm, ii, jj, atoms, self._decided_by_many(pm, ii, jj, atoms))
+
+    def cause_finder(self) -> CauseFinder:
+        """Names the causes of unknown cells (one per analysis: it caches per distinct cell)."""
+        if self._causes is None:
+            self._causes = CauseFinder(self)
+        return self._causes
+
+    def _with_causes(self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None,
+                     whys: list[DecidedBy]) -> list[DecidedBy]:
+        """Attach the causes of every unknown pair (derived on demand, ``reach/uncertainty.py``)."""
+        v = pm.verdict[pm.row[np.asarray(ii), np.asarray(jj)]]
+        unknown = (v == UNKNOWN).any(axis=1) if len(ii) else np.zeros(0, bool)
+        if not unknown.any():
+            return whys
+        finder = self.cause_finder()
+        out = list(whys)
+        ks = np.flatnonzero(unknown)
+        # pairs of one class each with the same (egress, ingress, Istio) groups and verdict row have
+        # the same causes: key them with numpy, work each out once
+        keys: list[tuple[int, ...] | None] = [None] * ks.size
+        b = pm.blocks
+        if b is not None and ks.size:
+            i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
+            single = (b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)
+            if single.any():
+                sc = b.s_cls[b.s_start[i_k[single]]]
+                tc = b.t_cls[b.t_start[j_k[single]]]
+                cols = [self.egress.gid(sc, tc), self.ingress.gid(tc, sc), pm.row[i_k[single], j_k[single]]]
+                if pm.l7 is not None:
+                    cols.append(pm.l7.gid(tc, sc))
+                stacked = np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1).tolist()
+                for n, pos in enumerate(np.flatnonzero(single).tolist()):
+                    keys[pos] = tuple(stacked[n])
+        seen: dict[tuple[Any, ...], dict[str, tuple[Any, ...]]] = {}
+        made: dict[tuple[int, int], DecidedBy] = {}  # one object per (decision, causes): shared downstream
+        for n, k in enumerate(ks.tolist()):
+            at = None if atoms is None else atoms[k]
+            key = None if keys[n] is None else (keys[n], None if at is None else np.asarray(at).tobytes())
+            found = seen.get(key) if key is not None else None
+            if found is None:
+                found = finder.pair_causes(pm, int(ii[k]), int(jj[k]), at)
+                if key is not None:
+                    seen[key] = found
+            mk = (id(whys[k]), id(found))
+            hit = made.get(mk)
+            if hit is None:
+                hit = made[mk] = whys[k].with_causes(found)
+            out[k] = hit
+        return out
+
+    def _decided_by_many(
+        self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
+    ) -> list[DecidedBy]:
         re_, ri, rl = self.witness_rules(pm, ii, jj)
         v = pm.verdict[pm.row[ii, jj]]
         shared = atoms is None or (len(atoms) > 0 and all(a is atoms[0] for a in atoms))
@@ -725,6 +787,7 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
     nodes = tuple(ExternalNetwork(f"Node/{name}", nets) for name, nets in sorted(policies.node_networks.items())
                   if f"Node/{name}" not in known)
     inventory = build_inventory(snapshot, (*options.externals, *nodes))
+    inventory.notes.extend(snapshot.notes)  # lenient loading: skipped documents, duplicates
     classes, addresses = build_classes(inventory, policies, pod_cidrs=options.pod_cidrs,
                                        mesh_networks=mesh_networks(istio))
     ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from auditor.causes import Cause, unique
+
 
 class Reason(StrEnum):
     """Why a decision was made: a policy rule matched, or which default applied."""
@@ -134,13 +136,19 @@ class SideDecision:
     side: str
     rules: tuple[Decision, ...]
     more: int = 0
+    causes: tuple[Cause, ...] = ()  # why this side is unknown (empty when it is not)
 
     def to_json(self) -> dict[str, Any]:
-        return {"side": self.side, "rules": [r.to_json() for r in self.rules], "more": self.more}
+        out: dict[str, Any] = {"side": self.side, "rules": [r.to_json() for r in self.rules], "more": self.more}
+        if self.causes:
+            out["why_unknown"] = [c.to_json() for c in self.causes]
+        return out
 
 
 def side_text(s: SideDecision) -> str:
     texts = [rule_text(r) for r in s.rules] + ([f"+{s.more} more"] if s.more else [])
+    if not texts:
+        texts = ["unknown"]
     return f"{s.side}: " + " | ".join(texts)
 
 
@@ -164,8 +172,45 @@ class DecidedBy(str):
     def __reduce__(self) -> tuple[Any, ...]:
         return (DecidedBy, (self.sides,))
 
+    # Two flows with the same rules but different causes are different evidence.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DecidedBy):
+            return str.__eq__(self, other) and self.causes == other.causes
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)  # as its text: lookups by the plain text keep working
+
+    @property
+    def causes(self) -> tuple[Cause, ...]:
+        """Why the flow is unknown, over all sides (empty when it is not)."""
+        return unique(c for s in self.sides for c in s.causes)
+
+    def with_causes(self, by_side: Mapping[str, Sequence[Cause]]) -> DecidedBy:
+        """This decision with the causes of each side attached (a side not named yet is added)."""
+        if not any(by_side.values()):
+            return self
+        sides = [SideDecision(s.side, s.rules, s.more, unique((*s.causes, *by_side.get(s.side, ()))))
+                 for s in self.sides]
+        have = {s.side for s in sides}
+        sides += [SideDecision(side, (), 0, unique(cs)) for side, cs in by_side.items() if cs and side not in have]
+        return DecidedBy(sides)
+
     def detail(self) -> list[dict[str, Any]]:
         return [s.to_json() for s in self.sides]
+
+
+def causes_of(decided_by: str) -> tuple[Cause, ...]:
+    """The causes of a ``decided_by`` value (``()`` for words or a known verdict)."""
+    return decided_by.causes if isinstance(decided_by, DecidedBy) else ()
+
+
+def causes_of_detail(detail: Sequence[Mapping[str, Any]] | None) -> tuple[Cause, ...]:
+    """The causes recorded in a ``decided_by_detail`` (a result read back)."""
+    return unique(Cause.from_json(c) for s in detail or () for c in s.get("why_unknown") or ())
 
 
 def detail_of(decided_by: str) -> list[dict[str, Any]]:

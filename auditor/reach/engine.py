@@ -19,6 +19,7 @@ from enum import StrEnum
 import numpy as np
 
 from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
+from auditor.policy.selectors import always_true
 from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
@@ -269,7 +270,8 @@ class Engine:
             nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector)
             dm &= nd
             pm &= np_
-        if pol.subject_sa_selector is not None:
+        if pol.subject_sa_selector is not None and not always_true(pol.subject_sa_selector):
+            # CAL-1: a selector true on every label set holds whatever the account's labels
             sm = self.m._sel("sa_labels", pol.subject_sa_selector)
             dm &= sm & ~c.sa_unknown
             pm &= sm | c.sa_unknown

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from auditor.causes import Cause, unique
 from auditor.policy.admin import ADMIN_KINDS
 from auditor.reach.analysis import Analysis, Entity
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult
@@ -61,6 +63,7 @@ class Explanation:
     note: str
     mesh: MeshExplanation | None = None
     request: str = ""
+    causes: tuple[Cause, ...] = ()  # why the verdict is unknown (empty when it is not)
 
 
 def _side(analysis: Analysis, d: str, result: DirectionResult, subject: int, peer: int, atom: int) -> SideExplanation:
@@ -227,6 +230,51 @@ def default_query(analysis: Analysis, src: Entity, dst: Entity, allowed: np.ndar
     return PortQuery("TCP", 80)
 
 
+def declared_ports(analysis: Analysis, dst: Entity) -> list[PortQuery]:
+    """``explain`` without ``--port`` (issue 13 §2.2): every port the destination declares, its
+    containers' ``containerPort``s and the target ports of the Services selecting it (named
+    target ports resolved on the pod, K8S-12), that the port space models."""
+    from auditor.reach.endpoints import _pod_template
+
+    snap = analysis.snapshot
+    found: set[tuple[str, int]] = set()
+    services = snap.of_kind("Service")
+    for idx in dst.endpoints:
+        ep = analysis.inventory.endpoints[idx]
+        if ep.kind != "pod":
+            continue
+        spec: Any = None
+        if ep.template:
+            ns, kind, name = ep.workload.split("/", 2)
+            res = snap.get(kind, ns, name)
+            template = _pod_template(res) if res is not None else None
+            spec = (template or {}).get("spec")
+        else:
+            res = snap.get("Pod", ep.namespace, ep.pod)
+            spec = res.body.get("spec") if res is not None else None
+        for group in ("containers", "initContainers"):
+            for container in (spec or {}).get(group) or []:
+                for p in (container or {}).get("ports") or []:
+                    if isinstance(p.get("containerPort"), int):
+                        found.add((str(p.get("protocol") or "TCP").upper(), p["containerPort"]))
+        named = {(n, proto): num for n, proto, num in ep.named_ports}
+        for svc in services:
+            if svc.namespace != ep.namespace:
+                continue
+            sel = (svc.body.get("spec") or {}).get("selector") or {}
+            if not sel or any(ep.labels.get(k) != v for k, v in sel.items()):
+                continue
+            for p in (svc.body.get("spec") or {}).get("ports") or []:
+                proto = str(p.get("protocol") or "TCP").upper()
+                target = p.get("targetPort", p.get("port"))
+                if isinstance(target, str) and not target.isdigit():
+                    target = named.get((target, proto))
+                if target is not None and str(target).isdigit():
+                    found.add((proto, int(target)))
+    out = [PortQuery(proto, num) for proto, num in sorted(found, key=lambda x: (x[0] != "TCP", x[0], x[1]))]
+    return [q for q in out if analysis.ports.index_of(q.protocol, q.port) is not None]
+
+
 def explain(analysis: Analysis, src: Entity, dst: Entity, port: PortQuery, request: Request | None = None) -> Explanation:
     """Explain the most permissive class pair of the two entities at ``port`` (any-of semantics)."""
     atom = analysis.ports.index_of(port.protocol, port.port)
@@ -256,13 +304,23 @@ def explain(analysis: Analysis, src: Entity, dst: Entity, port: PortQuery, reque
     ingress = _side(analysis, "ingress", analysis.ingress, t_cls, s_cls, l4_atom)
     mesh = _mesh(analysis, t_cls, s_cls, atom, request)
     verdict = min(egress.verdict, ingress.verdict, mesh.verdict if mesh else ALLOW)
+    causes: list[Cause] = []
+    if verdict == UNKNOWN:
+        finder = analysis.cause_finder()
+        at4, at = np.array([l4_atom]), np.array([atom])
+        if egress.verdict == UNKNOWN:
+            causes += finder.engine_causes("egress", analysis.egress, s_cls, t_cls, at4)
+        if ingress.verdict == UNKNOWN:
+            causes += finder.engine_causes("ingress", analysis.ingress, t_cls, s_cls, at4)
+        if mesh is not None and mesh.verdict == UNKNOWN and l7 is not None:
+            causes += finder.l7_causes(l7, t_cls, s_cls, at)
     if len(src.classes) * len(dst.classes) > 1:
         note = (note + "; " if note else "") + (
             f"{src.name} × {dst.name} span {len(src.classes) * len(dst.classes)} endpoint-class pairs; "
             "showing the most permissive one"
         )
     return Explanation(src=src.name, dst=dst.name, port=str(port), verdict=verdict, egress=egress, ingress=ingress,
-                       note=note, mesh=mesh, request=str(request) if request else "")
+                       note=note, mesh=mesh, request=str(request) if request else "", causes=unique(causes))
 
 
 def render(ex: Explanation) -> str:
@@ -295,4 +353,6 @@ def render(ex: Explanation) -> str:
     else:
         lines.append(f"Verdict: {WORD[ex.verdict]} (a flow is allowed only if source egress AND destination ingress "
                      "allow it, K8S-5)")
+    if ex.causes:
+        lines.append("unknown because " + "; ".join(c.text() for c in ex.causes))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PortRange, Rule
-from auditor.policy.selectors import Selector
+from auditor.policy.selectors import Selector, always_true
 from auditor.reach.classes import NO_ADDRESS, AddressClasses, ClassTable
 from auditor.reach.ports import PortSpace, canonical_protocol
 from auditor.reach.rowhash import unique_rows
@@ -151,7 +151,8 @@ class Matcher:
                              dtype=bool) & c.is_pod
                 ed &= m
                 ep &= m
-            if em.service_account_selector is not None:
+            if em.service_account_selector is not None and not always_true(em.service_account_selector):
+                # CAL-1: a selector true on every label set holds whatever the account's labels
                 m = self._sel("sa_labels", em.service_account_selector) & c.is_pod
                 ed &= m & ~c.sa_unknown
                 ep &= m | (c.sa_unknown & c.is_pod)

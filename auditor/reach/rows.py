@@ -2,24 +2,67 @@
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
+from auditor.causes import Cause, count_line, counted
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
-from auditor.reach.decision import DecidedBy
+from auditor.reach.decision import DecidedBy, causes_of
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
 from auditor.reach.l7.compile import Request
 from auditor.reach.ports import PortQuery
 
 DETAIL = "decided_by_detail"  # JSON only: the structured ``decided_by`` (see ``for_people``)
+NON_TCP = "(non-TCP: not HTTP, the mesh does not see it)"  # ``--http`` rows of the other protocols
+WHY = "why_unknown"  # causes of an unknown row: [{code, words, object}] in JSON, text in CSV/table
 
 
 def for_people(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows without ``decided_by_detail``: CSV and the table show ``decided_by`` as text."""
-    return df.drop(columns=[DETAIL], errors="ignore")
+    """The rows without ``decided_by_detail``: CSV and the table show ``decided_by`` and
+    ``why_unknown`` as text."""
+    out = df.drop(columns=[DETAIL], errors="ignore")
+    if WHY in out.columns:
+        seen: dict[int, str] = {}  # rows share their cause lists: join each once
+        texts = []
+        for x in out[WHY]:
+            t = seen.get(id(x))
+            if t is None:
+                t = seen[id(x)] = " | ".join(f"{c['code']}: {c['words']}" for c in x)
+            texts.append(t)
+        out = out.assign(**{WHY: texts})
+    return out
+
+
+def row_causes(df: pd.DataFrame) -> list[tuple[Cause, ...]]:
+    """The causes of each row (``()`` for a known row)."""
+    if WHY not in df.columns:
+        return []
+    seen: dict[int, tuple[Cause, ...]] = {}
+    out = []
+    for x in df[WHY]:
+        hit = seen.get(id(x))
+        if hit is None:
+            hit = seen[id(x)] = tuple(Cause.from_json(c) for c in x)
+        out.append(hit)
+    return out
+
+
+def _why_unknown(whys: Sequence[DecidedBy], unknown: np.ndarray) -> np.ndarray:
+    """``why_unknown`` per row: the causes of rows with an unknown verdict or unknown ports."""
+    out = np.empty(len(whys), dtype=object)
+    seen: dict[int, list[dict[str, str]]] = {}
+    for k, w in enumerate(whys):
+        if not unknown[k]:
+            out[k] = []
+            continue
+        hit = seen.get(id(w))
+        if hit is None:
+            hit = seen[id(w)] = [c.to_json() for c in causes_of(w)]
+        out[k] = hit
+    return out
 
 
 def _details(whys: Sequence[DecidedBy]) -> np.ndarray:
@@ -46,11 +89,13 @@ def _pair_index(pm: PairMatrix) -> tuple[np.ndarray, np.ndarray]:
     return ii[keep], jj[keep]
 
 
-def _assurance(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atom: int | None = None) -> np.ndarray:
-    """The ``assurance`` word of every pair (computed once per distinct row)."""
+def _assurance(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atom: int | None = None,
+               only: np.ndarray | None = None) -> np.ndarray:
+    """The ``assurance`` word of every pair (computed once per distinct row; at ``atom``, or at
+    the atoms ``only`` when given)."""
     rows = pm.row[ii, jj]
     uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
-    atoms = None if atom is None else np.array([atom])
+    atoms = only if atom is None else np.array([atom])
     words = [analysis.assurance(pm, int(ii[k]), int(jj[k]), atoms) for k in first]
     return np.array(words, dtype=object)[inv] if len(uniq) else np.array([], dtype=object)
 
@@ -109,19 +154,24 @@ def _requests(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray
     return out
 
 
-def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
+def summary_rows(analysis: Analysis, pm: PairMatrix, only: np.ndarray | None = None) -> pd.DataFrame:
     """One row per pair: allowed (any port), the allowed and unknown port summaries, which
-    request classes get through (with an Istio layer), why, and the assurance."""
+    request classes get through (with an Istio layer), why, and the assurance. ``only``: a mask
+    of the port atoms the rows are about (``--http``: TCP, since an HTTP request is TCP)."""
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
     uniq, inv = np.unique(rows, return_inverse=True)
+    mask = np.ones(len(analysis.ports), dtype=bool) if only is None else only
     allowed_w, ports_w, unknown_w = [], [], []
+    row_atoms: dict[int, np.ndarray] = {}
     for r in uniq:
-        v = pm.verdict[r]
+        v = np.where(mask, pm.verdict[r], DENY)
         word = ALLOW if (v == ALLOW).any() else (UNKNOWN if (v == UNKNOWN).any() else DENY)
         allowed_w.append(VERDICT_WORDS[word])
         ports_w.append(analysis.ports.summary(v == ALLOW))
         unknown_w.append(analysis.ports.summary(v == UNKNOWN) if (v == UNKNOWN).any() else "")
+        pick = (v == word) & mask
+        row_atoms[int(r)] = np.flatnonzero(pick if pick.any() else mask)
     src = np.array([e.name for e in pm.src], dtype=object)[ii]
     dst = np.array([e.name for e in pm.dst], dtype=object)[jj]
     cols: dict[str, object] = {"src": src, "dst": dst}
@@ -135,9 +185,11 @@ def summary_rows(analysis: Analysis, pm: PairMatrix) -> pd.DataFrame:
     })
     if analysis.l7_active and pm.request is None:
         cols["requests"] = _requests(analysis, pm, ii, jj)
-    whys = analysis.decided_by_many(pm, ii, jj)
+    whys = analysis.decided_by_many(pm, ii, jj) if only is None else \
+        analysis.decided_by_many(pm, ii, jj, [row_atoms[int(r)] for r in rows])
     cols["decided_by"] = np.array(whys, dtype=object)
-    cols["assurance"] = _assurance(analysis, pm, ii, jj)
+    cols["assurance"] = _assurance(analysis, pm, ii, jj, only=None if only is None else np.flatnonzero(mask))
+    cols[WHY] = _why_unknown(whys, ((pm.verdict[rows] == UNKNOWN) & mask).any(axis=1))
     cols[DETAIL] = _details(whys)
     return pd.DataFrame(cols)
 
@@ -166,6 +218,7 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
             "allowed": words,
             "decided_by": np.array(whys, dtype=object),
             "assurance": _assurance(analysis, pm, ii, jj, atom),
+            WHY: _why_unknown(whys, pm.verdict[rows, atom] == UNKNOWN),
             DETAIL: _details(whys),
             "_order": order,
         })
@@ -175,13 +228,27 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
     return df.reset_index(drop=True)
 
 
-def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[PortQuery]) -> pd.DataFrame:
+def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[PortQuery],
+              plain: PairMatrix | None = None) -> pd.DataFrame:
     """``--http``: one pair matrix per request; rows per (pair, [port,] request), with
-    ``method,path`` after ``protocol`` (port rows) or after ``dst`` (summary rows)."""
+    ``method,path`` after ``protocol`` (port rows) or after ``dst`` (summary rows). Summary rows
+    cover TCP ports only; ``plain`` (the matrix without a request) adds one row per pair for the
+    other protocols, marked ``NON_TCP``."""
     frames = []
+    tcp = analysis.ports.protocol_mask("TCP")
     for order, pm in enumerate(pms):
-        df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+        # an HTTP request is TCP: without --port only TCP ports are probed (issue 13 §2.1)
+        df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm, only=tcp)
         df["_request"] = order
+        df["_row"] = np.arange(len(df))
+        frames.append(df)
+    if not queries and plain is not None and (~tcp).any():
+        # the other protocols, once: the mesh does not see them (IST-3), L3/L4 decides
+        df = summary_rows(analysis, plain, only=~tcp)
+        df["method"] = NON_TCP
+        df["path"] = ""
+        df = df[[c for c in frames[0].columns if c not in ("_request", "_row")]]
+        df["_request"] = len(pms)
         df["_row"] = np.arange(len(df))
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
@@ -205,49 +272,27 @@ def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: S
     for k in starts:
         part = sources[k:k + step]
         if requests:
-            yield http_rows(analysis, [analysis.pairs(by, part, dst, request=r) for r in requests], queries)
+            plain = None if queries else analysis.pairs(by, part, dst)
+            yield http_rows(analysis, [analysis.pairs(by, part, dst, request=r) for r in requests], queries,
+                            plain=plain)
         else:
             pm = analysis.pairs(by, part, dst)
             yield port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
 
 
-_UNMODELLED_RULE = re.compile(r"tier \(unmodelled\): (.+?) (?:ingress|egress) rule \d+")
 
-
-def unknown_note(df: pd.DataFrame) -> str | None:
-    """One line counting the cells (rows) with an unknown verdict or unknown ports, by cause
-    (issue #12 §4: ``reach`` exits 0, so the uncertainty must at least be said)."""
-    return UnknownTally().add(df).note()
-
-
-class UnknownTally:
-    """``unknown_note`` over rows that arrive block by block (``reach`` streams them)."""
+class CauseTally:
+    """The causes of unknown rows counted over rows that arrive block by block (``reach``
+    streams them): ``counted``/``count_line`` of ``row_causes`` of all blocks together."""
 
     def __init__(self) -> None:
-        self.unknown = 0
-        self.total = 0
-        self.causes: dict[str, int] = {}
+        self.groups: Counter[tuple[Cause, ...]] = Counter()
 
-    def add(self, df: pd.DataFrame) -> UnknownTally:
-        if "allowed" not in df.columns or df.empty:
-            return self
-        self.total += len(df)
-        mask = np.array(df["allowed"] == VERDICT_WORDS[UNKNOWN], dtype=bool)
-        if "unknown_ports" in df.columns:
-            mask = mask | np.array(df["unknown_ports"] != "", dtype=bool)
-        if not mask.any():
-            return self
-        self.unknown += int(mask.sum())
-        texts = df["decided_by"].to_numpy()[mask] if "decided_by" in df.columns else [""] * int(mask.sum())
-        for text in texts:
-            found = sorted(set(_UNMODELLED_RULE.findall(str(text)))) or ["not modelled or not read (see decided_by)"]
-            for cause in found:
-                self.causes[cause] = self.causes.get(cause, 0) + 1
-        return self
+    def add(self, df: pd.DataFrame) -> None:
+        self.groups.update(row_causes(df))
 
-    def note(self) -> str | None:
-        if not self.unknown:
-            return None
-        parts = "; ".join(f"{n} by {cause}"
-                          for cause, n in sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0])))
-        return f"note: {self.unknown} of {self.total} row(s) have unknown verdicts: {parts}"
+    def counted(self) -> list[dict[str, object]]:
+        return counted(self.groups)
+
+    def line(self, what: str) -> str:
+        return count_line(self.groups, what)

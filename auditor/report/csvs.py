@@ -156,7 +156,7 @@ def exposure_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
             "route": p.get("route", ""), "service": p.get("service", ""), "backend": " ".join(p.get("backend", [])),
             "namespace": p.get("namespace", ""), "port": p.get("port", ""), "verdict": p["verdict"],
             "hops": " → ".join(f"{h['step']}:{h['verdict']} ({h['rule']})" for h in p.get("hops", [])),
-            "causes": _join(f"{c['code']}: {c['text']}" for c in p.get("causes", [])),
+            "causes": _join(f"{c['code']}: {c['words']}" for c in p.get("causes", [])),
             "source_ref": src.get("ref", ""), "source_file": src.get("file") or "",
             "source_line": "" if src.get("line") is None else src["line"],
         })

@@ -120,6 +120,19 @@ class ReportData:
                 for f in self.document.findings]
 
     @cached_property
+    def unknown_causes(self) -> list[dict[str, Any]]:
+        """Causes of every unknown control, merged: ``{code, words, object, count}``, most first."""
+        total: dict[tuple[str, str, str], int] = {}
+        for c in self.controls:
+            if c.verdict != "unknown":
+                continue
+            for x in c.unknown_causes:
+                key = (str(x.get("code")), str(x.get("words")), str(x.get("object") or ""))
+                total[key] = total.get(key, 0) + int(x.get("count") or 1)
+        return [{"code": k[0], "words": k[1], "object": k[2], "count": n}
+                for k, n in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    @cached_property
     def counts(self) -> dict[str, int]:
         out = {"pass": 0, "fail": 0, "waived": 0, "unknown": 0}
         for c in self.controls:
@@ -264,6 +277,8 @@ class ReportData:
     def cluster_name(self, override: str = "") -> str:
         if override:
             return override
+        if self.snapshot.get("cluster_name"):  # ``scan --cluster-name``
+            return str(self.snapshot["cluster_name"])
         source = str(self.snapshot.get("source") or "")
         if source.startswith("manifests: "):
             return source[len("manifests: "):]

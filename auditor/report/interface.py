@@ -30,6 +30,7 @@ class ReportOptions:
     paper: str | None = None  # a4 | letter; None = the template's own
     extra: Mapping[str, Any] = field(default_factory=dict)
     attestation: AttestationRef | None = None  # None: the reports are unsigned
+    cluster_name: str = ""  # --cluster-name: shown instead of the input paths (cover, page header)
 
 
 @runtime_checkable

@@ -265,8 +265,12 @@ def load_manifests(
     stdin: IO[Any] | None = None,
     default_namespace: str = "default",
     captured_at: str | None = None,
+    lenient: bool = False,
+    cluster_name: str = "",
 ) -> Snapshot:
-    """Read every object from ``paths`` (files, directories, ``-`` for stdin) into a Snapshot."""
+    """Read every object from ``paths`` (files, directories, ``-`` for stdin) into a Snapshot.
+    ``lenient``: documents that are not Kubernetes objects are skipped, and an object defined
+    twice with different content is taken from its last definition, each with a note."""
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     if not paths:
         raise AuditorError(
@@ -293,9 +297,11 @@ def load_manifests(
     def objects() -> Iterator[tuple[dict[str, Any], Origin | None]]:
         for path in inputs:
             if path == "-":
-                yield from _parse(_read_stdin(stdin), STDIN_NAME, prefer_json=False)
+                yield from _parse(_read_stdin(stdin), STDIN_NAME, prefer_json=False, skipped=skipped)
             else:
-                yield from _parse(_read_file(path), path, prefer_json=_is_json_name(path))
+                yield from _parse(_read_file(path), path, prefer_json=_is_json_name(path), skipped=skipped)
+
+    skipped: list[str] | None = [] if lenient else None
 
     with gc_paused():
         return build_snapshot(
@@ -303,6 +309,8 @@ def load_manifests(
             source="manifests: " + ", ".join(paths),
             captured_at=captured_at,
             default_namespace=default_namespace,
+            skipped=skipped,
+            cluster_name=cluster_name,
         )
 
 
@@ -455,7 +463,7 @@ def _decode(raw: bytes | str, where: str) -> str:
 
 
 def _parse(
-    raw: bytes | str, file: str, *, prefer_json: bool
+    raw: bytes | str, file: str, *, prefer_json: bool, skipped: list[str] | None = None
 ) -> Iterator[tuple[dict[str, Any], Origin | None]]:
     """Objects of one input, each with its origin; Lists expanded with per-item lines."""
     text = _decode(raw, file)
@@ -476,13 +484,21 @@ def _parse(
                     f"{json_error.msg}",
                     where=file,
                 ) from None
-            yield from _objects(iter(documents), file)
+            yield from _objects(iter(documents), file, skipped)
             return
         _refuse_duplicate_keys(text, data, file)
         line = text.count("\n", 0, start) + 1
-        yield from _objects(iter([(0, line, data, None)]), file)
+        yield from _objects(iter([(0, line, data, None)]), file, skipped)
     else:
-        yield from _objects(_yaml_documents(text, file), file)
+        yield from _objects(_yaml_documents(text, file), file, skipped)
+
+
+def _looks_like_object(data: Any) -> bool:
+    """A mapping with string ``apiVersion`` and ``kind`` (or a saved snapshot, reported apart)."""
+    if not isinstance(data, dict):
+        return False
+    return looks_like_snapshot(data) or (isinstance(data.get("apiVersion"), str)
+                                         and isinstance(data.get("kind"), str))
 
 
 def _refuse_duplicate_keys(text: str, data: Any, file: str) -> None:
@@ -537,12 +553,18 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
 
 
 def _objects(
-    documents: Iterator[tuple[int, int, Any, Any]], file: str
+    documents: Iterator[tuple[int, int, Any, Any]], file: str, skipped: list[str] | None = None
 ) -> Iterator[tuple[dict[str, Any], Origin | None]]:
     for index, line, data, node in documents:
         if data is None:
             continue  # empty document (a stray '---', a file of comments)
         origin = Origin(file, index, line)
+        if skipped is not None and not _looks_like_object(data):
+            kind = {list: "list", str: "string", dict: "mapping without apiVersion/kind"}.get(
+                type(data), type(data).__name__)
+            skipped.append(f"{origin.label}: skipped under --lenient: the document is a {kind}, "
+                           "not a Kubernetes object")
+            continue
         if not isinstance(data, dict):
             kind = {list: "list", str: "string"}.get(type(data), type(data).__name__)
             raise AuditorError(

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "auditor"
 # Earlier stages first. A module's stage is the longest prefix listed here.
 STAGES: tuple[tuple[str, ...], ...] = (
     ("auditor", "auditor.errors", "auditor.kinds", "auditor.canonical", "auditor.portset",
-     "auditor.yamlfile", "auditor.documents", "auditor.schemas"),
+     "auditor.yamlfile", "auditor.documents", "auditor.schemas", "auditor.causes"),
     ("auditor.snapshot",),
     ("auditor.sources",),
     ("auditor.policy",),

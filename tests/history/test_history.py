@@ -100,10 +100,10 @@ def test_failed_record_from_the_cli_is_one_line_and_exit_2(store_url: str, tmp_p
 
 
 def test_migrations_from_empty_and_from_the_previous_version(store_url: str) -> None:
-    assert known_revisions() == ("0001", "0002")
+    assert known_revisions() == ("0001", "0002", "0003")
     fresh = open_store(store_url, create=True)
     try:
-        assert current_revision(fresh.engine) == "0002"
+        assert current_revision(fresh.engine) == "0003"
         assert "entry_points" in sa.inspect(fresh.engine).get_table_names()
         # back to the previous schema, with a run recorded by the previous version
         from alembic import command
@@ -126,10 +126,10 @@ def test_migrations_from_empty_and_from_the_previous_version(store_url: str) -> 
         fresh.close()
     upgraded = open_store(store_url)
     try:
-        assert current_revision(upgraded.engine) == "0002"
+        assert current_revision(upgraded.engine) == "0003"
         with upgraded.session("read") as s:
             run = s.execute(sa.select(Run)).scalar_one()
-            assert (run.cluster, run.captured_at_declared) == ("old", False)
+            assert (run.cluster, run.captured_at_declared, run.attestation_digest) == ("old", False, None)
         assert record_result(upgraded, bank_doc("after"), cluster="old").run_id == 2
     finally:
         upgraded.close()
@@ -140,10 +140,10 @@ def test_migrate_to_the_previous_revision_from_empty(store_url: str) -> None:
 
     engine = sa.create_engine(locate(store_url).url)
     try:
-        migrate(engine, store_url, target="0001")
-        assert current_revision(engine) == "0001"
-        migrate(engine, store_url)
+        migrate(engine, store_url, target="0002")
         assert current_revision(engine) == "0002"
+        migrate(engine, store_url)
+        assert current_revision(engine) == "0003"
     finally:
         engine.dispose()
 

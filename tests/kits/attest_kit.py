@@ -44,12 +44,12 @@ def workspace(directory: Path) -> Path:
     return directory
 
 
-def run(directory: Path, args: list[str]) -> Result:
+def run(directory: Path, args: list[str], env: dict[str, str] | None = None) -> Result:
     """``auditor ARGS`` with ``directory`` as the working directory (and a fixed capture time)."""
     old = os.getcwd()
     os.chdir(directory)
     try:
-        return CliRunner().invoke(main, args, env={"SOURCE_DATE_EPOCH": EPOCH})
+        return CliRunner().invoke(main, [str(a) for a in args], env={"SOURCE_DATE_EPOCH": EPOCH, **(env or {})})
     finally:
         os.chdir(old)
 

@@ -287,8 +287,10 @@ def test_lenient_invalid_policy_makes_its_namespace_unknown(tmp_path):
     bad = netpol("a", "bad", {"podSelector": {}, "ingress": [{"ports": [{"port": 70000}]}]})
     a = build(tmp_path, [*BASE, bad], lenient=True)
     assert verdict(a, "b/client", "a/db", "5432/TCP") == "unknown"
-    assert verdict(a, "a/db", "b/client", "80/TCP") == "unknown"
-    assert verdict(a, "a/web", "b/client", "80/TCP") == "unknown"
+    assert verdict(a, "b/client", "a/web", "80/TCP") == "unknown"
+    # K8S-3, issue 13 §2.3: no policyTypes and no egress list: an ingress policy, egress untouched
+    assert verdict(a, "a/db", "b/client", "80/TCP") == "allow"
+    assert verdict(a, "a/web", "b/client", "80/TCP") == "allow"
     assert verdict(a, "b/client", "b/web", "80/TCP") == "allow"  # other namespace unaffected
     assert any("NetworkPolicy a/bad" in x for x in a.policies.unsupported)
 

@@ -94,7 +94,7 @@ def test_exp_9_unknown_ingress_class_is_controller_unknown(tmp_path: Path) -> No
     docs = [*controller(), *web(), ingress("shop", "web", [rule(None, ("/", "Prefix", "web", 80))], class_name="haproxy")]
     [p] = by_via(expose([write(tmp_path, docs)]), "ingress shop/web")
     assert p.verdict == "unknown" and p.causes[0].code == "controller-unknown"
-    assert "IngressClass haproxy" in p.causes[0].text
+    assert "IngressClass haproxy" in p.causes[0].words
 
 
 def test_exp_9_cloud_lb_controller_is_lb_impl(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_malformed_ingress_exits_with_file_and_line_or_is_skipped_leniently(tmp_
     assert f"{f}:" in str(exc.value) and "pathType" in str(exc.value)
     ex = expose([f], lenient=True)
     assert by_via(ex, "ingress shop/web") == []
-    assert [c.code for c in ex.skipped] == ["invalid-object"] and "Ingress shop/web" in ex.skipped[0].ref
+    assert [c.code for c in ex.skipped] == ["invalid-object"] and "Ingress shop/web" in ex.skipped[0].object
 
 
 ROUTER = {"ingresscontroller.operator.openshift.io/deployment-ingresscontroller": "default"}

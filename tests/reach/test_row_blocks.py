@@ -55,7 +55,7 @@ def test_port_rows_in_blocks_keep_the_global_sort(analysis):
 def test_http_rows_in_blocks(analysis):
     requests = [Request.parse("GET /accounts"), Request.parse("POST /admin")]
     pms = [analysis.pairs("workload", request=r) for r in requests]
-    expected = to_csv(http_rows(analysis, pms, []))
+    expected = to_csv(http_rows(analysis, pms, [], plain=analysis.pairs("workload")))
     for rows in (1, 4):
         assert "".join(csv_chunks(row_blocks(analysis, "workload", None, None, (), requests, rows=rows))) == expected
 

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -75,13 +77,15 @@ def test_reach_names_unknown_rows_on_stderr_and_exits_0(tmp_path: Path) -> None:
         kubeconfig = str(api.write_kubeconfig(tmp_path / "kubeconfig"))
         r = CliRunner().invoke(main, ["reach", "--kubeconfig", kubeconfig, "--format", "csv"])
     assert r.exit_code == 0, r.output
-    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
-    assert len(notes) == 1
-    unknown_rows = sum(1 for line in r.stdout.splitlines()[1:] if line.split(",")[2] == "unknown" or line.split(",")[4])
-    assert notes[0].startswith(f"note: {unknown_rows} of {len(r.stdout.splitlines()) - 1} row(s) have unknown verdicts: ")
-    assert "by NetworkPolicy (not read: forbidden)" in notes[0]
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    unknown_rows = sum(1 for row in rows if row["allowed"] == "unknown" or row["unknown_ports"])
+    notes = [line for line in r.stderr.splitlines() if "unknown rows by cause" in line]
+    assert len(notes) == 1 and unknown_rows > 0
+    assert notes[0].startswith(f"{unknown_rows} unknown rows by cause: kind-unreadable {unknown_rows}")
+    assert all(row["why_unknown"].startswith("kind-unreadable") for row in rows
+               if row["allowed"] == "unknown" or row["unknown_ports"])
 
 
 def test_reach_on_a_complete_cluster_prints_no_note() -> None:
     r = CliRunner().invoke(main, ["reach", str(BANK / "after"), "--format", "csv"])
-    assert r.exit_code == 0 and "note:" not in r.stderr
+    assert r.exit_code == 0 and "unknown rows by cause" not in r.stderr

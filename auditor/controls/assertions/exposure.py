@@ -125,7 +125,7 @@ def _judge(ctx: Context, control: Control, allowed: Any = None) -> Outcome:
                 zones = ctx.zone_tuple(wl)
                 reason = f"exposed to {path.client} via {path.via} at {path.entry}"
                 if path.causes:
-                    reason += " (" + "; ".join(f"{c.code}: {c.text}" for c in path.causes) + ")"
+                    reason += " (" + "; ".join(f"{c.code}: {c.words}" for c in path.causes) + ")"
                 flow = "allowed" if path.verdict == "allow" and certain else "unknown"
                 v = Violation(kind="flow", src=path.client, dst=wl, ports=path.port, flow=flow,
                               decided_by=path.rules, reason=reason if certain else f"{reason}; {MEMBERSHIP_UNKNOWN}",
@@ -274,7 +274,7 @@ def exposure_evidence(ex: Any) -> dict[str, Any]:
             "verdict": p.verdict,
             "hops": [{"step": h.step, "src": h.src, "dst": h.dst, "port": h.port, "verdict": h.verdict,
                       "rule": h.rule, "cause": None if h.cause is None else h.cause.code} for h in p.hops],
-            "causes": [{"code": c.code, "text": c.text, "ref": c.ref} for c in p.causes],
+            "causes": [c.to_json() for c in p.causes],
             "source": {"ref": p.source.ref, "file": p.source.file, "line": p.source.line},
         })
     kinds = {"lb": "LoadBalancer", "nodeport": "NodePort", "externalip": "ExternalIP", "hostport": "HostPort",

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auditor.causes import Cause
 from auditor.kinds import WORKLOAD_KINDS
-from auditor.policy.routes import Cause, Routing, Service
+from auditor.policy.routes import Routing, Service
 from auditor.policy.selectors import from_label_selector
 from auditor.reach.exposure.entries import Controller
 

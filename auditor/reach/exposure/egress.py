@@ -15,7 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from auditor.policy.routes import Cause, Routing
+from auditor.causes import Cause
+from auditor.policy.routes import Routing
 from auditor.snapshot import Resource, Snapshot
 
 ALLOW, UNKNOWN, DENY = 2, 1, 0

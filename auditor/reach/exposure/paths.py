@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from auditor.policy.routes import Cause, Routing, Service, ServicePort, Source, load_routing
+from auditor.causes import Cause
+from auditor.policy.routes import Routing, Service, ServicePort, Source, load_routing
 from auditor.reach.exposure.controllers import Proxy, ProxyFinder
 from auditor.reach.exposure.entries import FrontRoute, ServiceEntry, front_routes, service_entries
 
@@ -198,7 +199,7 @@ class _Judge:
             hit = self._svc_cache[key] = self._through(svc, dst, atom)
         per, cause, how = hit
         if cause is not None:
-            cause = Cause(cause.code, cause.text, f"Service {svc.key}")
+            cause = Cause(cause.code, cause.words, f"Service {svc.key}")
         return per, cause, how
 
     def _through(self, svc: Service, dst: np.ndarray, atom: int) -> tuple[np.ndarray, Cause | None, str]:
@@ -345,12 +346,12 @@ class _Builder:
             verdict = "deny" if fr.blocked else "unknown"
             hop = Hop("route", fr.via, f"{fr.backend.namespace}/{fr.backend.name}" if fr.backend else "-",
                       str(fr.backend.port if fr.backend else ""), verdict,
-                      fr.cause.text if fr.cause else "no backend", fr.cause if not fr.blocked else None)
+                      fr.cause.words if fr.cause else "no backend", fr.cause if not fr.blocked else None)
             return [self._path(fr.via, entry, fr.source, f"{fr.backend.namespace}/{fr.backend.name}" if fr.backend else "",
                                np.zeros(0, np.int64), fr.backend.namespace if fr.backend else fr.namespace, "",
                                [hop], base, fr.listen, fr.host, fr.route)]
         if proxy.cause is not None and not proxy.lb:
-            hop = Hop("to-proxy", self.settings.client, proxy.description, str(fr.listen), "unknown", proxy.cause.text,
+            hop = Hop("to-proxy", self.settings.client, proxy.description, str(fr.listen), "unknown", proxy.cause.words,
                       proxy.cause)
             return self._to_backend_unknown_source([hop], fr, entry, base)
         if proxy.lb:
@@ -395,7 +396,7 @@ class _Builder:
                 cause = Cause("controller-unknown", f"no LoadBalancer/NodePort Service in the input exposes "
                               f"{proxy.description} on port {fr.listen}", fr.source.ref)
                 hop = Hop("to-proxy", self.settings.client, f"proxy {proxy.description}", str(fr.listen), "unknown",
-                          cause.text, cause)
+                          cause.words, cause)
                 out.extend(self._via_proxy([hop], fr, proxy, entry, base))
         return out
 

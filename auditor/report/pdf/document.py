@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,10 @@ class EvidenceDoc(BaseDocTemplate):
             pages.reverse()
         self.addPageTemplates(pages)
         self.header_left = theme.clean(" · ".join(x for x in (template.branding.organisation, title) if x))
-        self.header_right = theme.clean(f"{data.cluster_name(template.branding.cluster)[:60]} · {data.date}")
+        name = data.cluster_name(template.branding.cluster)
+        if len(name) > 60:  # keep the distinctive end of a long input path, say it was shortened
+            name = "…" + name[-59:]
+        self.header_right = theme.clean(f"{name} · {data.date}")
 
     def _cover_page(self, canv: Canvas, doc: Any) -> None:
         th = self.theme
@@ -175,6 +179,8 @@ class PdfWriter:
             raise AuditorError(f"two templates write the same file {', '.join(sorted(dupes))}: give each its own 'file'")
         out = []
         for t in templates:
+            if options.cluster_name:  # --cluster-name wins over the template's branding and the paths
+                t = replace(t, branding=replace(t.branding, cluster=options.cluster_name))
             path = out_dir / t.file
             atomic_write(path, render_pdf(data, t, options.paper, options.attestation))
             out.append(path)

@@ -239,6 +239,10 @@ def build_scope(ctx: Ctx, section: Section) -> list[Flowable]:
     ignored = scope.get("ignored") or {}
     items = [f"{x}" for x in unsupported]
     items += [f"{k}: {v} object(s) of a kind this version does not model (ignored)" for k, v in sorted(ignored.items())]
+    items += [f"{x['code']}: {x['words']} — {x['count']:,} unknown flow(s) or reason(s)" for x in d.unknown_causes]
+    n_unknown = d.counts.get("unknown", 0)
+    if n_unknown and not d.unknown_causes:
+        items.append(f"{n_unknown} control(s) are unknown; their causes are listed with each control")
     if items:
         for x in items[:40]:
             out.append(Paragraph(th.esc(x), ctx.s["small"], bulletText="•"))
@@ -564,6 +568,14 @@ def _control(ctx: Ctx, c: Control, cap: int) -> list[Flowable]:
         out.append(para(ctx, "Why the verdict is unknown", "h3"))
         for reason in c.blocking:
             out.append(Paragraph(th.esc(reason), ctx.s["small"], bulletText="•"))
+    if c.verdict == "unknown":
+        out.append(para(ctx, "Causes of the unknown verdict", "h3"))
+        for x in c.unknown_causes:
+            out.append(Paragraph(th.esc(f"{x['code']}: {x['words']} — {int(x.get('count') or 1):,}"),
+                                 ctx.s["small"], bulletText="•"))
+        if not c.unknown_causes:
+            out.append(Paragraph(th.esc("no cause recorded in this result (written by an older version)"),
+                                 ctx.s["small"], bulletText="•"))
     for note in f.get("notes", []) or []:
         out.append(para(ctx, f"Note: {note}", "note"))
     open_ = c.open_violations

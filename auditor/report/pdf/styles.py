@@ -150,7 +150,10 @@ class Theme:
             else:
                 cur += tok
         lines.append(cur.rstrip())
-        return "<br/>".join(escape(x) for x in lines if x)
+        # a word with no separator wider than the cell is shrunk, never cut mid-word
+        return "<br/>".join(escape(x) if fits(x) else
+                            f'<font size="{max(4.0, size * width / stringWidth(x, font, size) * 0.98):.1f}">'
+                            f"{escape(x)}</font>" for x in lines if x)
 
     # -- styles ----------------------------------------------------------------------------------------
     def _styles(self) -> dict[str, ParagraphStyle]:

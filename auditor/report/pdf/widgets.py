@@ -11,6 +11,7 @@ from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
@@ -27,7 +28,7 @@ from auditor.report.interface import AttestationRef
 from auditor.report.pdf.styles import Theme
 from auditor.report.pdf.template import Section, Template
 
-SOFT_STYLES = ("cell_id", "cell_mono")
+SOFT_STYLES = ("cell_id", "cell_mono", "cell_bold")  # identifiers: broken at separators, never mid-word
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "waived": "WAIVED", "unknown": "UNKNOWN"}
 
 
@@ -135,6 +136,13 @@ def grid(ctx: Ctx, header: Sequence[str], rows: Sequence[Sequence[Any]], widths:
     total = sum(widths)
     col_w = [th.width * w / total for w in widths]
     styles = list(styles or ["cell"] * len(header))
+    if header and header[0] == "#" and rows:  # row numbers never wrap ("10/0"): widen the column
+        st = ctx.s[styles[0]]
+        need = stringWidth(str(len(rows)), st.fontName, st.fontSize) + 7.2 + 1.5
+        if col_w[0] < need:
+            widest = max(range(1, len(col_w)), key=lambda k: col_w[k])
+            col_w[widest] -= need - col_w[0]
+            col_w[0] = need
     body: list[list[Any]] = [[Paragraph(th.esc(h), ctx.s["cell_head"]) for h in header]]
     soft = [st in SOFT_STYLES for st in styles]
     inner = [w - 7.2 for w in col_w]  # minus the cell padding

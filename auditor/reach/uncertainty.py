@@ -1,0 +1,267 @@
+"""The causes of an ``unknown`` cell, derived on demand (no per-cell state in the engine).
+
+An unknown (source class, destination class, port atoms) cell is unknown in one or more layers
+(egress, ingress, Istio). For an engine layer, the cause is a property of the σ's policies and
+rules seen from that cell: a policy that may or may not apply (its selector needs labels of a
+missing Namespace or ServiceAccount), a rule whose match is only possible (an unknown pod IP
+against an ipBlock, an unmodelled field), equal-order ties (CAL-18), a Pass that may match.
+For the Istio layer, the deciding pseudo-rule or AuthorizationPolicy rule names it. Causes are
+computed once per distinct (σ, group, atoms) and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from auditor.causes import Cause, classify_reason, unique
+from auditor.policy.ir import Action, EntityMatch
+from auditor.policy.selectors import Selector
+from auditor.reach.classes import NO_ADDRESS
+from auditor.reach.decision import Reason
+from auditor.reach.engine import ALLOW, MAX_UNCERTAIN_POLICIES, UNKNOWN, DirectionResult, Engine
+
+# ``Analysis``/``PairMatrix``/``L7Result`` are passed in (typed Any: this module sits below them).
+Analysis = PairMatrix = L7Result = Any
+
+_NAME_KEYS = frozenset({"kubernetes.io/metadata.name", "projectcalico.org/name"})
+_MAX_CLASS_PAIRS = 256  # per entity pair: enough to name every distinct cause in practice
+
+Sides = dict[str, tuple[Cause, ...]]
+
+
+def _keys(sel: Selector | None, prefix: str = "") -> bool:
+    if sel is None:
+        return False
+    return any(k.startswith(prefix) and k not in _NAME_KEYS and k[len(prefix):] not in _NAME_KEYS
+               for k in sel.label_keys())
+
+
+class CauseFinder:
+    """Names the causes of unknown cells of one analysis."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.a = analysis
+        self.e: Engine = analysis.engine
+        self.c = analysis.classes
+        self._cache: dict[tuple, Sides] = {}
+        self._l7_rules: dict[int, object] | None = None
+
+    # -- objects --------------------------------------------------------------------------------
+    def _ns(self, k: int, why: str) -> Cause:
+        ns = self.c.namespace[k] or ""
+        return Cause("namespace-missing", f"Namespace {ns} not in input{why}", f"Namespace {ns}")
+
+    def _sa(self, k: int, why: str) -> Cause:
+        ns = self.c.namespace[k] or ""
+        sa = self.c.service_account[k] or "default"
+        return Cause("sa-labels-missing", f"ServiceAccount {ns}/{sa} not in input{why}", f"ServiceAccount {ns}/{sa}")
+
+    def _ip(self, k: int, why: str) -> Cause:
+        name = self.c.representative[k].workload
+        return Cause("pod-ip-unknown-vs-ipblock", f"IP of {name} unknown{why}", f"Pod {name}")
+
+    def side_causes(self, em: EntityMatch, k: int, why: str) -> list[Cause]:
+        """Why the side ``em`` only possibly matches class ``k``."""
+        c = self.c
+        out: list[Cause] = []
+        ns_refs = _keys(em.namespace_selector) or _keys(em.selector, "pcns.") or _keys(em.not_selector, "pcns.")
+        sa_refs = em.service_account_selector is not None or _keys(em.selector, "pcsa.") or _keys(
+            em.not_selector, "pcsa.")
+        if c.namespace_unknown[k] and ns_refs:
+            out.append(self._ns(k, why))
+        if c.is_pod[k] and c.sa_unknown[k] and sa_refs:
+            out.append(self._sa(k, why))
+        nets = bool(em.nets or em.not_nets) or (not em.pods_only and bool(c.is_netset.any()))
+        if c.address_class[k] == NO_ADDRESS and c.is_pod[k] and nets:
+            out.append(self._ip(k, why))
+        if not out:
+            if c.namespace_unknown[k]:
+                out.append(self._ns(k, why))
+            elif c.is_pod[k] and c.sa_unknown[k]:
+                out.append(self._sa(k, why))
+            elif c.address_class[k] == NO_ADDRESS and c.is_pod[k]:
+                out.append(self._ip(k, why))
+            else:
+                out.append(Cause("selector-uncertain", f"{why.strip(': ')} may or may not match", why.strip(": ")))
+        return out
+
+    def applicability_causes(self, pi: int, k: int) -> list[Cause]:
+        """Why policy ``pi`` may or may not apply to class ``k`` (CAL-13/14, CAL-17)."""
+        pol = self.e.policies[pi]
+        why = f": {pol.ref} may or may not apply"
+        c = self.c
+        out: list[Cause] = []
+        if pol.subject_sa_selector is not None and c.sa_unknown[k]:
+            out.append(self._sa(k, why))
+        if c.namespace_unknown[k] and (_keys(pol.subject_namespace_selector) or _keys(pol.subject, "pcns.")):
+            out.append(self._ns(k, why))
+        if c.sa_unknown[k] and _keys(pol.subject, "pcsa.") and not out:
+            out.append(self._sa(k, why))
+        return out or [Cause("selector-uncertain", f"{pol.ref} may or may not apply", pol.ref)]
+
+    def rule_causes(self, d: str, cr: object, subject: int, peer: int, atoms: np.ndarray) -> list[Cause]:
+        """Why the compiled rule ``cr`` only possibly matches the cell."""
+        rule = cr.rule  # type: ignore[attr-defined]
+        where = f"{rule.ref.policy} {d} rule {rule.ref.index}"
+        out = [Cause(classify_reason(r), f"{where}: {r}", where) for r in rule.unmodelled]
+        if rule.source.ports is not None or rule.source.not_ports:
+            out.append(Cause("source-ports", f"{where} matches source ports", where))
+        unc = cr.ports_uncertain  # type: ignore[attr-defined]
+        if unc is not None and unc[atoms].any():
+            out.append(Cause("icmp-code", f"{where}: ICMP code or ports of an unsplit protocol", where))
+        sides_def, sides_pos = self.e._sides_def, self.e._sides_pos
+        sid, pid = cr.subject_id, cr.peer_id  # type: ignore[attr-defined]
+        if sides_pos.bit(sid, subject) and not sides_def.bit(sid, subject):
+            out.extend(self.side_causes(cr.subject, subject, f": {where}"))  # type: ignore[attr-defined]
+        if sides_pos.bit(pid, peer) and not sides_def.bit(pid, peer):
+            out.extend(self.side_causes(cr.peer, peer, f": {where}"))  # type: ignore[attr-defined]
+        if rule.action == Action.PASS:
+            out.append(Cause("maybe-pass", f"{where} (Pass) may match: the next tier may decide", where))
+        return out
+
+    # -- one engine layer ---------------------------------------------------------------------------
+    def engine_causes(self, d: str, res: DirectionResult, subject: int, peer: int, atoms: np.ndarray) -> tuple[Cause, ...]:
+        sig = int(res.sigma_of[subject])
+        key = (d, sig, int(res.groups(sig)[peer]), atoms.tobytes())
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[d]
+        certain, uncertain = res.sigma_policies[sig], res.sigma_uncertain[sig]
+        out: list[Cause] = []
+        for pi in uncertain:
+            out.extend(self.applicability_causes(pi, subject))
+        if len(uncertain) > MAX_UNCERTAIN_POLICIES:
+            out.append(Cause("too-many-uncertain-policies",
+                             f"{len(uncertain)} policies may or may not apply (more than {MAX_UNCERTAIN_POLICIES})",
+                             ", ".join(self.e.policies[pi].ref for pi in uncertain[:3])))
+        peers = np.array([peer], dtype=np.int64)
+        possible: dict[int, set[str]] = {}
+        for pi in (*certain, *uncertain):
+            for cr in self.e._compiled[d][pi]:  # type: ignore[index]
+                mdef, mpos = self.e._cell_matches(d, subject, cr, peers)  # type: ignore[arg-type]
+                if mpos[0, atoms].any():
+                    possible.setdefault(pi, set()).add(cr.rule.action.value)
+                if (mpos[0, atoms] & ~mdef[0, atoms]).any():
+                    out.extend(self.rule_causes(d, cr, subject, peer, atoms))
+        out.extend(self._ties(list(possible), possible))
+        if not out:
+            out.append(Cause("unexplained", f"{d}: unknown for a reason the engine did not record", d))
+        found = unique(out)
+        self._cache[key] = {d: found}
+        return found
+
+    def _ties(self, pids: Sequence[int], possible: dict[int, set[str]]) -> list[Cause]:
+        """CAL-18: policies of one tier with equal order that may decide the cell differently."""
+        by: dict[tuple[str, float], list[int]] = {}
+        for pi in pids:
+            pol = self.e.policies[pi]
+            if pol.order is not None:
+                by.setdefault((pol.tier, pol.order), []).append(pi)
+        out = []
+        for (_, order), group in sorted(by.items(), key=lambda x: (x[0][0], x[0][1])):
+            actions = set().union(*(possible[pi] - {"Log"} for pi in group))
+            if len(group) > 1 and len(actions) > 1:
+                refs = ", ".join(self.e.policies[pi].ref for pi in group)
+                out.append(Cause("equal-order-tie", f"{refs} have order {order:g} and decide differently", refs))
+        return out
+
+    # -- the Istio layer ----------------------------------------------------------------------------
+    def l7_causes(self, res: L7Result, dst: int, src: int, atoms: np.ndarray) -> tuple[Cause, ...]:
+        l7 = self.a.l7
+        assert l7 is not None
+        gid = int(res.gid(np.array([dst]), np.array([src]))[0])
+        key = ("istio", id(res), gid, atoms.tobytes())
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit["istio"]
+        if self._l7_rules is None:
+            self._l7_rules = {cr.rid: cr for crs in l7._compiled for cr in crs}
+        out: list[Cause] = []
+        sig = int(res.sigma_of[dst])
+        info = l7.infos[sig] if sig < len(l7.infos) else None
+        dname = self.c.representative[dst].workload
+        if info is not None and info.uncertain:
+            out.append(Cause("mesh-membership-uncertain", f"{dname} may or may not have an Istio proxy", f"Pod {dname}"))
+        for rid in sorted({int(x) for x in res.rule[gid, atoms]}):
+            dec = l7.rules.decisions[rid]
+            if dec.reason == Reason.WAYPOINT:
+                out.append(Cause("waypoint-l7", f"{dname}: L7 policy at the waypoint is not modelled", f"Pod {dname}"))
+            elif dec.reason == Reason.MTLS_UNKNOWN:
+                out.append(Cause("mtls-uncertain", f"{dname}: mTLS mode or client TLS uncertain", f"Pod {dname}"))
+            elif dec.reason == Reason.UNREADABLE:
+                out.append(Cause("kind-unreadable", "istio/AuthorizationPolicy could not be read",
+                                 "istio/AuthorizationPolicy"))
+            elif dec.reason == Reason.INVALID_POLICY:
+                out.append(Cause("invalid-skipped", f"{dec.policy}: invalid ({dec.detail})", str(dec.policy)))
+            elif dec.reason == Reason.MESH_RULE:
+                out.extend(self._mesh_rule(rid, dec))
+        if info is not None and (np.asarray(info.protocol)[atoms] == 4).any():  # P_CONFLICT
+            out.append(Cause("protocol-conflict", f"{dname}: port protocol declared differently", f"Pod {dname}"))
+        if not out:
+            out.append(Cause("unexplained", f"istio: unknown at {dname} for a reason not recorded", f"Pod {dname}"))
+        found = unique(out)
+        self._cache[key] = {"istio": found}
+        return found
+
+    def _mesh_rule(self, rid: int, dec: object) -> list[Cause]:
+        where = f"{dec.policy} rule {dec.rule_index}"  # type: ignore[attr-defined]
+        if dec.policy_action == "CUSTOM":  # type: ignore[attr-defined]
+            return [Cause("custom-provider", f"{where}: CUSTOM action, the external provider decides", where)]
+        cr = (self._l7_rules or {}).get(rid)
+        rule = getattr(cr, "rule", None)
+        out = []
+        for cond in getattr(rule, "when", ()) or ():
+            if cond.kind in ("http", "opaque"):
+                code = "request-header-condition" if cond.key.startswith("request.headers") else "mesh-condition"
+                out.append(Cause(code, f"{where}: when {cond.key}", where))
+        if not out:
+            out.append(Cause("mesh-source-uncertain", f"{where} may or may not match", where))
+        return out
+
+    # -- an entity pair -------------------------------------------------------------------------------
+    def pair_causes(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None) -> Sides:
+        """Causes per side for the atoms (given, else all) where entity pair (i, j) is unknown."""
+        v = pm.verdict[pm.row[i, j]]
+        unk = v == UNKNOWN
+        if atoms is not None:
+            m = np.zeros_like(unk)
+            m[np.asarray(atoms, dtype=np.int64)] = True
+            unk &= m
+        if not unk.any() or pm.blocks is None:
+            return {}
+        b = pm.blocks
+        sc_all = b.s_cls[b.s_start[i]: b.s_start[i] + b.s_cnt[i]]
+        tc_all = b.t_cls[b.t_start[j]: b.t_start[j] + b.t_cnt[j]]
+        out: dict[str, list[Cause]] = {}
+        seen: set[tuple[int, ...]] = set()
+        for sc in sc_all.tolist():
+            for tc in tc_all.tolist():
+                ge = int(self.a.egress.gid(np.array(sc), np.array(tc)))
+                gi = int(self.a.ingress.gid(np.array(tc), np.array(sc)))
+                gl = -1 if pm.l7 is None else int(pm.l7.gid(np.array([tc]), np.array([sc]))[0])
+                if (ge, gi, gl) in seen:
+                    continue
+                seen.add((ge, gi, gl))
+                if len(seen) > _MAX_CLASS_PAIRS:
+                    break
+                ve = self.a.egress.verdict[ge]
+                vi = self.a.ingress.verdict[gi]
+                vl = pm.l7.verdict[gl] if pm.l7 is not None else np.full_like(ve, ALLOW)
+                comp = np.minimum(np.minimum(ve, vi), vl)
+                at = np.flatnonzero(unk & (comp == UNKNOWN))
+                if not at.size:
+                    continue
+                for side, layer, fn in (
+                    ("egress", ve, lambda a, s=sc, t=tc: self.engine_causes("egress", self.a.egress, s, t, a)),
+                    ("ingress", vi, lambda a, s=sc, t=tc: self.engine_causes("ingress", self.a.ingress, t, s, a)),
+                    ("istio", vl, lambda a, s=sc, t=tc: self.l7_causes(pm.l7, t, s, a)),  # type: ignore[arg-type]
+                ):
+                    la = at[layer[at] == UNKNOWN]
+                    if la.size:
+                        out.setdefault(side, []).extend(fn(la))
+        if not out:  # composed unknown but no single layer is (ambient HBONE rule): name the pair
+            out["ingress"] = [Cause("unexplained", "unknown by the composition of layers", "")]
+        return {k: unique(v_) for k, v_ in out.items()}
