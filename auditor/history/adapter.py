@@ -15,9 +15,6 @@ from auditor.compare.protected import protected_from_document
 from auditor.documents import AuditDocument
 from auditor.errors import AuditorError
 
-RESULT_KIND = "zone-auditor/audit-result"
-SUPPORTED_SCHEMAS = (1,)
-
 
 @dataclass(frozen=True)
 class PackFacts:
@@ -84,11 +81,8 @@ def _int(value: Any, where: str, what: str) -> int:
 
 def result_facts(doc: Any, where: str = "audit result") -> ResultFacts:
     """The facts a history run keeps, checked; anything malformed is one ``AuditorError``."""
-    if not isinstance(doc, Mapping) or doc.get("kind") != RESULT_KIND:
-        raise AuditorError(f"not an audit result (expected kind {RESULT_KIND!r}; write one with "
-                           "auditor audit INPUT... --controls PACK -o result.json)", where=where)
-    if doc.get("schema_version") not in SUPPORTED_SCHEMAS:
-        raise AuditorError(f"audit result schema_version {doc.get('schema_version')!r} is not supported", where=where)
+    # The one typed reader checks kind, schema and required keys; the facts below are read off it.
+    parsed = AuditDocument.parse(doc, where=where)
     try:
         snap = doc["snapshot"]
         digest, captured = snap["digest"], snap["captured_at"]
@@ -109,7 +103,7 @@ def result_facts(doc: Any, where: str = "audit result") -> ResultFacts:
     except (KeyError, TypeError, IndexError):
         raise AuditorError("malformed audit result: snapshot, packs, findings or summary lack a field",
                            where=where) from None
-    protected = protected_from_document(AuditDocument.parse(doc, where=where))
+    protected = protected_from_document(parsed)
     zones: list[ZoneFacts] = []
     for pack, defs in sorted((doc.get("zones") or {}).items()):
         for zone, d in sorted((defs or {}).items()):
