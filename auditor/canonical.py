@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -48,8 +48,13 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
     temporary file is removed and an existing ``path`` is left untouched. Missing parent
     directories are created. OS errors become one-line :class:`AuditorError`\\ s.
     """
+    atomic_write_chunks(path, [data])
+
+
+def atomic_write_chunks(path: str | os.PathLike[str], chunks: Iterable[bytes | str]) -> None:
+    """``atomic_write`` of the concatenation of ``chunks``, consumed one at a time (a large
+    report is streamed to the temporary file, never held whole in memory)."""
     target = os.fspath(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     _make_parent(directory, target)
@@ -68,7 +73,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
         raise AuditorError(f"cannot write: {exc.strerror or exc}", where=target) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)

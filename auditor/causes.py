@@ -95,10 +95,15 @@ def causes_text(causes: Iterable[Cause]) -> str:
     return " | ".join(c.text() for c in unique(causes))
 
 
+def _distinct(groups: Iterable[Iterable[Cause]]) -> Counter[tuple[Cause, ...]]:
+    """Groups counted (a ``Counter`` of groups is taken as already counted: streamed rows)."""
+    return groups if isinstance(groups, Counter) else Counter(tuple(g) for g in groups)
+
+
 def counted(groups: Iterable[Iterable[Cause]]) -> list[dict[str, Any]]:
     """Deduplicated causes with how many answers (rows, cells, flows) each explains, most first."""
     n: Counter[Cause] = Counter()
-    for g, k in Counter(tuple(g) for g in groups).items():  # groups repeat: count each distinct once
+    for g, k in _distinct(groups).items():  # groups repeat: count each distinct once
         for c in unique(g):
             n[c] += k
     return [{**c.to_json(), "count": k} for c, k in sorted(n.items(), key=lambda x: (-x[1], x[0]))]
@@ -106,7 +111,7 @@ def counted(groups: Iterable[Iterable[Cause]]) -> list[dict[str, Any]]:
 
 def count_line(groups: Iterable[Iterable[Cause]], what: str = "unknown cells") -> str:
     """``12 unknown cells: sa-labels-missing 10, namespace-missing 2`` (empty without any)."""
-    distinct = Counter(tuple(g) for g in groups)
+    distinct = _distinct(groups)
     total = sum(k for g, k in distinct.items() if g)
     if not total:
         return ""

@@ -13,12 +13,19 @@ import click
 
 from auditor.commands.attest import check_signing, sign_audit
 from auditor.commands.options import (
+    MAX_MEMORY,
     audit_options,
     input_options,
     max_evidence_option,
     report_options,
 )
-from auditor.commands.pipeline import AnalysisFlags, AuditSetup, InputSpec, audit_inputs
+from auditor.commands.pipeline import (
+    AnalysisFlags,
+    AuditSetup,
+    InputSpec,
+    audit_inputs,
+    memory_budget,
+)
 from auditor.commands.report import check_report_options, run_reports
 from auditor.commands.text import emit, ignored_line, out, to_table
 
@@ -130,10 +137,11 @@ def _line(v: Any) -> str:
 @click.option("--sign", "sign_key", type=click.Path(dir_okay=False), metavar="KEY.pem",
               help="Sign the evidence with this ed25519 key (needs -o): writes snapshot.json and "
                    "attestation.intoto.jsonl next to the reports (docs/attestation.md).")
+@MAX_MEMORY
 def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zones_file: str | None,
           waivers_file: str | None, as_of: str | None, output: str | None, report_dir: str | None, max_evidence: int,
           formats: tuple[str, ...], templates: tuple[str, ...], paper: str | None, cluster_name: str,
-          record: bool, sign_key: str | None) -> None:
+          record: bool, sign_key: str | None, max_memory: str | None) -> None:
     """Check control packs (PCI DSS, HIPAA, your zones) against the cluster: exit 0 pass, 1 fail, 2 unknown."""
     from auditor.canonical import canonical_json
 
@@ -141,7 +149,7 @@ def audit(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zo
     if report_dir:
         check_report_options(formats, templates)  # a bad template fails now, not after the analysis
     signer = check_signing(sign_key, output) if sign_key else None  # a bad key too
-    audited = audit_inputs(source, flags, setup, max_evidence=max_evidence)
+    audited = audit_inputs(source, flags, setup, max_evidence=max_evidence, budget=memory_budget(max_memory))
     result = audited.result
     assert result is not None  # --controls is required
     result_dict = result.to_dict() if output or report_dir or record else None

@@ -68,6 +68,13 @@ DATAPLANE = click.option("--dataplane", type=click.Choice(DATAPLANES),
                               "flows they could change are unknown.")
 
 
+MAX_MEMORY = click.option(
+    "--max-memory", "max_memory", metavar="SIZE", envvar="AUDITOR_MAX_MEMORY",
+    help="Memory budget, e.g. 4G or 512M (or $AUDITOR_MAX_MEMORY): the pair matrix is computed and written "
+         "in blocks of source rows sized to stay under it; the chosen size is printed on stderr. "
+         "Never changes a result.")
+
+
 def live_options() -> list[Decorator]:
     """--live/--kubeconfig/--context/--in-cluster/--scan-deadline: read the cluster instead of files."""
     return [

@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import io
+import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from auditor.commands.progress import PhaseProgress
 from auditor.errors import AuditorError, UsageError
 
 if TYPE_CHECKING:
@@ -145,26 +146,54 @@ def analysis_options(flags: AnalysisFlags, zones: Sequence[ExternalNetwork] = ()
                            lenient=flags.lenient, with_staged=flags.with_staged, dataplane=flags.dataplane)
 
 
-def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: Progress | None = None) -> Analysis:
-    """Compile and evaluate; the snapshot lives until exit, so the cyclic collector is kept off it."""
+def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: PhaseProgress | None = None,
+            budget: int | None = None) -> Analysis:
+    """Compile and evaluate; the snapshot lives until exit, so the cyclic collector is kept off it.
+    ``budget``: the memory budget in bytes (default ``$AUDITOR_MAX_MEMORY``, else none), from
+    which the class-pair chunks of every pair matrix are sized."""
     from auditor.reach.analysis import analyze
 
     gc.collect()
     gc.freeze()
-    analysis = analyze(snapshot, options)
+    progress = progress if progress is not None else PhaseProgress()
+    analysis = analyze(snapshot, options, progress=progress)
+    budget = budget if budget is not None else memory_budget(os.environ.get(MEMORY_ENV))
+    if budget is not None:
+        from auditor.reach.budget import class_cells, format_size, rss_bytes
+
+        in_use = rss_bytes()
+        analysis.block_cells = class_cells(budget, in_use)
+        click.echo(f"memory: budget {format_size(budget)}, {format_size(in_use)} in use after the analysis; "
+                   f"class pairs in chunks of {analysis.block_cells:,}", err=True)
     if progress is not None:
         progress.say(f"evaluated {analysis.classes.n} endpoint classes, {len(analysis.policies.policies)} "
                      f"policies, {len(analysis.ports)} port atoms")
     return analysis
 
 
-def run_analysis(spec: InputSpec, flags: AnalysisFlags) -> Analysis:
+MEMORY_ENV = "AUDITOR_MAX_MEMORY"  # the budget of commands without --max-memory (audit, gate, ...)
+
+
+def memory_budget(text: str | None) -> int | None:
+    """``--max-memory`` / ``$AUDITOR_MAX_MEMORY`` in bytes (None: no budget); malformed → exit 2."""
+    if not text:
+        return None
+    from auditor.reach.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run_analysis(spec: InputSpec, flags: AnalysisFlags, progress: PhaseProgress | None = None,
+                 budget: int | None = None) -> Analysis:
     """INPUT... → Analysis, for the commands without control packs (reach, explain)."""
     options = analysis_options(flags)
-    progress = Progress()
+    progress = progress if progress is not None else PhaseProgress()
     loaded = read_inputs(spec, flags.lenient)
     progress.say(f"read {len(loaded.snapshot.resources)} resources")
-    return analyse(loaded.snapshot, options, progress)
+    return analyse(loaded.snapshot, options, progress, budget)
 
 
 # -- auditing ----------------------------------------------------------------------------------
@@ -221,10 +250,10 @@ class Audited:
 
 
 def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, max_evidence: int = 0,
-                 evidence_flows: bool = True) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
     the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
-    analysis = analyse(loaded.snapshot, options)
+    analysis = analyse(loaded.snapshot, options, budget=budget)
     result = None
     if setup.packs:
         from auditor.controls.runner import run_audit
@@ -235,22 +264,10 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
 
 
 def audit_inputs(spec: InputSpec, flags: AnalysisFlags, setup: AuditSetup, max_evidence: int = 0,
-                 evidence_flows: bool = True) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """INPUT... → Analysis → AuditResult: options are checked before the (slow) read."""
     options = analysis_options(flags, setup.zones())
-    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows)
-
-
-class Progress:
-    """Stage lines with elapsed time on an interactive terminal; silent when piped or in CI."""
-
-    def __init__(self) -> None:
-        self._start = time.perf_counter()
-        self.enabled = sys.stderr.isatty()
-
-    def say(self, message: str) -> None:
-        if self.enabled:
-            click.echo(f"[{time.perf_counter() - self._start:6.1f}s] {message}", err=True)
+    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows, budget)
 
 
 # -- the baseline view (gate, baseline) ----------------------------------------------------------

@@ -5,14 +5,24 @@ Exit codes: 0 the matrix was computed (whatever it allows); 2 bad input or optio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from auditor import __version__
-from auditor.commands.options import input_options
-from auditor.commands.pipeline import AnalysisFlags, InputSpec, run_analysis
-from auditor.commands.text import FORMATS, emit, ignored_line, to_csv, to_json, to_table
+from auditor.commands.options import MAX_MEMORY, input_options
+from auditor.commands.pipeline import AnalysisFlags, InputSpec, memory_budget, run_analysis
+from auditor.commands.progress import PhaseProgress
+from auditor.commands.text import (
+    FORMATS,
+    csv_chunks,
+    emit,
+    emit_chunks,
+    ignored_line,
+    json_chunks,
+    to_table,
+)
 from auditor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,51 +48,88 @@ LEVELS = ("pod", "workload", "namespace")  # checked against reach.analysis.LEVE
               help="With --from an external network: pod IPs are not routable from it, so only entry points "
                    "(LoadBalancer, NodePort, Ingress, Gateway…) lead in; printed as an assumption (EXP-1).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file (atomically).")
+@MAX_MEMORY
 def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http: tuple[str, ...], by: str,
           fmt: str, only: str | None, src: str | None, dst: str | None, pod_ips_unroutable: bool,
-          output: str | None) -> None:
+          output: str | None, max_memory: str | None) -> None:
     """Who can reach whom, on which ports, and which rule decided (both ends)."""
-    from auditor.causes import count_line, counted
-    from auditor.reach.rows import for_people, http_rows, port_rows, row_causes, summary_rows
-
     queries = [parse_port(p) for p in ports]
     requests = [parse_request(h) for h in http]
-    analysis = run_analysis(source, flags)
+    budget = memory_budget(max_memory)
+    progress = PhaseProgress()
+    analysis = run_analysis(source, flags, progress, budget)
     for q in queries:
         if analysis.ports.index_of(q.protocol, q.port) is None:
             raise UsageError(f"--port {q}: protocol {q.protocol} is not modelled")
     src_ents = [_resolve(analysis, src, by, "--from")] if src else None
     dst_ents = [_resolve(analysis, dst, by, "--to")] if dst else None
-    if requests:
-        df = http_rows(analysis, [analysis.pairs(by, src_ents, dst_ents, request=r) for r in requests], queries,
-                       plain=None if queries else analysis.pairs(by, src_ents, dst_ents))
-    else:
-        pm = analysis.pairs(by, src_ents, dst_ents)
-        df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+    frames = reach_frames(analysis, by, src_ents, dst_ents, queries, requests, budget, progress)
     assumptions: list[str] = []
     if src_ents and src_ents[0].kind == "external" and not requests and not queries and by == "workload":
-        df, assumptions = with_exposure(analysis, df, src_ents[0].name, dst_ents, pod_ips_unroutable,
+        import pandas as pd
+
+        whole = pd.concat(list(frames), ignore_index=True)  # one source: one small block
+        df, assumptions = with_exposure(analysis, whole, src_ents[0].name, dst_ents, pod_ips_unroutable,
                                         flags.lenient)
+        frames = iter([df])
     elif pod_ips_unroutable:
         raise UsageError("--pod-ips-unroutable needs --from an external network (and --by workload, no --port/--http)")
+    from auditor.reach.rows import CauseTally
+
+    tally = CauseTally()
     if only:
         word = {"allowed": "true", "denied": "false", "unknown": "unknown"}[only]
-        df = df[df["allowed"] == word].reset_index(drop=True)
-    causes = row_causes(df)
+        frames = (df[df["allowed"] == word].reset_index(drop=True) for df in frames)
+    frames = _tallied(frames, tally)
     if fmt == "csv":
-        emit(to_csv(for_people(df)), output)
+        from auditor.reach.rows import for_people
+
+        emit_chunks(csv_chunks(for_people(df) for df in frames), output)
     elif fmt == "json":
-        emit(to_json(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
-                          why_unknown=counted(causes),
-                          **({"exposure_assumptions": assumptions} if assumptions else {})), df), output)
+        emit_chunks(json_chunks(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
+                                     **({"exposure_assumptions": assumptions} if assumptions else {})), frames,
+                                late=lambda: {"why_unknown": tally.counted()}),
+                    output)
     else:
+        import pandas as pd
+
+        from auditor.reach.rows import for_people
+
+        df = pd.concat(list(frames), ignore_index=True)
         extra = ("exposure assumptions:\n" + "".join(f"  - {a}\n" for a in assumptions)) if assumptions else ""
         emit(to_table(for_people(df)) + notes_text(analysis) + extra, output)
-    line = count_line(causes, "unknown rows by cause")
+    line = tally.line("unknown rows by cause")
     if line:
         click.echo(line, err=True)  # exit stays 0: unknown is an answer
     if analysis.snapshot.ignored and fmt == "csv":  # table and JSON carry it in their notes/meta
         click.echo(ignored_line(analysis.snapshot.ignored), err=True)
+    progress.close()
+
+
+def _tallied(frames: Iterator[Any], tally: Any) -> Iterator[Any]:
+    """The frames unchanged, counted into ``tally`` (the unknown-verdict note) on the way."""
+    for df in frames:
+        tally.add(df)
+        yield df
+
+
+def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, requests: Any,
+                 budget: int | None, progress: PhaseProgress, rows: int | None = None) -> Iterator[Any]:
+    """The rows of ``reach`` block by block: the block size comes from the memory budget (and is
+    said on stderr when there is one); every block advances the progress bar."""
+    from auditor.reach.budget import plan_blocks
+    from auditor.reach.rows import row_blocks
+
+    n_src = len(src) if src is not None else len(analysis.entities(by))
+    n_dst = len(dst) if dst is not None else len(analysis.entities(by))
+    plan = plan_blocks(n_src, n_dst, len(analysis.ports), budget, rows=rows,
+                       rows_per_pair=max(1, len(queries)) * max(1, len(requests)))
+    if budget is not None:
+        click.echo(plan.describe(), err=True)
+    progress("pair matrix (blocks of source rows)", 0, plan.blocks)
+    for done, df in enumerate(row_blocks(analysis, by, src, dst, queries, requests, rows=plan.rows), start=1):
+        progress("pair matrix (blocks of source rows)", done, plan.blocks)
+        yield df
 
 
 def with_exposure(analysis: Analysis, df: Any, client: str, dst_ents: list[Any] | None, unroutable: bool,

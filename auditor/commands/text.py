@@ -7,10 +7,10 @@ import errno
 import io
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from auditor.canonical import atomic_write, canonical_json
+from auditor.canonical import atomic_write, atomic_write_chunks, canonical_json
 from auditor.errors import OutputClosed, OutputError
 
 if TYPE_CHECKING:  # pandas loads inside the commands that build tables, not at start-up
@@ -23,6 +23,16 @@ def to_csv(df: pd.DataFrame) -> str:
     buf = io.StringIO()
     df.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
+
+
+def csv_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
+    """``to_csv`` of the concatenated frames, one frame at a time (the header once)."""
+    first = True
+    for df in frames:
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, header=first, lineterminator="\n")
+        first = False
+        yield buf.getvalue()
 
 
 def to_table(df: pd.DataFrame, *, max_width: int = 80) -> str:
@@ -53,6 +63,42 @@ def to_json(meta: Mapping[str, Any], df: pd.DataFrame) -> bytes:
     body = dict(meta)
     body["rows"] = df.to_dict(orient="records")
     return canonical_json(body) + b"\n"
+
+
+_ROWS = b'"rows":[]'
+
+
+def json_chunks(meta: Mapping[str, Any], frames: Iterable[pd.DataFrame],
+                late: Callable[[], Mapping[str, Any]] | None = None) -> Iterator[bytes]:
+    """``to_json`` of the concatenated frames, one frame at a time: the same bytes (sorted
+    keys, so ``rows`` sits between the meta keys around it). ``late`` gives meta keys known
+    only once every frame has passed (counts over the rows); they must sort after ``rows``."""
+    head = canonical_json({**meta, "rows": []})
+    assert head.count(_ROWS) == 1
+    at = head.index(_ROWS) + len(_ROWS) - 1
+    yield head[:at]
+    first = True
+    for df in frames:
+        records = df.to_dict(orient="records")
+        if records:
+            yield (b"" if first else b",") + b",".join(canonical_json(r) for r in records)
+            first = False
+    if late is not None:
+        extra = late()
+        assert all(k > "rows" for k in extra), "late meta keys must sort after rows"
+        whole = canonical_json({**meta, **extra, "rows": []})
+        assert whole[:at] == head[:at]
+        head = whole
+    yield head[at:] + b"\n"
+
+
+def emit_chunks(chunks: Iterable[str | bytes], output: str | None) -> None:
+    """``emit`` for output produced piece by piece (written atomically as it comes)."""
+    if output and output != "-":
+        atomic_write_chunks(output, chunks)
+        return
+    for chunk in chunks:
+        out(chunk)
 
 
 def emit(text: str | bytes, output: str | None) -> None:

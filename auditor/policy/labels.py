@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +19,7 @@ class LabelTable:
     n: int
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     vocab: dict[str, list[str]] = field(default_factory=dict)
+    _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_maps(cls, maps: Sequence[Mapping[str, str]]) -> LabelTable:
@@ -55,6 +56,27 @@ class LabelTable:
         if not good.any():
             return np.zeros(self.n, dtype=bool)
         lookup = np.concatenate([good, [False]])  # code -1 indexes the trailing False
+        return lookup[col]
+
+    def values_mask(self, key: str, values: Iterable[str]) -> np.ndarray:
+        """Rows whose ``key`` has one of ``values`` (``value_mask`` of an equality or ``in`` test,
+        by lookup: namespace-name keys have a value per namespace, thousands at scale)."""
+        col = self.columns.get(key)
+        if col is None:
+            return np.zeros(self.n, dtype=bool)
+        index = self._index.get(key)
+        if index is None:
+            index = self._index[key] = {v: k for k, v in enumerate(self.vocab[key])}
+        if len(index) != len(self.vocab[key]):  # a value under two codes (hand-built table)
+            wanted = set(values)
+            return self.value_mask(key, lambda v: v in wanted)
+        codes = [index[v] for v in values if v in index]
+        if not codes:
+            return np.zeros(self.n, dtype=bool)
+        if len(codes) == 1:
+            return col == codes[0]
+        lookup = np.zeros(len(self.vocab[key]) + 1, dtype=bool)  # code -1 indexes the trailing False
+        lookup[codes] = True
         return lookup[col]
 
     def row(self, i: int) -> dict[str, str]:

@@ -249,6 +249,9 @@ class Eq(_KeyValue):
     def _test(self, actual: str) -> bool:
         return actual == self.value
 
+    def mask(self, table: LabelTable) -> np.ndarray:
+        return table.values_mask(self.key, (self.value,))
+
 
 @dataclass(frozen=True, slots=True)
 class Ne(_KeyValue):
@@ -263,7 +266,7 @@ class Ne(_KeyValue):
         return labels.get(self.key) != self.value
 
     def mask(self, table: LabelTable) -> np.ndarray:
-        return ~table.value_mask(self.key, self._test)
+        return ~table.values_mask(self.key, (self.value,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +340,7 @@ class In(_KeySet):
         return actual is not None and actual in self.values
 
     def mask(self, table: LabelTable) -> np.ndarray:
-        return table.value_mask(self.key, self._test)
+        return table.values_mask(self.key, self.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +354,7 @@ class NotIn(_KeySet):
         return actual is None or actual not in self.values
 
     def mask(self, table: LabelTable) -> np.ndarray:
-        return ~table.value_mask(self.key, self._test)
+        return ~table.values_mask(self.key, self.values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ reach another if *any* of its classes can: the conservative reading for segmenta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,19 +21,20 @@ from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshP
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.decision import DecidedBy, Decision, SideDecision
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
-from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine
+from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
 from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
 from auditor.reach.l7.evaluate import L7Result
 from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
-from auditor.reach.rowhash import unique_rows
+from auditor.reach.rowhash import column_blocks, refine, unique_rows
 from auditor.reach.uncertainty import CauseFinder
 from auditor.snapshot import Snapshot
 from auditor.sources.validate import check_snapshot
 
 LEVELS = ("pod", "workload", "namespace")
 _CHUNK_CELLS = 4_000_000
+_BEHAVIOUR_BYTES = 64 << 20  # partition columns refined per step in ``behaviour_classes``
 
 
 def _flatten(entities: Sequence[Entity], behaviour: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +60,7 @@ def _pack(mask: np.ndarray) -> np.ndarray:
 def _unpack(key: np.ndarray, n_words: int, n_atoms: int) -> np.ndarray:
     """(rows, 2·words) allow|unknown bitsets → (rows, atoms) int8 verdicts."""
     def bits(words: np.ndarray) -> np.ndarray:
-        raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], -1)
+        raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], words.shape[1] * 8)
         return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_atoms].astype(bool)
 
     allow = bits(key[:, :n_words])
@@ -168,6 +169,7 @@ class Analysis:
     options: AnalysisOptions
     istio: MeshPolicies | None = None
     l7: MeshLayer | None = None  # None: no Istio object and no meshed pod
+    block_cells: int = _CHUNK_CELLS  # class pairs per chunk of ``pairs``/``witness_rules`` (``--max-memory``)
     _entities: dict[str, list[Entity]] = field(default_factory=dict)
     _behaviour: tuple[np.ndarray, np.ndarray] | None = None
     _bits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -246,19 +248,17 @@ class Analysis:
         directions. Pair aggregation runs on these (e.g. pods split only by an ipBlock that
         no policy applies to them collapse again)."""
         if self._behaviour is None:
-            parts = [
-                self.egress.sigma_of[:, None],
-                self.ingress.sigma_of[:, None],
-                self.egress.group_of.T,
-                self.ingress.group_of.T,
-            ]
+            # refined block by block (the partitions of many σs at once would be gigabytes at
+            # 100,000 pods); ids in order of first appearance, so the result is that of one pass
+            blocks: list[np.ndarray] = [self.egress.sigma_of[:, None], self.ingress.sigma_of[:, None]]
+            for res in (self.egress, self.ingress):
+                blocks += list(column_blocks(res.parts.T, _BEHAVIOUR_BYTES))
             if self.l7_active:
                 assert self.l7 is not None
-                parts += [self.l7.result.sigma_of[:, None], self.l7.result.group_of.T]
+                blocks += [self.l7.result.sigma_of[:, None], self.l7.result.group_of.T]
             if self._hbone_atom() is not None:  # ambient pairs meet L3/L4 policy on 15008 (IST-28)
-                parts.append(self.classes.ambient[:, None])
-            sig = np.ascontiguousarray(np.concatenate(parts, axis=1).astype(np.int32))
-            first, inv = unique_rows(sig)
+                blocks.append(self.classes.ambient[:, None])
+            first, inv = refine(blocks, self.classes.n)
             self._behaviour = (inv, first)
         return self._behaviour
 
@@ -384,7 +384,7 @@ class Analysis:
         # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
         out = np.zeros((4, n_s, n_t, n_words) if fast is None else (4, 0, 0, n_words), dtype=np.uint64)
         if fast is None and s_has.size and t_has.size:
-            per_row = max(1, _CHUNK_CELLS // max(1, blocks.t_cls.size))
+            per_row = max(1, self.block_cells // max(1, blocks.t_cls.size))
             k = 0
             while k < s_has.size:
                 # whole source entities per chunk, so the reduction over rows stays inside it
@@ -432,6 +432,20 @@ class Analysis:
         return PairMatrix(src=src, dst=dst, row=row.astype(np.int32), verdict=verdict,
                           excluded_self=(by == "pod"), blocks=blocks, network=network, identity=identity,
                           request=request, l7=l7[0] if l7 is not None else None)
+
+    def pair_blocks(self, by: str, src: Sequence[Entity] | None = None, dst: Sequence[Entity] | None = None,
+                    request: Request | None = None, *, rows: int | None = None) -> Iterator[PairMatrix]:
+        """``pairs`` in row blocks: ``rows`` consecutive source entities at a time against every
+        destination (all at once when None), so no consumer needs the whole matrix. Each block
+        is the ``pairs`` of its sources: the same verdicts, evidence and assurance per pair."""
+        src = list(src if src is not None else self.entities(by))
+        dst = list(dst if dst is not None else self.entities(by))
+        step = max(1, rows or len(src) or 1)
+        if not src:
+            yield self.pairs(by, src, dst, request)
+            return
+        for k in range(0, len(src), step):
+            yield self.pairs(by, src[k:k + step], dst, request)
 
     def _single_class_rows(self, s_cls: np.ndarray, t_cls: np.ndarray,
                            l7: tuple[L7Result, np.ndarray, np.ndarray, np.ndarray] | None,
@@ -482,17 +496,22 @@ class Analysis:
         and the bits admitted without the network factor / without the identity factor."""
         ae, de, ai, di = self.group_bits()
         ne, ni = self.network_bits()
-        a = ae[ge, w] & ai[gi, w]
-        denied = de[ge, w] | di[gi, w]
+
+        def at(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            # one contiguous column, then a flat take: ~30 % faster than table[idx, w]
+            return np.take(np.ascontiguousarray(table[:, w]), idx)
+
+        a = at(ae, ge) & at(ai, gi)
+        denied = at(de, ge) | at(di, gi)
         if amb is not None and hbone is not None:  # IST-28: HBONE on 15008
-            a = np.where(amb, hbone[0][ge, w] & hbone[2][gi, w], a)
-            denied = np.where(amb, hbone[1][ge, w] | hbone[3][gi, w], denied)
+            a = np.where(amb, at(hbone[0], ge) & at(hbone[2], gi), a)
+            denied = np.where(amb, at(hbone[1], ge) | at(hbone[3], gi), denied)
         if l7 is not None:
-            a &= l7[1][gl, w]
-            denied |= l7[2][gl, w]
+            a &= at(l7[1], gl)
+            denied |= at(l7[2], gl)
         u = ~(a | denied) & valid_words[w]
         admits = a | u
-        return [a, u, admits & ~(ne[ge, w] | ni[gi, w]), admits & ~l7[3][gl, w] if l7 is not None else admits]
+        return [a, u, admits & ~(at(ne, ge) | at(ni, gi)), admits & ~at(l7[3], gl) if l7 is not None else admits]
 
     def assurance(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> str:
         """How an entity pair's allowed flows are admitted (at ``atoms``, default all):
@@ -534,7 +553,7 @@ class Analysis:
         l7 = pm.l7
         out_l = np.zeros((ii.size, n_atoms), np.int32) if l7 is not None else None
         sizes = b.s_cnt[ii] * b.t_cnt[jj]
-        budget = max(1, _CHUNK_CELLS // max(1, n_atoms))
+        budget = max(1, self.block_cells // max(1, n_atoms))
         cols = np.arange(n_atoms)[None, :]
         k = 0
         while k < ii.size:
@@ -718,7 +737,7 @@ def _names_peer(em: EntityMatch) -> bool:
 
 
 def _bits(words: np.ndarray, n_atoms: int) -> np.ndarray:
-    raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], -1)
+    raw = np.ascontiguousarray(words).view(np.uint8).reshape(words.shape[0], words.shape[1] * 8)
     return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_atoms].astype(bool)
 
 
@@ -750,8 +769,10 @@ def port_space(policies: PolicySet, inventory: Inventory, tcp_ports: Sequence[in
     return PortSpace(cuts, extra)
 
 
-def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analysis:
-    """Snapshot → policies, endpoints, classes, and both directions evaluated."""
+def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
+            progress: ProgressFn | None = None) -> Analysis:
+    """Snapshot → policies, endpoints, classes, and both directions evaluated. ``progress``
+    hears (phase, done, total) from the long loops (the signature walks)."""
     options = options or AnalysisOptions()
     # Issue #12 §1: nothing the API server would reject reaches the dialects (K8S-19).
     snapshot = check_snapshot(snapshot, lenient=options.lenient)
@@ -771,7 +792,7 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None) -> Analy
                                        mesh_networks=mesh_networks(istio))
     ports = port_space(policies, inventory, mesh_cuts(istio, inventory, snapshot))
     matcher = Matcher(classes, addresses, ports)
-    engine = Engine(policies, classes, matcher)
+    engine = Engine(policies, classes, matcher, progress=progress)
     egress = engine.run("egress")
     ingress = engine.run("ingress")
     meshed = bool((classes.sidecar | classes.ambient | classes.mesh_uncertain).any())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -19,10 +20,11 @@ import numpy as np
 
 from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.policy.selectors import always_true
+from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
-from auditor.reach.rowhash import unique_rows
+from auditor.reach.rowhash import column_blocks, refine, unique_rows
 
 DENY, UNKNOWN, ALLOW = 0, 1, 2  # verdict codes in the numpy grids: min composes layers, max is "any of"
 UNDECIDED = -1
@@ -72,11 +74,16 @@ class RuleTable:
 
 @dataclass
 class DirectionResult:
-    """Verdicts of one direction for every (subject class, peer class, port atom)."""
+    """Verdicts of one direction for every (subject class, peer class, port atom).
+
+    σ's peer groups are a *partition* of the classes; σs whose rules name the same peer
+    sides share one (``parts[part_of[σ]]``), stored in the smallest unsigned dtype that
+    holds the group ids: a dense (σ × classes) int32 map was ≈ 4 GB at 100,000 pods."""
 
     direction: Direction
     sigma_of: np.ndarray  # (C,) subject class → σ
-    group_of: np.ndarray  # (nσ, C) peer class → group inside σ
+    part_of: np.ndarray  # (nσ,) σ → row of ``parts``
+    parts: np.ndarray  # (partitions, C) peer class → group inside σ (uint8/uint16/int32)
     offset: np.ndarray  # (nσ,) first global group id of σ
     verdict: np.ndarray  # (groups, A) int8: DENY / UNKNOWN / ALLOW
     rule: np.ndarray  # (groups, A) int32 deciding rule id
@@ -87,7 +94,15 @@ class DirectionResult:
     def gid(self, subject: np.ndarray, peer: np.ndarray) -> np.ndarray:
         """Global group ids for broadcastable arrays of subject and peer classes."""
         sig = self.sigma_of[subject]
-        return self.offset[sig] + self.group_of[sig, peer]
+        return self.offset[sig] + self.parts[self.part_of[sig], peer]
+
+    def groups(self, s: int) -> np.ndarray:
+        """(C,) peer class → group inside σ ``s``."""
+        return self.parts[self.part_of[s]]
+
+    def group_count(self, s: int) -> int:
+        end = int(self.offset[s + 1]) if s + 1 < self.offset.size else int(self.verdict.shape[0])
+        return end - int(self.offset[s])
 
 
 @dataclass
@@ -121,8 +136,10 @@ class TraceEvent:
 class Engine:
     """Evaluates both directions for all classes."""
 
-    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher, workers: int | None = None) -> None:
+    def __init__(self, policies: PolicySet, classes: ClassTable, matcher: Matcher, workers: int | None = None,
+                 progress: ProgressFn | None = None) -> None:
         self.workers = default_workers() if workers is None else max(1, workers)
+        self.progress = progress
         self.ps = policies
         self.c = classes
         self.m = matcher
@@ -137,15 +154,19 @@ class Engine:
             self.end_of_tier[tier.name] = self.rules.add(Decision(
                 Reason.END_OF_TIER, tier.default_action.value, tier=tier.name, rule_ids=("CAL-21", "K8S-4")))
         self._side_index: dict[EntityMatch, int] = {}
-        self._side_masks: list[tuple[np.ndarray, np.ndarray, bool]] = []
+        # interned rule sides → which classes they match, definitely / possibly (bit-packed)
+        self._sides_def = BitColumns(classes.n)
+        self._sides_pos = BitColumns(classes.n)
+        self._side_trivial: list[bool] = []  # matches every class certainly
         self._compiled: dict[Direction, list[list[_CompiledRule]]] = {
             d: [[self._compile(pi, r, d) for r in pol.rules(d)] for pi, pol in enumerate(self.policies)]
             for d in ("ingress", "egress")
         }
-        n_sides = len(self._side_masks)
-        self._peer_def = np.stack([m[0] for m in self._side_masks]) if n_sides else np.zeros((0, classes.n), bool)
-        self._peer_pos = np.stack([m[1] for m in self._side_masks]) if n_sides else np.zeros((0, classes.n), bool)
-        self._bits: tuple[np.ndarray, np.ndarray] | None = None
+        self._sides_def.freeze()
+        self._sides_pos.freeze()
+        # peer groups by the peer sides (and named-port specs) of σ's rules: σs that differ
+        # only in their subject side share them (CAL-24 sees peers through these sides only)
+        self._group_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._tier_of = {t.name: t for t in policies.ordered_tiers()}
         self._tier_rank = {t.name: i for i, t in enumerate(policies.ordered_tiers())}
 
@@ -211,78 +232,91 @@ class Engine:
     def _intern(self, side: EntityMatch) -> int:
         idx = self._side_index.get(side)
         if idx is None:
-            d, p = self.m.side(side)
-            idx = self._side_index[side] = len(self._side_masks)
-            self._side_masks.append((d, p, bool(d.all() and p.all())))
+            d, p = self.m.side(side, cache=False)  # kept here, packed
+            idx = self._side_index[side] = self._sides_def.add(d)
+            self._sides_pos.add(p)
+            self._side_trivial.append(bool(d.all() and p.all()))
         return idx
 
-    def _applicability(self, d: Direction) -> tuple[np.ndarray, np.ndarray]:
-        """(policies × classes) certain / possible applicability (CAL-17, K8S-1, CAL-13/14)."""
+    def _applicability(self, d: Direction) -> tuple[BitColumns, BitColumns, np.ndarray]:
+        """(classes × policies) certain / possible applicability (CAL-17, K8S-1, CAL-13/14),
+        bit-packed, and whether each policy possibly applies to any class."""
         c = self.c
-        n_pol = len(self.policies)
-        app_def = np.zeros((n_pol, c.n), dtype=bool)
-        app_pos = np.zeros((n_pol, c.n), dtype=bool)
+        app_def, app_pos = BitColumns(c.n), BitColumns(c.n)
+        any_pos = np.zeros(len(self.policies), dtype=bool)
+        none = np.zeros(c.n, dtype=bool)
+        ns_index = {ns: i for i, ns in enumerate(c.namespaces)}
         for i, pol in enumerate(self.policies):
-            if d not in pol.types:
-                continue
-            m = c.is_pod.copy()
-            if pol.namespace is not None:
-                code = c.namespaces.index(pol.namespace) if pol.namespace in c.namespaces else -2
-                m &= c.namespace_code == code
-            if not m.any():
-                continue
-            sd, sp = self.m.labels_selector(pol.subject)
-            dm, pm = m & sd, m & sp
-            if pol.subject_namespace_selector is not None:
-                nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector)
-                dm &= nd
-                pm &= np_
-            if pol.subject_sa_selector is not None and not always_true(pol.subject_sa_selector):
-                # CAL-1: a selector true on every label set holds whatever the account's labels
-                sm = self.m._sel("sa_labels", pol.subject_sa_selector)
-                dm &= sm & ~c.sa_unknown
-                pm &= sm | c.sa_unknown
-            app_def[i] = dm
-            app_pos[i] = pm
-        return app_def, app_pos
+            dm, pm = self._applies(pol, d, ns_index, none)
+            app_def.add(dm)
+            app_pos.add(pm)
+            any_pos[i] = pm is not none and bool(pm.any())
+        return app_def.freeze(), app_pos.freeze(), any_pos
+
+    def _applies(self, pol: Policy, d: Direction, ns_index: dict[str, int],
+                 none: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = self.c
+        if d not in pol.types:
+            return none, none
+        m = c.is_pod.copy()
+        if pol.namespace is not None:
+            code = ns_index.get(pol.namespace, -2)
+            m &= c.namespace_code == code
+        if not m.any():
+            return none, none
+        sd, sp = self.m.labels_selector(pol.subject)
+        dm, pm = m & sd, m & sp
+        if pol.subject_namespace_selector is not None:
+            nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector)
+            dm &= nd
+            pm &= np_
+        if pol.subject_sa_selector is not None and not always_true(pol.subject_sa_selector):
+            # CAL-1: a selector true on every label set holds whatever the account's labels
+            sm = self.m._sel("sa_labels", pol.subject_sa_selector)
+            dm &= sm & ~c.sa_unknown
+            pm &= sm | c.sa_unknown
+        return dm, pm
 
     # -- signatures ----------------------------------------------------------------------------
-    def _signatures(self, d: Direction, app_def: np.ndarray, app_pos: np.ndarray) -> np.ndarray:
+    def _signatures(self, d: Direction, app_def: BitColumns, app_pos: BitColumns, any_pos: np.ndarray) -> np.ndarray:
+        """σ per class: the same (certain, possible) applicable policies, the same view of their
+        rules' subject sides and (ingress) the same named-port resolutions. Numbered in order
+        of first appearance, so any exact encoding of this key gives the same σs."""
         c = self.c
-        rows: list[np.ndarray] = [app_def, app_pos]
         codes: list[np.ndarray] = []
         seen_sides: set[int] = set()
         seen_named: set[NamedPortSpec] = set()
         for pi, compiled in enumerate(self._compiled[d]):
-            if not app_pos[pi].any():
+            if not any_pos[pi]:
                 continue
             for cr in compiled:
                 if cr.subject_id not in seen_sides:
                     seen_sides.add(cr.subject_id)
-                    sd, sp, trivial = self._side_masks[cr.subject_id]
-                    if not trivial:
-                        rows.append(sd[None, :])
-                        rows.append(sp[None, :])
                 if d == "ingress":
                     for spec in (cr.named, cr.not_named):
                         if spec is not None and spec not in seen_named:
                             seen_named.add(spec)
                             codes.append(self.m.named_code(spec))
-        bits = np.packbits(np.concatenate(rows, axis=0), axis=0).T  # (C, bytes)
-        if codes:
-            code_bytes = np.stack(codes, axis=1).astype(np.int32).view(np.uint8)
-            bits = np.concatenate([bits, code_bytes], axis=1)
-        bits = np.concatenate([bits, (~c.is_pod).astype(np.uint8)[:, None]], axis=1)
-        _, sigma = unique_rows(bits)
+        sides = np.array(sorted(s for s in seen_sides if not self._side_trivial[s]), dtype=np.int64)
+
+        def blocks() -> Iterator[np.ndarray]:  # the key, a bounded slice at a time
+            for bits in (app_def.bits, app_pos.bits):
+                yield from column_blocks(bits.T)
+            yield self._sides_def.keys(sides)
+            yield self._sides_pos.keys(sides)
+            for code in codes:
+                yield code.astype(np.int32)[:, None]
+            yield (~c.is_pod).astype(np.uint8)[:, None]
+
+        _, sigma = refine(blocks(), c.n)
         return sigma.astype(np.int32)
 
     # -- the walk --------------------------------------------------------------------------------
     def run(self, d: Direction) -> DirectionResult:
         c = self.c
-        app_def, app_pos = self._applicability(d)
-        sigma_of = self._signatures(d, app_def, app_pos)
+        app_def, app_pos, any_pos = self._applicability(d)
+        sigma_of = self._signatures(d, app_def, app_pos, any_pos)
         n_sigma = int(sigma_of.max()) + 1 if c.n else 0
-        group_of = np.zeros((n_sigma, c.n), dtype=np.int32)
         offsets = np.zeros(n_sigma, dtype=np.int64)
         verdicts: list[np.ndarray] = []
         rules: list[np.ndarray] = []
@@ -298,19 +332,40 @@ class Engine:
         for s in range(n_sigma):
             rep = int(first[s])
             reps.append(rep)
-            sig_pols.append([int(i) for i in np.flatnonzero(app_def[:, rep])])
-            sig_unc.append([int(i) for i in np.flatnonzero(app_pos[:, rep] & ~app_def[:, rep])])
+            certain = app_def.row_items(rep)
+            sig_pols.append([int(i) for i in certain])
+            sig_unc.append([int(i) for i in np.setdiff1d(app_pos.row_items(rep), certain)])
+        del app_def, app_pos
         tasks = [(d, reps[s], sig_pols[s], sig_unc[s]) for s in range(n_sigma)]
-        for s, (groups, v, r) in enumerate(self._evaluate_all(tasks)):
-            group_of[s] = groups
+        results = self._evaluate_all(tasks, f"{d} signatures")
+        # a partition arrives once per worker process (None after that): collect, then number
+        # the partitions in σ order
+        sent = {key: groups for key, groups, _, _ in results if groups is not None}
+        part_index: dict[tuple, int] = {}
+        part_rows: list[np.ndarray] = []
+        part_of = np.zeros(n_sigma, dtype=np.int32)
+        for s, (key, _, v, r) in enumerate(results):
+            k = part_index.get(key)
+            if k is None:
+                k = part_index[key] = len(part_rows)
+                part_rows.append(sent.pop(key))
+            part_of[s] = k
             offsets[s] = total
             total += v.shape[0]
             verdicts.append(v)
             rules.append(r)
+        del results, sent
+        parts = _stack_parts(part_rows, c.n)
+        del part_rows
+        for key, k in part_index.items():  # the cache now points into ``parts``: no second copy
+            hit = self._group_cache.get(key)
+            if hit is not None:
+                self._group_cache[key] = (parts[k], hit[1])
         return DirectionResult(
             direction=d,
             sigma_of=sigma_of,
-            group_of=group_of,
+            part_of=part_of,
+            parts=parts,
             offset=offsets,
             verdict=np.concatenate(verdicts) if verdicts else np.zeros((0, self.n_atoms), np.int8),
             rule=np.concatenate(rules) if rules else np.zeros((0, self.n_atoms), np.int32),
@@ -320,22 +375,35 @@ class Engine:
         )
 
     def _evaluate_all(
-        self, tasks: list[tuple[Direction, int, list[int], list[int]]]
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        self, tasks: list[tuple[Direction, int, list[int], list[int]]], phase: str = "signatures"
+    ) -> list[tuple[tuple, np.ndarray | None, np.ndarray, np.ndarray]]:
         """Every σ, independent of the others: on ``workers`` forked processes when there are
         enough of them to pay for the fork (results are identical either way)."""
         workers = min(self.workers, len(tasks) // _MIN_SIGMAS_PER_WORKER)
+        report = self.progress or _no_progress
         if workers <= 1 or "fork" not in mp.get_all_start_methods():
-            return [self._evaluate_sigma(*t) for t in tasks]
+            sent: set[tuple] = set()
+            results = []
+            for k, t in enumerate(tasks):
+                if k % 64 == 0:
+                    report(phase, k, len(tasks))
+                results.append(_once(self._evaluate_sigma(*t), sent))
+            report(phase, len(tasks), len(tasks))
+            return results
         global _FORKED
         _FORKED = (self, tasks)
         try:
-            chunks = [list(range(k, len(tasks), workers * 4)) for k in range(workers * 4)]
+            n_chunks = min(len(tasks), max(workers * 4, 64))
+            chunks = [list(range(k, len(tasks), n_chunks)) for k in range(n_chunks)]
+            parts = []
+            report(phase, 0, len(tasks))
             with mp.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_evaluate_chunk, chunks)
+                for part in pool.imap(_evaluate_chunk, chunks):
+                    parts.append(part)
+                    report(phase, sum(len(p) for p in parts), len(tasks))
         finally:
             _FORKED = None
-        out: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(tasks)
+        out: list[tuple[tuple, np.ndarray | None, np.ndarray, np.ndarray] | None] = [None] * len(tasks)
         for chunk, results in zip(chunks, parts, strict=True):
             for k, res in zip(chunk, results, strict=True):
                 out[k] = res
@@ -352,38 +420,35 @@ class Engine:
             out.append((tier, sorted(by_tier[name], key=lambda i: self.policies[i].sort_key)))
         return out
 
-    def _peer_bits(self) -> tuple[np.ndarray, np.ndarray]:
-        """(classes × ⌈sides/8⌉) packed side memberships, definite and possible."""
-        if self._bits is None:
-            self._bits = (np.packbits(self._peer_def.T, axis=1), np.packbits(self._peer_pos.T, axis=1))
-        return self._bits
-
-    def _peer_groups(self, d: Direction, rep: int, crs: list[_CompiledRule]) -> tuple[np.ndarray, np.ndarray]:
-        """Group peers that every rule of σ sees alike; returns (group per peer, representative per group)."""
+    def _peer_groups(self, d: Direction, rep: int, crs: list[_CompiledRule]) -> tuple[tuple, np.ndarray, np.ndarray]:
+        """Group peers that every rule of σ sees alike; returns (partition key, group per peer,
+        representative per group). Cached by the key: σs with the same peer sides share it."""
         c = self.c
-        ids = sorted({cr.peer_id for cr in crs if not self._side_masks[cr.peer_id][2]})
-        specs: list[NamedPortSpec] = []
+        ids = tuple(sorted({cr.peer_id for cr in crs if not self._side_trivial[cr.peer_id]}))
+        specs: tuple[NamedPortSpec, ...] = ()
         if d == "egress":
-            specs = sorted({spec for cr in crs for spec in (cr.named, cr.not_named) if spec is not None},
-                           key=repr)
+            specs = tuple(sorted({spec for cr in crs for spec in (cr.named, cr.not_named) if spec is not None},
+                                 key=repr))
+        key = (ids, specs)
+        hit = self._group_cache.get(key)
+        if hit is not None:
+            return key, hit[0], hit[1]
         if not ids and not specs:
-            return np.zeros(c.n, dtype=np.int32), np.zeros(1, dtype=np.int64)
-        parts = []
-        if ids:
-            # Side bits are stored per class, 8 sides a byte; the rules of one policy are interned
-            # consecutively, so σ's sides share few bytes: gather those bytes, mask the others.
-            sel = np.array(ids, dtype=np.int64)
-            cols, where = np.unique(sel // 8, return_inverse=True)
-            mask = np.zeros(cols.size, dtype=np.uint8)
-            np.bitwise_or.at(mask, where.reshape(-1), (1 << (7 - sel % 8)).astype(np.uint8))
-            def_bits, pos_bits = self._peer_bits()
-            parts.append(def_bits[:, cols] & mask)
-            parts.append(pos_bits[:, cols] & mask)
-        if specs:
-            parts.append(np.stack([self.m.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
-        key = np.ascontiguousarray(np.concatenate(parts, axis=1))
-        first, inv = unique_rows(key)
-        return inv.astype(np.int32), first
+            groups, first = np.zeros(c.n, dtype=np.uint8), np.zeros(1, dtype=np.int64)
+        else:
+            parts = []
+            if ids:
+                # Side bits are stored per class, 8 sides a byte; the rules of one policy are interned
+                # consecutively, so σ's sides share few bytes: gather those bytes, mask the others.
+                sel = np.array(ids, dtype=np.int64)
+                parts.append(self._sides_def.keys(sel))
+                parts.append(self._sides_pos.keys(sel))
+            if specs:
+                parts.append(np.stack([self.m.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
+            first, inv = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
+            groups = inv.astype(_group_dtype(first.size))
+        self._group_cache[key] = (groups, first)
+        return key, groups, first
 
     def _port_stack(self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray) -> np.ndarray:
         """(rules × peers-or-1 × atoms): which atoms each rule's port/protocol part admits."""
@@ -409,13 +474,11 @@ class Engine:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(rules × peers × atoms) certain/possible matches of σ's rules for subject class ``rep``
         (only the given representative ``atoms`` when set)."""
-        n = peers.shape[0]
-        masks = self._side_masks
-        s_def = np.array([bool(masks[cr.subject_id][0][rep]) and cr.certain for cr in crs], dtype=bool)
-        s_pos = np.array([bool(masks[cr.subject_id][1][rep]) for cr in crs], dtype=bool)
+        s_def = np.array([self._sides_def.bit(cr.subject_id, rep) and cr.certain for cr in crs], dtype=bool)
+        s_pos = np.array([self._sides_pos.bit(cr.subject_id, rep) for cr in crs], dtype=bool)
         ids = np.array([cr.peer_id for cr in crs], dtype=np.int64)
-        p_def = self._peer_def[ids][:, peers] if crs else np.zeros((0, n), bool)
-        p_pos = self._peer_pos[ids][:, peers] if crs else np.zeros((0, n), bool)
+        p_def = self._sides_def.take(ids, peers)
+        p_pos = self._sides_pos.take(ids, peers)
         if port is None:
             port = self._port_stack(d, rep, crs, peers)
         if atoms is not None:
@@ -446,18 +509,19 @@ class Engine:
 
     def _evaluate_sigma(
         self, d: Direction, rep: int, certain: list[int], uncertain: list[int]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray]:
+        """(partition key, group per peer class, verdict and deciding rule per (group, atom))."""
         c = self.c
         A = self.n_atoms
         if not c.is_pod[rep]:
-            return np.zeros(c.n, np.int32), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.EXTERNAL, np.int32)
+            return ((), ()), self._one_group(), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.EXTERNAL, np.int32)
         if not certain and not uncertain:
-            return np.zeros(c.n, np.int32), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.NO_POLICY, np.int32)
+            return ((), ()), self._one_group(), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.NO_POLICY, np.int32)
         crs = [cr for pi in (*certain, *uncertain) for cr in self._compiled[d][pi]]
-        groups, reps = self._peer_groups(d, rep, crs)
+        key, groups, reps = self._peer_groups(d, rep, crs)
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
-            return groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
+            return key, groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
         port = self._port_stack(d, rep, crs, reps)
         atoms, atom_of = self._atom_classes(crs, port) if crs else (np.arange(A), np.arange(A))
         m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
@@ -470,7 +534,14 @@ class Engine:
         v, r = outcomes[0]
         for v2, _ in outcomes[1:]:
             v = np.where(v == v2, v, UNKNOWN).astype(np.int8)
-        return groups, v[:, atom_of], r[:, atom_of]
+        return key, groups, v[:, atom_of], r[:, atom_of]
+
+    def _one_group(self) -> np.ndarray:
+        """Every peer in group 0: the partition of σs without rules (the same as no peer sides)."""
+        hit = self._group_cache.get(((), ()))
+        if hit is None:
+            hit = self._group_cache[((), ())] = (np.zeros(self.c.n, dtype=np.uint8), np.zeros(1, dtype=np.int64))
+        return hit[0]
 
     def _decide(
         self,
@@ -503,9 +574,10 @@ class Engine:
     # -- explain ------------------------------------------------------------------------------------
     def trace(self, d: Direction, subject: int, peer: int, atom: int) -> tuple[list[TraceEvent], list[int], list[int]]:
         """The walk for one (subject, peer, atom) cell, step by step."""
-        app_def, app_pos = self._applicability(d)
-        certain = [int(i) for i in np.flatnonzero(app_def[:, subject])]
-        uncertain = [int(i) for i in np.flatnonzero(app_pos[:, subject] & ~app_def[:, subject])]
+        app_def, app_pos, _ = self._applicability(d)
+        certain_items = app_def.row_items(subject)
+        certain = [int(i) for i in certain_items]
+        uncertain = [int(i) for i in np.setdiff1d(app_pos.row_items(subject), certain_items)]
         if not self.c.is_pod[subject]:
             return [TraceEvent("", "", None, "external endpoint: no endpoint policy, allow")], [], []
         events: list[TraceEvent] = []
@@ -574,14 +646,47 @@ class Engine:
 
 
 _MIN_SIGMAS_PER_WORKER = 200
+ProgressFn = Callable[[str, int, int], None]  # (phase, done, total): reported as work advances
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    return None
 _FORKED: tuple[Engine, list[tuple[Direction, int, list[int], list[int]]]] | None = None
 
 
-def _evaluate_chunk(indices: list[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Worker side of ``Engine._evaluate_all``: the engine arrives by fork, not by pickling."""
+_SENT: set[tuple] = set()
+
+
+def _evaluate_chunk(indices: list[int]) -> list[tuple[tuple, np.ndarray | None, np.ndarray, np.ndarray]]:
+    """Worker side of ``Engine._evaluate_all``: the engine arrives by fork, not by pickling.
+    Each partition is sent back once per worker process (then None: the parent has it)."""
     assert _FORKED is not None
     engine, tasks = _FORKED
-    return [engine._evaluate_sigma(*tasks[k]) for k in indices]
+    return [_once(engine._evaluate_sigma(*tasks[k]), _SENT) for k in indices]
+
+
+def _once(res: tuple[tuple, np.ndarray, np.ndarray, np.ndarray],
+          sent: set[tuple]) -> tuple[tuple, np.ndarray | None, np.ndarray, np.ndarray]:
+    key, groups, v, r = res
+    if key in sent:
+        return key, None, v, r
+    sent.add(key)
+    return key, groups, v, r
+
+
+def _group_dtype(n_groups: int) -> type:
+    return np.uint8 if n_groups <= 1 << 8 else np.uint16 if n_groups <= 1 << 16 else np.int32
+
+
+def _stack_parts(rows: list[np.ndarray], n: int) -> np.ndarray:
+    """The partitions as one matrix in the smallest dtype that holds every group id."""
+    if not rows:
+        return np.zeros((0, n), dtype=np.uint8)
+    dtype = max((np.dtype(r.dtype) for r in rows), key=lambda t: t.itemsize)
+    out = np.empty((len(rows), n), dtype=dtype)
+    for k, r in enumerate(rows):
+        out[k] = r
+    return out
 
 
 def default_workers() -> int:

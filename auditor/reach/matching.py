@@ -107,10 +107,13 @@ class Matcher:
         return definite, possible
 
     # -- a whole side (without ports) --------------------------------------------------------
-    def side(self, em: EntityMatch) -> Mask:
+    def side(self, em: EntityMatch, *, cache: bool = True) -> Mask:
+        """``cache=False``: the caller keeps the result (the engine stores sides bit-packed)."""
         hit = self._side_cache.get(em)
         if hit is None:
-            hit = self._side_cache[em] = self._side(em)
+            hit = self._side(em)
+            if cache:
+                self._side_cache[em] = hit
         return hit
 
     def _side(self, em: EntityMatch) -> Mask:

@@ -8,6 +8,8 @@ can never merge two different rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -67,3 +69,27 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         _, first, inverse = np.unique(words, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
     return first.astype(np.int64), inverse.astype(np.int64)
+
+
+def refine(blocks: Iterable[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``unique_rows`` of the side-by-side concatenation of ``blocks`` (each with ``n`` rows),
+    one block at a time: each step groups (group so far, block row), so the result is the same
+    partition with the same ids (order of first appearance) without ever holding the whole
+    key, which at 100,000 pods would be gigabytes."""
+    inverse = np.zeros(n, dtype=np.int64)
+    first = np.zeros(min(1, n), dtype=np.int64)
+    if n == 0:
+        return first, inverse
+    for block in blocks:
+        raw = np.ascontiguousarray(block).view(np.uint8).reshape(n, -1)
+        if raw.shape[1] == 0:
+            continue
+        first, inverse = unique_rows(np.concatenate([inverse[:, None].view(np.uint8), raw], axis=1))
+    return first, inverse
+
+
+def column_blocks(m: np.ndarray, max_bytes: int = 64 << 20) -> Iterable[np.ndarray]:
+    """``m`` (rows × columns) in column slices of at most ``max_bytes``."""
+    step = max(1, max_bytes // max(1, m.shape[0] * m.itemsize))
+    for k in range(0, m.shape[1], step):
+        yield m[:, k:k + step]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from auditor.causes import Cause
-from auditor.reach.analysis import Analysis, PairMatrix
+from auditor.causes import Cause, count_line, counted
+from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.decision import DecidedBy, causes_of
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
+from auditor.reach.l7.compile import Request
 from auditor.reach.ports import PortQuery
 
 DETAIL = "decided_by_detail"  # JSON only: the structured ``decided_by`` (see ``for_people``)
@@ -253,3 +255,44 @@ def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[P
     df = df.sort_values(["src", "dst", "_row", "_request"], kind="stable") if queries else \
         df.sort_values(["src", "dst", "_request"], kind="stable")
     return df.drop(columns=["_request", "_row"]).reset_index(drop=True)
+
+
+def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: Sequence[Entity] | None,
+               queries: Sequence[PortQuery] = (), requests: Sequence[Request] = (),
+               rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of ``auditor reach`` in blocks of ``rows`` source entities, in output order:
+    concatenated they are exactly ``summary_rows`` / ``port_rows`` / ``http_rows`` of the whole
+    matrix. Port and HTTP rows are sorted by source name, so their blocks take the sources in
+    name order (names are unique, so the sort never ties across blocks)."""
+    sources = list(src if src is not None else analysis.entities(by))
+    if queries or requests:
+        sources.sort(key=lambda e: e.name)
+    step = max(1, rows or len(sources) or 1)
+    starts = range(0, len(sources), step) if sources else range(1)
+    for k in starts:
+        part = sources[k:k + step]
+        if requests:
+            plain = None if queries else analysis.pairs(by, part, dst)
+            yield http_rows(analysis, [analysis.pairs(by, part, dst, request=r) for r in requests], queries,
+                            plain=plain)
+        else:
+            pm = analysis.pairs(by, part, dst)
+            yield port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+
+
+
+class CauseTally:
+    """The causes of unknown rows counted over rows that arrive block by block (``reach``
+    streams them): ``counted``/``count_line`` of ``row_causes`` of all blocks together."""
+
+    def __init__(self) -> None:
+        self.groups: Counter[tuple[Cause, ...]] = Counter()
+
+    def add(self, df: pd.DataFrame) -> None:
+        self.groups.update(row_causes(df))
+
+    def counted(self) -> list[dict[str, object]]:
+        return counted(self.groups)
+
+    def line(self, what: str) -> str:
+        return count_line(self.groups, what)

@@ -112,12 +112,11 @@ class CauseFinder:
         unc = cr.ports_uncertain  # type: ignore[attr-defined]
         if unc is not None and unc[atoms].any():
             out.append(Cause("icmp-code", f"{where}: ICMP code or ports of an unsplit protocol", where))
-        masks = self.e._side_masks
-        sd, sp, _ = masks[cr.subject_id]  # type: ignore[attr-defined]
-        if sp[subject] and not sd[subject]:
+        sides_def, sides_pos = self.e._sides_def, self.e._sides_pos
+        sid, pid = cr.subject_id, cr.peer_id  # type: ignore[attr-defined]
+        if sides_pos.bit(sid, subject) and not sides_def.bit(sid, subject):
             out.extend(self.side_causes(cr.subject, subject, f": {where}"))  # type: ignore[attr-defined]
-        pd_, pp, _ = masks[cr.peer_id]  # type: ignore[attr-defined]
-        if pp[peer] and not pd_[peer]:
+        if sides_pos.bit(pid, peer) and not sides_def.bit(pid, peer):
             out.extend(self.side_causes(cr.peer, peer, f": {where}"))  # type: ignore[attr-defined]
         if rule.action == Action.PASS:
             out.append(Cause("maybe-pass", f"{where} (Pass) may match: the next tier may decide", where))
@@ -126,7 +125,7 @@ class CauseFinder:
     # -- one engine layer ---------------------------------------------------------------------------
     def engine_causes(self, d: str, res: DirectionResult, subject: int, peer: int, atoms: np.ndarray) -> tuple[Cause, ...]:
         sig = int(res.sigma_of[subject])
-        key = (d, sig, int(res.group_of[sig, peer]), atoms.tobytes())
+        key = (d, sig, int(res.groups(sig)[peer]), atoms.tobytes())
         hit = self._cache.get(key)
         if hit is not None:
             return hit[d]

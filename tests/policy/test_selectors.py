@@ -713,3 +713,17 @@ def test_k8s9_default_field_name() -> None:
 
 def test_k8s9_unknown_fields_are_ignored_like_the_api_server() -> None:
     assert from_label_selector({"matchLabel": {"app": "web"}}) == All()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["app", "team"]), st.sampled_from(["a", "b", "c", "d"]),
+                                max_size=2), max_size=12),
+       st.sampled_from(["app", "team", "zone"]), st.sets(st.sampled_from(["a", "b", "x"]), max_size=3))
+def test_values_mask_is_the_membership_test(maps, key, values) -> None:
+    """``values_mask`` (lookup, used by ==, !=, in, not in) equals ``value_mask`` with the predicate."""
+    table = LabelTable.from_maps(maps)
+    assert table.values_mask(key, values).tolist() == table.value_mask(key, lambda v: v in values).tolist()
+    assert table.values_mask(key, values).tolist() == [m.get(key) in values for m in maps]
+    # a hand-built table where one value has two codes still answers exactly
+    dup = LabelTable(n=2, columns={"app": np.array([0, 1], dtype=np.int32)}, vocab={"app": ["a", "a"]})
+    assert dup.values_mask("app", {"a"}).tolist() == [True, True]

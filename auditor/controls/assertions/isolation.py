@@ -119,7 +119,7 @@ def isolation(analysis: Analysis, direction: str, cls: int) -> tuple[str, str, P
     if not certain:
         refs = sorted(eng.policies[q].ref for q in uncertain)
         return "unknown", f"isolation for {direction} depends on policies that may or may not select it: {', '.join(refs)}", None
-    n_groups = int(res.group_of[s].max()) + 1
+    n_groups = res.group_count(s)
     start = int(res.offset[s])
     v = res.verdict[start : start + n_groups]
     r = res.rule[start : start + n_groups]

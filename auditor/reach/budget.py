@@ -1,0 +1,106 @@
+"""``--max-memory``: how many source rows of the pair matrix are computed and written at once.
+
+The pair matrix of a large cluster (20,000 workloads → 400 M pairs) does not fit in memory
+and need not: every consumer reads it row block by row block. The block size is the only
+knob, and it never changes a result (rows are produced in the same order either way); it
+comes from the memory left under the budget after the analysis, at an estimated cost per
+pair (bitsets, deciding rules per port atom, the formatted row).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+from dataclasses import dataclass
+
+DEFAULT_BLOCK_BYTES = 1 << 30  # working set of one block without a budget
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``4G``, ``4GB``, ``4GiB``, ``512M``, ``1.5G`` or plain bytes (binary units) → bytes."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"--max-memory {text!r}: expected a size such as 4G, 512M or 1.5GiB")
+    value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if value <= 0:
+        raise ValueError(f"--max-memory {text!r}: must be more than 0")
+    return value
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def pair_cost(n_atoms: int) -> int:
+    """Estimated peak bytes per (src, dst) pair of a block: four bitsets per 64 atoms and
+    their distinct-row key (pairs), two deciding-rule ids per atom (evidence), the row's cells
+    and its CSV/JSON text."""
+    words = max(1, (n_atoms + 63) // 64)
+    return 64 * words + 24 + 10 * n_atoms + 700
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """``rows`` source entities per block out of ``total``, against ``cols`` destinations."""
+
+    rows: int
+    total: int
+    cols: int
+    budget: int | None
+    in_use: int
+    per_pair: int
+
+    @property
+    def blocks(self) -> int:
+        return max(1, -(-self.total // self.rows))
+
+    def describe(self) -> str:
+        head = (f"memory: --max-memory {format_size(self.budget)}, {format_size(self.in_use)} in use"
+                if self.budget is not None else f"memory: no --max-memory, {format_size(self.in_use)} in use")
+        if self.budget is not None and self.in_use >= self.budget:
+            head += " (already over the budget: smallest blocks)"
+        return (f"{head}; pair matrix in {self.blocks} block(s) of {self.rows:,} × {self.cols:,} pairs "
+                f"(≈ {format_size(self.rows * self.cols * self.per_pair)} each)")
+
+
+def plan_blocks(total: int, cols: int, n_atoms: int, budget: int | None, in_use: int | None = None,
+                rows: int | None = None, rows_per_pair: int = 1) -> BlockPlan:
+    """Source rows per block: half of what is left under ``budget`` (the rest is headroom for
+    the allocator and the consumers), or ``DEFAULT_BLOCK_BYTES`` without a budget; at least
+    one row. ``rows_per_pair``: output rows per pair (ports × HTTP requests asked for);
+    ``rows`` forces the size (tests)."""
+    in_use = rss_bytes() if in_use is None else in_use
+    per_pair = pair_cost(n_atoms) * max(1, rows_per_pair)
+    if rows is None:
+        room = DEFAULT_BLOCK_BYTES if budget is None else max(0, budget - in_use) // 2
+        rows = room // max(1, cols * per_pair)
+    rows = max(1, min(int(rows), max(1, total)))
+    return BlockPlan(rows=rows, total=total, cols=cols, budget=budget, in_use=in_use, per_pair=per_pair)
+
+
+CLASS_PAIR_COST = 160  # bytes per class pair of a ``pairs`` chunk (group ids, four bitsets, reductions)
+MIN_CELLS, MAX_CELLS = 16, 16_000_000
+
+
+def class_cells(budget: int, in_use: int | None = None) -> int:
+    """Class pairs per chunk inside ``Analysis.pairs``: a quarter of the room left under the
+    budget (the row block and its rows take the rest), within [MIN_CELLS, MAX_CELLS]."""
+    in_use = rss_bytes() if in_use is None else in_use
+    room = max(0, budget - in_use) // 4
+    return int(min(MAX_CELLS, max(MIN_CELLS, room // CLASS_PAIR_COST)))
