@@ -4,7 +4,6 @@ one place that writes standard output (so a full disk or a closed pipe is notice
 from __future__ import annotations
 
 import errno
-import io
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -20,19 +19,20 @@ FORMATS = ("table", "csv", "json")
 
 
 def to_csv(df: pd.DataFrame) -> str:
-    buf = io.StringIO()
-    df.to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
+    """``df.to_csv(index=False)`` with ``\n`` line ends (``csvtext``: formatted per distinct cell)."""
+    from auditor.csvtext import frame_csv
+
+    return frame_csv(df)
 
 
 def csv_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
     """``to_csv`` of the concatenated frames, one frame at a time (the header once)."""
+    from auditor.csvtext import frame_csv
+
     first = True
     for df in frames:
-        buf = io.StringIO()
-        df.to_csv(buf, index=False, header=first, lineterminator="\n")
+        yield frame_csv(df, header=first)
         first = False
-        yield buf.getvalue()
 
 
 def to_table(df: pd.DataFrame, *, max_width: int = 80) -> str:

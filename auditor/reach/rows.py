@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from auditor.causes import Cause, count_line, counted
+from auditor.csvtext import identity_codes
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.decision import DecidedBy, causes_of
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
@@ -20,19 +22,26 @@ NON_TCP = "(non-TCP: not HTTP, the mesh does not see it)"  # ``--http`` rows of 
 WHY = "why_unknown"  # causes of an unknown row: [{code, words, object}] in JSON, text in CSV/table
 
 
+def _per_distinct(values: Sequence[object] | np.ndarray, fn: Callable[[Any], Any]) -> np.ndarray:
+    """``fn`` of every element, worked out once per distinct object (rows share their evidence
+    objects: grouping by identity costs a pass over pointers, not a Python call per row)."""
+    codes, first = identity_codes(values)
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    done = np.empty(first.size, dtype=object)
+    done[:] = [fn(v) for v in arr[first].tolist()]
+    return done[codes]
+
+
+def _why_text(causes: list[dict[str, str]]) -> str:
+    return " | ".join(f"{c['code']}: {c['words']}" for c in causes)
+
+
 def for_people(df: pd.DataFrame) -> pd.DataFrame:
     """The rows without ``decided_by_detail``: CSV and the table show ``decided_by`` and
     ``why_unknown`` as text."""
     out = df.drop(columns=[DETAIL], errors="ignore")
     if WHY in out.columns:
-        seen: dict[int, str] = {}  # rows share their cause lists: join each once
-        texts = []
-        for x in out[WHY]:
-            t = seen.get(id(x))
-            if t is None:
-                t = seen[id(x)] = " | ".join(f"{c['code']}: {c['words']}" for c in x)
-            texts.append(t)
-        out = out.assign(**{WHY: texts})
+        out = out.assign(**{WHY: _per_distinct(out[WHY].to_numpy(dtype=object), _why_text)})
     return out
 
 
@@ -40,38 +49,37 @@ def row_causes(df: pd.DataFrame) -> list[tuple[Cause, ...]]:
     """The causes of each row (``()`` for a known row)."""
     if WHY not in df.columns:
         return []
-    seen: dict[int, tuple[Cause, ...]] = {}
-    out = []
-    for x in df[WHY]:
-        hit = seen.get(id(x))
-        if hit is None:
-            hit = seen[id(x)] = tuple(Cause.from_json(c) for c in x)
-        out.append(hit)
+    return _per_distinct(df[WHY].to_numpy(dtype=object),
+                         lambda x: tuple(Cause.from_json(c) for c in x)).tolist()
+
+
+def cause_groups(df: pd.DataFrame) -> Counter[tuple[Cause, ...]]:
+    """``Counter(row_causes(df))`` without a Python step per row."""
+    if WHY not in df.columns or df.empty:
+        return Counter()
+    values = df[WHY].to_numpy(dtype=object)
+    codes, first = identity_codes(values)
+    n = np.bincount(codes, minlength=first.size)
+    out: Counter[tuple[Cause, ...]] = Counter()
+    for x, k in zip(values[first].tolist(), n.tolist(), strict=True):
+        out[tuple(Cause.from_json(c) for c in x)] += k
     return out
+
+
+_KNOWN = np.empty(1, dtype=object)
+_KNOWN[0] = []  # the why_unknown of every known row (one shared list, never mutated)
 
 
 def _why_unknown(whys: Sequence[DecidedBy], unknown: np.ndarray) -> np.ndarray:
     """``why_unknown`` per row: the causes of rows with an unknown verdict or unknown ports."""
-    out = np.empty(len(whys), dtype=object)
-    seen: dict[int, list[dict[str, str]]] = {}
-    for k, w in enumerate(whys):
-        if not unknown[k]:
-            out[k] = []
-            continue
-        hit = seen.get(id(w))
-        if hit is None:
-            hit = seen[id(w)] = [c.to_json() for c in causes_of(w)]
-        out[k] = hit
+    out = _per_distinct(whys, lambda w: [c.to_json() for c in causes_of(w)])
+    out[~np.asarray(unknown, dtype=bool)] = _KNOWN
     return out
 
 
 def _details(whys: Sequence[DecidedBy]) -> np.ndarray:
     """``decided_by_detail`` per row (each distinct decision converted once)."""
-    seen: dict[int, list[dict[str, object]]] = {}
-    out = np.empty(len(whys), dtype=object)
-    for k, w in enumerate(whys):
-        out[k] = seen.get(id(w)) or seen.setdefault(id(w), w.detail())
-    return out
+    return _per_distinct(whys, lambda w: w.detail())
 
 
 def _pair_index(pm: PairMatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -289,7 +297,7 @@ class CauseTally:
         self.groups: Counter[tuple[Cause, ...]] = Counter()
 
     def add(self, df: pd.DataFrame) -> None:
-        self.groups.update(row_causes(df))
+        self.groups.update(cause_groups(df))
 
     def counted(self) -> list[dict[str, object]]:
         return counted(self.groups)

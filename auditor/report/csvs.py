@@ -6,7 +6,6 @@ same result gives the same bytes. Columns are documented in ``docs/reports.md``.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.canonical import atomic_write
+from auditor.csvtext import frame_csv
 from auditor.report.data import ReportData, view
 from auditor.report.interface import ReportOptions
 
@@ -39,9 +39,7 @@ def _csv(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Sequence[str
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=list(columns))
     if len(df) and sort:
         df = df.sort_values(list(sort), kind="stable", na_position="first").reset_index(drop=True)
-    buf = io.StringIO()
-    df.to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
+    return frame_csv(df)
 
 
 def _join(values: Any, sep: str = "; ") -> str:
