@@ -12,6 +12,7 @@ handed to pandas unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +40,12 @@ def _quoted_characters() -> frozenset[str]:
 
 
 _SPECIAL = _quoted_characters()
+_NEEDS_QUOTES = re.compile("[" + re.escape("".join(sorted(_SPECIAL))) + "]")
 
 
 def quote(text: str) -> str:
     """One CSV field as the ``csv`` module writes it (``QUOTE_MINIMAL``, ``"`` doubled)."""
-    if any(ch in _SPECIAL for ch in text):
+    if _NEEDS_QUOTES.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -52,8 +54,8 @@ def identity_codes(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.n
     """(code per element, position of each code's first element), grouping by object identity:
     rows share their evidence objects, so grouping by ``id`` finds the distinct ones without
     hashing or comparing them."""
-    codes = _dense(np.fromiter(map(id, values), dtype=np.int64, count=len(values)))
-    return codes, _firsts(codes)
+    codes = dense_codes(np.fromiter(map(id, values), dtype=np.int64, count=len(values)))
+    return codes, first_positions(codes)
 
 
 def _column_cells(col: pd.Series) -> tuple[np.ndarray, list[str]] | None:
@@ -76,14 +78,15 @@ def _column_cells(col: pd.Series) -> tuple[np.ndarray, list[str]] | None:
     return codes, ["" if m else quote(str(v)) for v, m in zip(uniques.tolist(), missing.tolist(), strict=True)]
 
 
-def _firsts(codes: np.ndarray) -> np.ndarray:
-    """Per dense code, the position of its first row."""
+def first_positions(codes: np.ndarray) -> np.ndarray:
+    """Per code (0..n-1, as ``dense_codes`` numbers them), the position of its first row."""
     first = np.full(int(codes.max()) + 1 if codes.size else 0, -1, dtype=np.int64)
     first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)  # the last write wins: the first position
     return first
 
 
-def _dense(keys: np.ndarray) -> np.ndarray:
+def dense_codes(keys: np.ndarray) -> np.ndarray:
+    """Codes 0..n-1 of the distinct keys, in order of first appearance (a hash table, no sort)."""
     import pandas as pd
 
     codes, _ = pd.factorize(keys)
@@ -112,8 +115,8 @@ def frame_csv(df: pd.DataFrame, header: bool = True) -> str:
         pieces[k::3] = np.array([t + "," for t in texts], dtype=object)[codes]
     combined = rest[0][0]
     for codes, texts in rest[1:]:
-        combined = _dense(combined * len(texts) + codes)
-    first = _firsts(combined).tolist()
+        combined = dense_codes(combined * len(texts) + codes)
+    first = first_positions(combined).tolist()
     tails = np.array([",".join(texts[codes[f]] for codes, texts in rest) + "\n" for f in first], dtype=object)
     pieces[2::3] = tails[combined]
     return head + "".join(pieces.tolist())

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.csvtext import dense_codes, first_positions
 from auditor.policy.compile import compile_policies
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
-from auditor.reach.decision import DecidedBy, Decision, SideDecision
+from auditor.reach.decision import DecidedBy, Decision, SideDecision, side_text
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
 from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
@@ -177,6 +178,7 @@ class Analysis:
     _hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     _allow_rule: np.ndarray | None = None
     _causes: CauseFinder | None = None
+    _side_memo: dict[tuple[Any, ...], tuple[SideDecision, str] | None] = field(default_factory=dict)
     _l7_bits: dict[Request | None, tuple[L7Result, np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
 
@@ -672,12 +674,9 @@ class Analysis:
         v = pm.verdict[pm.row[ii, jj]]
         shared = atoms is None or (len(atoms) > 0 and all(a is atoms[0] for a in atoms))
         if shared and len(ii) > 64:
-            # the same atoms for every pair: group identical evidence rows with numpy, decide each once
-            parts = [v.astype(np.int32), re_, ri] + ([] if rl is None else [rl])
-            first, inverse = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
-            at0 = None if atoms is None else atoms[0]
-            found = [self._why(v[f], re_[f], ri[f], at0, None if rl is None else rl[f]) for f in first.tolist()]
-            return [found[x] for x in inverse.tolist()]
+            # the same atoms for every pair: each side's words are worked out once per distinct
+            # (allowed, rules met at the atoms read), and a pair's evidence joins its sides' words
+            return self._why_by_sides(v, re_, ri, None if atoms is None else atoms[0], rl)
         cache: dict[bytes, DecidedBy] = {}
         out: list[DecidedBy] = []
         for k in range(len(ii)):
@@ -689,6 +688,76 @@ class Analysis:
                 hit = cache[key] = self._why(v[k], re_[k], ri[k], at, None if rl is None else rl[k])
             out.append(hit)
         return out
+
+    def _why_atoms(self, v: np.ndarray, re_: np.ndarray, ri: np.ndarray, atoms: np.ndarray | None,
+                   rl: np.ndarray | None) -> np.ndarray:
+        """(pairs × atoms) the atoms ``_why`` reads for each pair, for many pairs at once."""
+        if atoms is not None:
+            sel = np.zeros(v.shape, dtype=bool)
+            sel[:, np.asarray(atoms, dtype=np.int64)] = True
+            return sel
+        allow, unknown = v == ALLOW, v == UNKNOWN
+        rest = np.ones(v.shape, dtype=bool)
+        if rl is not None:  # admitted at L3/L4 on some atoms: Istio is what denies there
+            if self._allow_rule is None:
+                self._allow_rule = np.array([x == "Allow" for x in self.engine.rules.actions], dtype=bool)
+            l4 = self._allow_rule[re_] & self._allow_rule[ri]
+            rest = np.where(l4.any(axis=1, keepdims=True), l4, True)
+        return np.where(allow.any(axis=1, keepdims=True), allow,
+                        np.where(unknown.any(axis=1, keepdims=True), unknown, rest))
+
+    def _why_by_sides(self, v: np.ndarray, re_: np.ndarray, ri: np.ndarray, atoms: np.ndarray | None,
+                      rl: np.ndarray | None) -> list[DecidedBy]:
+        """``[_why(...) for each pair]`` without a Python step per pair: the rows of each side
+        (its rule ids at the atoms read, and whether the pair is allowed there) are grouped with
+        numpy, each distinct side is put in words once (``_side_decision``), and the pairs'
+        distinct side combinations are joined."""
+        sel = self._why_atoms(v, re_, ri, atoms, rl)
+        allowed = ((v == ALLOW) & sel).any(axis=1)
+        tables = [("egress", re_, self.engine.rules), ("ingress", ri, self.engine.rules)]
+        if rl is not None and self.l7 is not None:
+            tables.append(("istio", rl, self.l7.rules))
+        codes: list[np.ndarray] = []
+        words: list[list[tuple[SideDecision, str] | None]] = []
+        for side, table, rules in tables:
+            key = np.concatenate([allowed[:, None].astype(np.int32), np.where(sel, table, -1)], axis=1)
+            first, inv = unique_rows(np.ascontiguousarray(key))
+            codes.append(inv)
+            words.append([self._side_decision(side, rules, bool(allowed[f]), table[f][sel[f]])
+                          for f in first.tolist()])
+        combo = codes[0]
+        for inv, w in zip(codes[1:], words[1:], strict=True):
+            combo = dense_codes(combo * len(w) + inv)
+        first = first_positions(combo).tolist()
+        made = []
+        for f in first:
+            parts = [w[c[f]] for c, w in zip(codes, words, strict=True)]
+            kept = [p for p in parts if p is not None]
+            made.append(DecidedBy.of_texts([p[0] for p in kept], [p[1] for p in kept]))
+        return [made[c] for c in combo.tolist()]
+
+    def _side_decision(self, side: str, rules: Any, allowed: bool, met: np.ndarray) -> tuple[SideDecision, str] | None:
+        """One side of ``_why`` and its words, memoised by (side, allowed, rule ids met)."""
+        ids = sorted({int(x) for x in met})
+        key = (side, allowed, tuple(ids))
+        if key in self._side_memo:
+            return self._side_memo[key]
+        found: tuple[SideDecision, str] | None
+        if side == "istio" and not allowed and all(rules.actions[x] == "Allow" for x in ids):
+            found = None  # the Istio layer did not take part in the denial
+        else:
+            if not allowed:
+                denying = [x for x in ids if rules.actions[x] == "Deny"]
+                ids = denying or ids  # a denied flow: name the side(s) that denied it
+            firsts: dict[str, Decision] = {}
+            for x in ids:
+                firsts.setdefault(rules.text[x], rules.decisions[x])
+            decisions = list(firsts.values())
+            more = len(decisions) - 3 if len(decisions) > 3 else 0
+            sd = SideDecision(side, tuple(decisions[:3]), more)
+            found = (sd, side_text(sd))
+        self._side_memo[key] = found
+        return found
 
     def _why(self, v: np.ndarray, re_: np.ndarray, ri: np.ndarray, atoms: np.ndarray | None,
              rl: np.ndarray | None = None) -> DecidedBy:
@@ -813,3 +882,4 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
         istio=istio,
         l7=l7,
     )
+

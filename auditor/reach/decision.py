@@ -169,6 +169,13 @@ class DecidedBy(str):
         self.sides = tuple(sides)
         return self
 
+    @classmethod
+    def of_texts(cls, sides: Sequence[SideDecision], texts: Sequence[str]) -> DecidedBy:
+        """``DecidedBy(sides)`` when each side's ``side_text`` is known already (pairs share sides)."""
+        self = str.__new__(cls, "; ".join(texts))
+        self.sides = tuple(sides)
+        return self
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (DecidedBy, (self.sides,))
 

@@ -12,7 +12,7 @@ import pandas as pd
 from auditor.causes import Cause, count_line, counted
 from auditor.csvtext import identity_codes
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
-from auditor.reach.decision import DecidedBy, causes_of
+from auditor.reach.decision import DecidedBy, SideDecision, causes_of, detail_of
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, VERDICT_WORDS
 from auditor.reach.l7.compile import Request
 from auditor.reach.ports import PortQuery
@@ -72,14 +72,29 @@ _KNOWN[0] = []  # the why_unknown of every known row (one shared list, never mut
 
 def _why_unknown(whys: Sequence[DecidedBy], unknown: np.ndarray) -> np.ndarray:
     """``why_unknown`` per row: the causes of rows with an unknown verdict or unknown ports."""
-    out = _per_distinct(whys, lambda w: [c.to_json() for c in causes_of(w)])
-    out[~np.asarray(unknown, dtype=bool)] = _KNOWN
+    unknown = np.asarray(unknown, dtype=bool)
+    out = np.empty(len(whys), dtype=object)
+    out[:] = _KNOWN
+    at = np.flatnonzero(unknown)
+    if at.size:
+        picked = np.asarray(whys, dtype=object)[at]
+        out[at] = _per_distinct(picked, lambda w: [c.to_json() for c in causes_of(w)])
     return out
 
 
 def _details(whys: Sequence[DecidedBy]) -> np.ndarray:
-    """``decided_by_detail`` per row (each distinct decision converted once)."""
-    return _per_distinct(whys, lambda w: w.detail())
+    """``decided_by_detail`` per row (each distinct decision converted once, and each distinct
+    side once: decisions share their sides)."""
+    sides: dict[int, dict[str, object]] = {}
+
+    def side_json(s: SideDecision) -> dict[str, object]:
+        hit = sides.get(id(s))
+        if hit is None:
+            hit = sides[id(s)] = s.to_json()
+        return hit
+
+    return _per_distinct(whys, lambda w: [side_json(s) for s in w.sides] if isinstance(w, DecidedBy)
+                         else detail_of(w))
 
 
 def _pair_index(pm: PairMatrix) -> tuple[np.ndarray, np.ndarray]:
