@@ -728,12 +728,21 @@ class Analysis:
         combo = codes[0]
         for inv, w in zip(codes[1:], words[1:], strict=True):
             combo = dense_codes(combo * len(w) + inv)
-        first = first_positions(combo).tolist()
-        made = []
-        for f in first:
-            parts = [w[c[f]] for c, w in zip(codes, words, strict=True)]
-            kept = [p for p in parts if p is not None]
-            made.append(DecidedBy.of_texts([p[0] for p in kept], [p[1] for p in kept]))
+        first = first_positions(combo)
+        # per distinct combination: the sides named (a side of None is left out) and the text,
+        # joined with numpy over object arrays rather than one Python step per combination
+        text: np.ndarray | None = None
+        named: list[list[SideDecision | None]] = []
+        for c, w in zip(codes, words, strict=True):
+            piece = np.array(["" if x is None else x[1] for x in w], dtype=object)[c[first]]
+            present = np.array([x is not None for x in w], dtype=bool)[c[first]]
+            sep = np.where(present & (text is not None), "; ", "")
+            text = piece if text is None else text + sep.astype(object) + piece
+            named.append(np.array([None] + [None if x is None else x[0] for x in w], dtype=object)[1:][c[first]]
+                         .tolist())
+        assert text is not None
+        made = [DecidedBy.of_sides([s for s in group if s is not None], t)
+                for t, *group in zip(text.tolist(), *named, strict=True)]
         return [made[c] for c in combo.tolist()]
 
     def _side_decision(self, side: str, rules: Any, allowed: bool, met: np.ndarray) -> tuple[SideDecision, str] | None:

@@ -170,9 +170,9 @@ class DecidedBy(str):
         return self
 
     @classmethod
-    def of_texts(cls, sides: Sequence[SideDecision], texts: Sequence[str]) -> DecidedBy:
-        """``DecidedBy(sides)`` when each side's ``side_text`` is known already (pairs share sides)."""
-        self = str.__new__(cls, "; ".join(texts))
+    def of_sides(cls, sides: Sequence[SideDecision], text: str) -> DecidedBy:
+        """``DecidedBy(sides)`` when its text (``decided_by_text(sides)``) is known already."""
+        self = str.__new__(cls, text)
         self.sides = tuple(sides)
         return self
 
