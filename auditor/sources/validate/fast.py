@@ -75,7 +75,7 @@ class Compiler:
         if "type" in schema:
             names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             tests = [_TYPES[n] for n in names]
-            checks.append(lambda v, tests=tests: any(t(v) for t in tests))
+            checks.append(tests[0] if len(tests) == 1 else _any_of(tests))
         if "enum" in schema:
             enum = list(schema["enum"])
             checks.append(lambda v, enum=enum: any(_same(v, e) for e in enum))
@@ -106,8 +106,7 @@ class Compiler:
         if "items" in schema:
             if not isinstance(schema["items"], dict | bool):
                 raise Unsupported
-            item = self.compile(schema["items"])
-            checks.append(lambda v, item=item: not isinstance(v, list) or all(item(x) for x in v))
+            checks.append(_each(self.compile(schema["items"])))
         for key, test in (("maxItems", lambda n, v: len(v) <= n), ("minItems", lambda n, v: len(v) >= n)):
             if key in schema:
                 checks.append(lambda v, n=schema[key], test=test: not isinstance(v, list) or test(n, v))
@@ -125,17 +124,60 @@ class Compiler:
             if key in schema:
                 subs = [self.compile(s) for s in schema[key]]
                 if key == "anyOf":
-                    checks.append(lambda v, subs=subs: any(s(v) for s in subs))
+                    checks.append(_any_of(subs))
                 elif key == "allOf":
-                    checks.append(lambda v, subs=subs: all(s(v) for s in subs))
+                    checks.append(_all_of(subs))
                 else:
                     checks.append(lambda v, subs=subs: sum(1 for s in subs if s(v)) == 1)
         if "not" in schema:
             negated = self.compile(schema["not"])
             checks.append(lambda v, negated=negated: not negated(v))
-        if len(checks) == 1:
-            return checks[0]
-        return lambda v, checks=checks: all(c(v) for c in checks)
+        return _all_of(checks)
+
+
+# Combinators as plain closures: a generator expression per value was most of the checker's time.
+def _any_of(tests: list[Check]) -> Check:
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda v: a(v) or b(v)
+
+    def any_of(v: Any) -> bool:
+        for t in tests:  # noqa: SIM110 - a loop, not a generator per value (the point of this module)
+            if t(v):
+                return True
+        return False
+    return any_of
+
+
+def _all_of(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda v: a(v) and b(v)
+    if len(checks) == 3:
+        a, b, c = checks
+        return lambda v: a(v) and b(v) and c(v)
+
+    def all_of(v: Any) -> bool:
+        for c in checks:  # noqa: SIM110 - see any_of
+            if not c(v):
+                return False
+        return True
+    return all_of
+
+
+def _each(item: Check) -> Check:
+    def each(v: Any) -> bool:
+        if not isinstance(v, list):
+            return True
+        for x in v:  # noqa: SIM110 - see any_of
+            if not item(x):
+                return False
+        return True
+    return each
 
 
 def compile_schema(schema: dict[str, Any]) -> Check | None:
