@@ -139,12 +139,15 @@ class CauseFinder:
                              ", ".join(self.e.policies[pi].ref for pi in uncertain[:3])))
         peers = np.array([peer], dtype=np.int64)
         possible: dict[int, set[str]] = {}
-        for pi in (*certain, *uncertain):
-            for cr in self.e._compiled[d][pi]:  # type: ignore[index]
-                mdef, mpos = self.e._cell_matches(d, subject, cr, peers)  # type: ignore[arg-type]
-                if mpos[0, atoms].any():
-                    possible.setdefault(pi, set()).add(cr.rule.action.value)
-                if (mpos[0, atoms] & ~mdef[0, atoms]).any():
+        crs = [cr for pi in (*certain, *uncertain) for cr in self.e._compiled[d][pi]]  # type: ignore[index]
+        if crs:  # every rule of σ at once: one gather of the side bits, not one per rule
+            mdef, mpos = self.e._stack_matches(d, subject, crs, peers)  # type: ignore[arg-type]
+            hit = mpos[:, 0][:, atoms].any(axis=1)
+            maybe = (mpos[:, 0][:, atoms] & ~mdef[:, 0][:, atoms]).any(axis=1)
+            for k, cr in enumerate(crs):
+                if hit[k]:
+                    possible.setdefault(cr.policy, set()).add(cr.rule.action.value)
+                if maybe[k]:
                     out.extend(self.rule_causes(d, cr, subject, peer, atoms))
         out.extend(self._ties(list(possible), possible))
         if not out:
