@@ -145,8 +145,16 @@ class Baseline:
                     unknown=[tuple_row(r) for r in f.get("unknown", [])],
                     blocking=[str(x) for x in f.get("blocking", [])], waived=int(f.get("waived", 0)))
                 findings[(bf.pack, bf.control)] = bf
-            flows = {(str(r[0]), str(r[1])): ProtectedFlow(parse_ports(str(r[2])), parse_ports(str(r[3])))
-                     for r in data["flows"]["rows"]}
+            parsed: dict[str, PortSet] = {}  # a few port texts repeat over the flows: parse each once
+
+            def ports(text: object) -> PortSet:
+                key = str(text)
+                hit = parsed.get(key)
+                if hit is None:
+                    hit = parsed[key] = parse_ports(key)
+                return hit
+
+            flows = {(str(r[0]), str(r[1])): ProtectedFlow(ports(r[2]), ports(r[3])) for r in data["flows"]["rows"]}
             inv = data.get("inventory") or {}
             zones = {str(w[0]): {p: tuple(z) for p, z in w[1].items()} for w in inv.get("workloads", [])}
             labels = {str(w[0]): dict(w[2]) for w in inv.get("workloads", [])}
@@ -338,8 +346,16 @@ def analysis_flows(analysis: Analysis, zones: Mapping[str, Mapping[str, Sequence
     names = [e.name for e in ents]
     dnames = [e.name for e in dsts]
     every = table.universe
+    written: dict[PortSet, PortSet] = {}  # flows repeat a few port sets: compare each with the universe once
+
+    def write(ports: PortSet) -> PortSet:
+        hit = written.get(ports)
+        if hit is None:
+            hit = written[ports] = as_written(ports, every)
+        return hit
+
     for f in table.flows():
-        out[(names[f.src], dnames[f.dst])] = ProtectedFlow(as_written(f.allowed, every), as_written(f.unknown, every))
+        out[(names[f.src], dnames[f.dst])] = ProtectedFlow(write(f.allowed), write(f.unknown))
     s_pos = {n: k for k, n in enumerate(names)}
     d_pos = {n: k for k, n in enumerate(dnames)}
 
