@@ -758,6 +758,7 @@ class Analysis:
             if not allowed:
                 denying = [x for x in ids if rules.actions[x] == "Deny"]
                 ids = denying or ids  # a denied flow: name the side(s) that denied it
+            # one entry per distinct text, in rule-id order; at most three named
             firsts: dict[str, Decision] = {}
             for x in ids:
                 firsts.setdefault(rules.text[x], rules.decisions[x])
@@ -783,25 +784,13 @@ class Analysis:
                     l4 = self._allow_rule[re_] & self._allow_rule[ri]
                     if l4.any():
                         atoms = np.flatnonzero(l4)
-        out = []
+        allowed = bool((v[atoms] == ALLOW).any())
         sides = [("egress", re_, self.engine.rules), ("ingress", ri, self.engine.rules)]
         if rl is not None and self.l7 is not None:
             sides.append(("istio", rl, self.l7.rules))
-        for side, table, rules in sides:
-            ids = sorted({int(x) for x in table[atoms]})
-            if side == "istio" and not (v[atoms] == ALLOW).any() and all(rules.actions[x] == "Allow" for x in ids):
-                continue  # the Istio layer did not take part in the denial
-            if not (v[atoms] == ALLOW).any():
-                denying = [x for x in ids if rules.actions[x] == "Deny"]
-                ids = denying or ids  # a denied flow: name the side(s) that denied it
-            # one entry per distinct text, in rule-id order; at most three named
-            firsts: dict[str, Decision] = {}
-            for x in ids:
-                firsts.setdefault(rules.text[x], rules.decisions[x])
-            decisions = list(firsts.values())
-            more = len(decisions) - 3 if len(decisions) > 3 else 0
-            out.append(SideDecision(side, tuple(decisions[:3]), more))
-        return DecidedBy(out)
+        found = [self._side_decision(side, rules, allowed, table[atoms]) for side, table, rules in sides]
+        kept = [f for f in found if f is not None]
+        return DecidedBy.of_sides([f[0] for f in kept], "; ".join(f[1] for f in kept))
 
 
 def _names_peer(em: EntityMatch) -> bool:

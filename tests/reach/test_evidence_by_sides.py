@@ -1,6 +1,7 @@
-"""``decided_by`` of many pairs at once (side words worked out once per distinct side, then
-joined) is the text and structure that ``_why`` gives pair by pair, on every bank sample and
-level, with all atoms and with one port."""
+"""``decided_by`` of many pairs at once (the rows of each side grouped with numpy, side words
+worked out once per distinct side, then joined) is the text and structure that ``_why`` gives
+pair by pair, on every bank sample and level, with all atoms and with one port; and the words
+are those of ``DecidedBy(sides)``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from auditor.reach.analysis import analyze
+from auditor.reach.decision import DecidedBy
 from auditor.reach.engine import ALLOW, UNKNOWN
 from auditor.sources.manifests import load_manifests
 
@@ -34,3 +36,4 @@ def test_grouped_evidence_is_pair_by_pair_evidence(analysis, by):
         for k in range(ii.size):
             one = analysis._why(v[k], re_[k], ri[k], atoms, None if rl is None else rl[k])
             assert str(grouped[k]) == str(one) and grouped[k].sides == one.sides, (k, atoms)
+            assert str(one) == str(DecidedBy(one.sides))
