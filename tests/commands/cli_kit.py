@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +28,17 @@ def run_auditor(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]
     return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=ROOT, timeout=300, check=False, **kwargs)
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of children that must see a real SIGINT: a test run started in the
+    background of a non-interactive shell (``nohup … &``) ignores SIGINT, its children inherit
+    that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def script(code: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-    """Run ``code`` in a fresh interpreter with this checkout importable."""
+    """Run ``code`` in a fresh interpreter with this checkout importable (SIGINT at its default)."""
     return subprocess.run([sys.executable, "-c", code], env=env(), cwd=ROOT, timeout=300, check=False,
-                          capture_output=True, **kwargs)
+                          capture_output=True, preexec_fn=default_sigint, **kwargs)
 
 
 def dead_pid() -> int:

@@ -23,6 +23,7 @@ from tests.commands.cli_kit import (
     CONTROLS,
     ROOT,
     dead_pid,
+    default_sigint,
     env,
     leftovers,
     run_auditor,
@@ -82,7 +83,7 @@ def _wait_blocked_on_stdin(proc: subprocess.Popen[bytes]) -> None:
 def test_sigint_during_a_run_exits_130_with_one_line(tmp_path: Path):
     proc = subprocess.Popen([sys.executable, "-m", "auditor", "reach", "-", "-o", str(tmp_path / "r.csv"),
                              "--format", "csv"], env=env(), cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sigint)
     try:
         _wait_blocked_on_stdin(proc)
         proc.send_signal(signal.SIGINT)
