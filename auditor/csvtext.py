@@ -4,10 +4,10 @@
 destination names and a few thousand distinct deciding-rule texts. ``DataFrame.to_csv`` formats
 and quotes every cell of every row through the ``csv`` module (26 s for 3.9 M rows at 10,000
 pods); here each column is factorised, each distinct value is formatted and quoted once, the
-trailing columns are combined into one code per distinct tail, and a row is three string
-concatenations. The bytes are those of ``to_csv(index=False, lineterminator="\\n")``
-(``tests/test_csvtext.py`` compares them on random text); frames with other column types are
-handed to pandas unchanged.
+trailing columns are combined into one code per distinct tail, and a row is three pieces
+(source, destination, tail) joined once for the whole frame. The bytes are those of
+``to_csv(index=False, lineterminator="\\n")`` (``tests/test_csvtext.py`` compares them on random
+text); frames with other column types, or fewer than three columns, are handed to pandas.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-
 def _quoted_characters() -> frozenset[str]:
     """The characters that make this Python's ``csv`` module quote a field when the line ends
-    with ``\n`` (3.11 leaves a lone ``\r`` bare; asked, not assumed)."""
+    with ``\\n`` (3.11 leaves a lone ``\\r`` bare; asked, not assumed)."""
     import csv
     import io
 
