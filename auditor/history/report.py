@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from auditor.canonical import atomic_write
 from auditor.errors import AuditorError
 from auditor.history.period import PeriodResult, stamp
-from auditor.report.pdf.template import Section
+from auditor.report.pdf.template import Section, text_field
 
 SCHEMA = "zone-auditor/period-template/v1"
 DEFAULT_TEMPLATE = "period"
@@ -91,21 +90,8 @@ class PeriodTemplate:
 
 
 def _check_text(r: Any, key: str, required: bool = False) -> str:
-    if not r.has(key):
-        if required:
-            raise r.fail(None, f"missing required field {key!r}")
-        return ""
-    value = r.value[key]
-    if not isinstance(value, str):
-        raise r.fail(key, "must be text (a string)")
-    try:
-        names = [n for _, n, _, _ in string.Formatter().parse(value) if n is not None]
-    except ValueError as exc:
-        raise r.fail(key, f"invalid placeholder syntax: {exc} (write {{{{ and }}}} for literal braces)") from None
-    for n in names:
-        if n not in PLACEHOLDERS:
-            raise r.fail(key, f"unknown placeholder {{{n}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
-    return value.strip()
+    """A text field of the period template: the evidence template's rules, the period's placeholders."""
+    return text_field(r, key, required=required, placeholders=PLACEHOLDERS)
 
 
 def load_period_template(name_or_path: str = DEFAULT_TEMPLATE) -> PeriodTemplate:

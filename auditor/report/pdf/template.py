@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +153,8 @@ def load_template(name_or_path: str) -> Template:
 # -- validation ----------------------------------------------------------------------------------
 
 
-def _placeholders(loc: Locator, where: tuple[str | int, ...], text: str) -> None:
+def _placeholders(loc: Locator, where: tuple[str | int, ...], text: str,
+                  known_names: Collection[str] = PLACEHOLDERS) -> None:
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
@@ -161,14 +162,16 @@ def _placeholders(loc: Locator, where: tuple[str | int, ...], text: str) -> None
     for _, name, spec, conv in parts:
         if name is None:
             continue
-        if name not in PLACEHOLDERS:
-            known = ", ".join("{" + k + "}" for k in PLACEHOLDERS)
+        if name not in known_names:
+            known = ", ".join("{" + k + "}" for k in known_names)
             raise loc.error(where, f"unknown placeholder {{{name}}} (known: {known})")
         if spec or conv:
             raise loc.error(where, f"placeholder {{{name}}} takes no format spec or conversion")
 
 
-def _text(r: Reader, key: str, *, required: bool = False) -> str:
+def text_field(r: Reader, key: str, *, required: bool = False, placeholders: Collection[str] = PLACEHOLDERS) -> str:
+    """A template's text field: a string whose ``{placeholders}`` are among ``placeholders``
+    (the evidence report's by default; the period report passes its own)."""
     if not r.has(key):
         if required:
             raise r.fail(None, f"missing required field {key!r}")
@@ -176,7 +179,7 @@ def _text(r: Reader, key: str, *, required: bool = False) -> str:
     value = r.value[key]
     if not isinstance(value, str):
         raise r.fail(key, "must be text (a string)")
-    _placeholders(r.loc, (*r.path, key), value)
+    _placeholders(r.loc, (*r.path, key), value, placeholders)
     return value.strip()
 
 
@@ -231,7 +234,7 @@ def read_branding(r: Reader, base: Path) -> Branding:
         organisation=str(r.str("organisation", required=False, default="") or ""),
         cluster=str(r.str("cluster", required=False, default="") or ""),
         logo=logo,
-        confidentiality=_text(r, "confidentiality"),
+        confidentiality=text_field(r, "confidentiality"),
         colours=colours,
         fonts=fonts,
     )
@@ -261,8 +264,8 @@ def _section(loc: Locator, path: tuple[str | int, ...], value: Any) -> Section:
         raise r.fail("section", f"unknown section {kind!r} (known: {', '.join(SECTION_KINDS)})")
     extra = _SECTION_FIELDS[str(kind)]
     r.only("section", "title", "text", *extra)
-    title = _text(r, "title", required=kind not in ("cover", "page-break", "contents", "facts"))
-    text = _text(r, "text", required=kind == "text")
+    title = text_field(r, "title", required=kind not in ("cover", "page-break", "contents", "facts"))
+    text = text_field(r, "text", required=kind == "text")
     opts: dict[str, Any] = {}
     if "verdicts" in extra and r.has("verdicts"):
         verdicts = r.list("verdicts", allow_empty=False)
@@ -280,9 +283,9 @@ def _section(loc: Locator, path: tuple[str | int, ...], value: Any) -> Section:
                 raise r.fail(flag, "must be true or false")
             opts[flag] = r.value[flag]
     if "subtitle" in extra:
-        opts["subtitle"] = _text(r, "subtitle")
+        opts["subtitle"] = text_field(r, "subtitle")
     if "statement" in extra:
-        opts["statement"] = _text(r, "statement")
+        opts["statement"] = text_field(r, "statement")
     if "roles" in extra and r.has("roles"):
         roles = r.list("roles", allow_empty=False)
         for i, role in enumerate(roles):
@@ -330,8 +333,8 @@ def parse_template(data: Any, loc: Locator, path: Path, digest: str) -> Template
         name=name,
         path=str(path),
         digest=digest,
-        title=_text(r, "title", required=True),
-        subject=_text(r, "subject"),
+        title=text_field(r, "title", required=True),
+        subject=text_field(r, "subject"),
         file=file,
         paper=paper,
         branding=branding,
