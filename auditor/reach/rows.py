@@ -45,16 +45,9 @@ def for_people(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def row_causes(df: pd.DataFrame) -> list[tuple[Cause, ...]]:
-    """The causes of each row (``()`` for a known row)."""
-    if WHY not in df.columns:
-        return []
-    return _per_distinct(df[WHY].to_numpy(dtype=object),
-                         lambda x: tuple(Cause.from_json(c) for c in x)).tolist()
-
-
 def cause_groups(df: pd.DataFrame) -> Counter[tuple[Cause, ...]]:
-    """``Counter(row_causes(df))`` without a Python step per row."""
+    """How many rows of ``df`` have each group of causes (``()`` for a known row), counted per
+    distinct ``why_unknown`` object rather than row by row."""
     if WHY not in df.columns or df.empty:
         return Counter()
     values = df[WHY].to_numpy(dtype=object)
@@ -306,7 +299,7 @@ def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: S
 
 class CauseTally:
     """The causes of unknown rows counted over rows that arrive block by block (``reach``
-    streams them): ``counted``/``count_line`` of ``row_causes`` of all blocks together."""
+    streams them): ``counted``/``count_line`` of ``cause_groups`` of all blocks together."""
 
     def __init__(self) -> None:
         self.groups: Counter[tuple[Cause, ...]] = Counter()
