@@ -734,12 +734,16 @@ class Analysis:
         text: np.ndarray | None = None
         named: list[list[SideDecision | None]] = []
         for c, w in zip(codes, words, strict=True):
-            piece = np.array(["" if x is None else x[1] for x in w], dtype=object)[c[first]]
-            present = np.array([x is not None for x in w], dtype=bool)[c[first]]
-            sep = np.where(present & (text is not None), "; ", "")
-            text = piece if text is None else text + sep.astype(object) + piece
-            named.append(np.array([None] + [None if x is None else x[0] for x in w], dtype=object)[1:][c[first]]
-                         .tolist())
+            at = c[first]
+            piece = np.array(["" if x is None else x[1] for x in w], dtype=object)[at]
+            sides = np.empty(len(w), dtype=object)  # filled item by item: numpy must not unpack them
+            sides[:] = [None if x is None else x[0] for x in w]
+            named.append(sides[at].tolist())
+            if text is None:
+                text = piece
+            else:
+                present = np.array([x is not None for x in w], dtype=bool)[at]
+                text = text + np.where(present, "; ", "").astype(object) + piece
         assert text is not None
         made = [DecidedBy.of_sides([s for s in group if s is not None], t)
                 for t, *group in zip(text.tolist(), *named, strict=True)]
