@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -55,6 +56,9 @@ def atomic_write_chunks(path: str | os.PathLike[str], chunks: Iterable[bytes | s
     """``atomic_write`` of the concatenation of ``chunks``, consumed one at a time (a large
     report is streamed to the temporary file, never held whole in memory)."""
     target = os.fspath(path)
+    if _is_stream(target):
+        _write_through(target, chunks)
+        return
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     _make_parent(directory, target)
@@ -85,6 +89,27 @@ def atomic_write_chunks(path: str | os.PathLike[str], chunks: Iterable[bytes | s
             raise AuditorError(f"cannot write: {exc.strerror or exc}", where=target) from exc
         raise
     _fsync_directory(directory)
+
+
+def _is_stream(target: str) -> bool:
+    """``-o /dev/null``, ``-o /dev/stdout``, a named pipe: an existing target (or what a symlink
+    points at) that is not a regular file. Renaming a temporary file over it would replace the
+    device or pipe (or the symlink) with a plain file; it is written in place instead, where no
+    reader can see a half-written file anyway."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_through(target: str, chunks: Iterable[bytes | str]) -> None:
+    try:
+        with open(target, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else bytes(chunk))
+    except OSError as exc:
+        raise AuditorError(f"cannot write: {exc.strerror or exc}", where=target) from exc
 
 
 @contextlib.contextmanager

@@ -259,3 +259,28 @@ def test_a_symlinked_report_directory_stays_a_symlink(tmp_path: Path):
     assert (tmp_path / "link").is_symlink()
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["new.csv", "old.csv"]
     assert leftovers(tmp_path) == []
+
+
+# -- outputs that are not regular files ----------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_output_to_a_named_pipe_or_a_symlink_to_it_is_written_in_place(tmp_path: Path):
+    """``-o /dev/null``, ``-o /dev/stdout`` or a pipe: renaming a temporary file over the target
+    would replace the device, pipe or symlink with a plain file (it once replaced /dev/null)."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "out.csv"
+    link.symlink_to(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    done = run_auditor("reach", AFTER, "--format", "csv", "-o", str(link))
+    reader.join(timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    assert got and got[0].startswith(b"src,dst,")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "pipe"]
