@@ -27,6 +27,7 @@ from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
 from auditor.reach.l7.evaluate import L7Result
 from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
+from auditor.reach.paths import PathComposer
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 from auditor.reach.uncertainty import CauseFinder
@@ -153,6 +154,7 @@ class PairMatrix:
     identity: np.ndarray | None = None  # (rows, atoms) bool
     request: Request | None = None
     l7: L7Result | None = None  # the Istio verdicts the matrix used (None: no Istio layer)
+    paths: PathComposer | None = None  # the entity pairs' paths (``reach/paths.py``)
 
 
 
@@ -279,10 +281,16 @@ class Analysis:
     def class_verdicts(self, s_cls: np.ndarray, t_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``combo_verdicts`` for class pairs (1-D arrays), with the ambient HBONE rule: between
         two ambient pods the L3/L4 layers see every TCP connection on port 15008 (IST-28, CMP-8)."""
-        v, re_, ri = self.combo_verdicts(self.combo_keys(s_cls, t_cls))
-        amb = self.classes.ambient[s_cls] & self.classes.ambient[t_cls]
+        return self.group_verdicts(self.egress.gid(s_cls, t_cls), self.ingress.gid(t_cls, s_cls),
+                                   self.classes.ambient[s_cls] & self.classes.ambient[t_cls])
+
+    def group_verdicts(self, ge: np.ndarray, gi: np.ndarray, amb: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Verdict and deciding rules per atom of (egress group, ingress group) paths; ``amb``:
+        both ends ambient, so every TCP atom takes port 15008's verdict (IST-28)."""
+        v, re_, ri = self.combo_verdicts(ge.astype(np.int64) * self.ingress.verdict.shape[0] + gi)
         hb = self._hbone_atom()
-        if hb is not None and amb.any():
+        if hb is not None and amb is not None and amb.any():
             tcp = self.ports.protocol_mask("TCP")
             rows = np.flatnonzero(amb)
             for arr in (v, re_, ri):
@@ -375,7 +383,6 @@ class Analysis:
         blocks = _Blocks(_flatten(src, behaviour, rep), len(src), _flatten(dst, behaviour, rep), len(dst))
         l7 = self.l7_bits(request)
         hbone = self.hbone_bits()
-        ambient = self.classes.ambient
         n_words = self.group_bits()[0].shape[1]
         n_s, n_t = len(src), len(dst)
         valid_words = _pack(np.ones((1, len(self.ports)), dtype=bool))[0]
@@ -385,33 +392,20 @@ class Analysis:
             fast = self._single_class_rows(blocks.s_cls, blocks.t_cls, l7, hbone, valid_words)
         # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
         out = np.zeros((4, n_s, n_t, n_words) if fast is None else (4, 0, 0, n_words), dtype=np.uint64)
+        composer = self._composer(blocks, l7[0] if l7 is not None else None, hbone is not None)
         if fast is None and s_has.size and t_has.size:
-            per_row = max(1, self.block_cells // max(1, blocks.t_cls.size))
-            k = 0
-            while k < s_has.size:
-                # whole source entities per chunk, so the reduction over rows stays inside it
-                rows = np.cumsum(blocks.s_cnt[s_has[k:]])
-                stop = k + max(1, int(np.searchsorted(rows, per_row, side="right")))
-                chunk = s_has[k:stop]
-                lo = blocks.s_start[chunk[0]]
-                hi = blocks.s_start[chunk[-1]] + blocks.s_cnt[chunk[-1]]
-                sc = blocks.s_cls[lo:hi, None]
-                tc = blocks.t_cls[None, :]
-                ge = self.egress.gid(sc, tc)
-                gi = self.ingress.gid(tc, sc)
-                gl = l7[0].gid(tc, sc) if l7 is not None else None
-                amb = ambient[sc] & ambient[tc] if hbone is not None else None
-                if amb is not None and not amb.any():
-                    amb = None
-                for w in range(n_words):
-                    parts = self._word_bits(w, ge, gi, gl, amb, l7, hbone, valid_words)
-                    for n, bits in enumerate(parts):
-                        bits = np.bitwise_or.reduceat(bits, blocks.t_start[t_has], axis=1)
-                        bits = np.bitwise_or.reduceat(bits, blocks.s_start[chunk] - lo, axis=0)
-                        if n == 1:
-                            bits &= ~out[0][np.ix_(chunk, t_has, [w])][:, :, 0]
-                        out[n][np.ix_(chunk, t_has, [w])] = bits[:, :, None]
-                k = stop
+            for chunk in composer.chunks(s_has, self.block_cells):
+                side = composer.source_side(chunk)
+                for lo, hi in composer.row_spans(side, chunk, t_has, self.block_cells):
+                    rows_ = chunk[lo:hi]
+                    paths = composer.paths(side, np.repeat(rows_, t_has.size), np.tile(t_has, rows_.size))
+                    for w in range(n_words):
+                        parts = self._word_bits(w, paths.ge, paths.gi, paths.gl, paths.amb, l7, hbone, valid_words)
+                        for n, bits in enumerate(parts):  # any-of over an entity pair's paths
+                            bits = np.bitwise_or.reduceat(bits, paths.start).reshape(rows_.size, t_has.size)
+                            if n == 1:
+                                bits &= ~out[0][np.ix_(rows_, t_has, [w])][:, :, 0]
+                            out[n][np.ix_(rows_, t_has, [w])] = bits[:, :, None]
         valid = np.zeros((n_s, n_t), dtype=bool)
         valid[np.ix_(s_has, t_has)] = True
         if fast is None:
@@ -433,7 +427,7 @@ class Analysis:
             row[~valid] = verdict.shape[0] - 1
         return PairMatrix(src=src, dst=dst, row=row.astype(np.int32), verdict=verdict,
                           excluded_self=(by == "pod"), blocks=blocks, network=network, identity=identity,
-                          request=request, l7=l7[0] if l7 is not None else None)
+                          request=request, l7=l7[0] if l7 is not None else None, paths=composer)
 
     def pair_blocks(self, by: str, src: Sequence[Entity] | None = None, dst: Sequence[Entity] | None = None,
                     request: Request | None = None, *, rows: int | None = None) -> Iterator[PairMatrix]:
@@ -540,13 +534,18 @@ class Analysis:
             return []
         return [self.l7.facts(c) for c in entity.classes]
 
+    def _composer(self, b: _Blocks, l7: L7Result | None, hbone: bool) -> PathComposer:
+        return PathComposer(self.egress, self.ingress, l7, self.classes.ambient if hbone else None,
+                            (b.s_cls, b.s_start, b.s_cnt), (b.t_cls, b.t_start, b.t_cnt))
+
     def witness_rules(
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Deciding egress, ingress and Istio rule per atom for entity pairs (ii, jj): those of
-        the most permissive class pair at each atom (exact, computed in bounded chunks). The
-        Istio array is None without an Istio layer."""
+        the last most permissive class pair at each atom (exact: read off the pair's paths,
+        ``reach/paths.py``, in bounded chunks). The Istio array is None without an Istio layer."""
         b = pm.blocks
+        assert b is not None
         ii = np.asarray(ii, dtype=np.int64)
         jj = np.asarray(jj, dtype=np.int64)
         n_atoms = len(self.ports)
@@ -554,57 +553,27 @@ class Analysis:
         out_i = np.full((ii.size, n_atoms), self.engine.EXTERNAL, np.int32)
         l7 = pm.l7
         out_l = np.zeros((ii.size, n_atoms), np.int32) if l7 is not None else None
-        sizes = b.s_cnt[ii] * b.t_cnt[jj]
+        composer = pm.paths or self._composer(b, l7, self.hbone_bits() is not None)
+        live = np.flatnonzero((b.s_cnt[ii] > 0) & (b.t_cnt[jj] > 0))
+        live = live[np.argsort(ii[live], kind="stable")]
         budget = max(1, self.block_cells // max(1, n_atoms))
         cols = np.arange(n_atoms)[None, :]
-        k = 0
-        while k < ii.size:
-            csum = np.cumsum(sizes[k:])
-            stop = k + max(1, int(np.searchsorted(csum, budget, side="right")))
-            si, sj, sz = ii[k:stop], jj[k:stop], sizes[k:stop]
-            seg = np.flatnonzero(sz > 0)
-            if seg.size:
-                total = int(sz.sum())
-                owner = np.repeat(np.arange(sz.size), sz)
-                off = np.arange(total) - np.repeat(np.cumsum(sz) - sz, sz)
-                width = b.t_cnt[sj][owner]
-                s_idx = b.s_start[si][owner] + off // width
-                t_idx = b.t_start[sj][owner] + off % width
-                sc, tc = b.s_cls[s_idx], b.t_cls[t_idx]
-                starts = (np.cumsum(sz) - sz)[seg]
-                # Entity pairs whose class pairs all share one (egress, ingress, L7) group triple
-                # have identical rules everywhere: the first class pair is the witness (exact).
-                uniform = np.ones(seg.size, dtype=bool)
-                for col in (self.combo_keys(sc, tc), None if l7 is None else l7.gid(tc, sc),
-                            self.classes.ambient[sc] & self.classes.ambient[tc]):
-                    if col is not None:
-                        col = np.asarray(col).astype(np.int64)
-                        uniform &= np.maximum.reduceat(col, starts) == np.minimum.reduceat(col, starts)
-                pick = np.where(uniform)[0]
-                if pick.size:
-                    at = starts[pick]
-                    _, re_, ri = self.class_verdicts(sc[at], tc[at])
-                    out_e[k + seg[pick]] = re_
-                    out_i[k + seg[pick]] = ri
-                    if l7 is not None and out_l is not None:
-                        out_l[k + seg[pick]] = l7.rule[l7.gid(tc[at], sc[at])]
-                rest = np.where(~uniform)[0]
-                if rest.size:
-                    lens = sz[seg[rest]]
-                    idx = np.repeat(starts[rest] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
-                    v, re_, ri = self.class_verdicts(sc[idx], tc[idx])
-                    gl = None
-                    if l7 is not None:
-                        gl = l7.gid(tc[idx], sc[idx])
-                        v = np.minimum(v, l7.verdict[gl])
-                    enc = v.astype(np.int64) * (1 << 40) + np.arange(idx.size, dtype=np.int64)[:, None]
-                    best = np.maximum.reduceat(enc, np.cumsum(lens) - lens, axis=0)
-                    witness = best & ((1 << 40) - 1)
-                    out_e[k + seg[rest]] = re_[witness, cols]
-                    out_i[k + seg[rest]] = ri[witness, cols]
-                    if gl is not None and out_l is not None:
-                        out_l[k + seg[rest]] = l7.rule[gl[witness], cols]
-            k = stop
+        for chunk in composer.chunks(np.unique(ii[live]), self.block_cells):
+            side = composer.source_side(chunk)
+            mine = live[np.isin(ii[live], chunk)]
+            for lo, hi in composer.pair_spans(side, ii[mine], jj[mine], budget):
+                at = mine[lo:hi]
+                paths = composer.paths(side, ii[at], jj[at])
+                v, re_, ri = self.group_verdicts(paths.ge, paths.gi, paths.amb)
+                if l7 is not None and paths.gl is not None:
+                    v = np.minimum(v, l7.verdict[paths.gl])
+                # the last path (in class-pair order) with the pair's best verdict at each atom
+                enc = v.astype(np.int64) * (1 << 40) + np.arange(paths.ge.size, dtype=np.int64)[:, None]
+                witness = np.maximum.reduceat(enc, paths.start, axis=0) & ((1 << 40) - 1)
+                out_e[at] = re_[witness, cols]
+                out_i[at] = ri[witness, cols]
+                if l7 is not None and out_l is not None and paths.gl is not None:
+                    out_l[at] = l7.rule[paths.gl[witness], cols]
         return out_e, out_i, out_l
 
     # -- deciding rules ------------------------------------------------------------------------------
