@@ -157,6 +157,7 @@ def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: PhaseProgres
     gc.freeze()
     progress = progress if progress is not None else PhaseProgress()
     analysis = analyze(snapshot, options, progress=progress)
+    gc.freeze()  # the analysis lives until exit too: full collections would walk its objects again and again
     budget = budget if budget is not None else memory_budget(os.environ.get(MEMORY_ENV))
     if budget is not None:
         from auditor.reach.budget import class_cells, format_size, rss_bytes

@@ -63,7 +63,8 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
             raise UsageError(f"--port {q}: protocol {q.protocol} is not modelled")
     src_ents = [_resolve(analysis, src, by, "--from")] if src else None
     dst_ents = [_resolve(analysis, dst, by, "--to")] if dst else None
-    frames = reach_frames(analysis, by, src_ents, dst_ents, queries, requests, budget, progress)
+    frames = reach_frames(analysis, by, src_ents, dst_ents, queries, requests, budget, progress,
+                          detail=fmt == "json")
     assumptions: list[str] = []
     if src_ents and src_ents[0].kind == "external" and not requests and not queries and by == "workload":
         import pandas as pd
@@ -114,9 +115,11 @@ def _tallied(frames: Iterator[Any], tally: Any) -> Iterator[Any]:
 
 
 def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, requests: Any,
-                 budget: int | None, progress: PhaseProgress, rows: int | None = None) -> Iterator[Any]:
+                 budget: int | None, progress: PhaseProgress, rows: int | None = None, *,
+                 detail: bool = True) -> Iterator[Any]:
     """The rows of ``reach`` block by block: the block size comes from the memory budget (and is
-    said on stderr when there is one); every block advances the progress bar."""
+    said on stderr when there is one); every block advances the progress bar. ``detail``: with
+    ``decided_by_detail`` (JSON writes it; CSV and tables never show it)."""
     from auditor.reach.budget import plan_blocks
     from auditor.reach.rows import row_blocks
 
@@ -127,7 +130,8 @@ def reach_frames(analysis: Analysis, by: str, src: Any, dst: Any, queries: Any, 
     if budget is not None:
         click.echo(plan.describe(), err=True)
     progress("pair matrix (blocks of source rows)", 0, plan.blocks)
-    for done, df in enumerate(row_blocks(analysis, by, src, dst, queries, requests, rows=plan.rows), start=1):
+    for done, df in enumerate(row_blocks(analysis, by, src, dst, queries, requests, rows=plan.rows, detail=detail),
+                              start=1):
         progress("pair matrix (blocks of source rows)", done, plan.blocks)
         yield df
 

@@ -170,10 +170,12 @@ def _requests(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray
     return out
 
 
-def summary_rows(analysis: Analysis, pm: PairMatrix, only: np.ndarray | None = None) -> pd.DataFrame:
+def summary_rows(analysis: Analysis, pm: PairMatrix, only: np.ndarray | None = None, *,
+                 detail: bool = True) -> pd.DataFrame:
     """One row per pair: allowed (any port), the allowed and unknown port summaries, which
     request classes get through (with an Istio layer), why, and the assurance. ``only``: a mask
-    of the port atoms the rows are about (``--http``: TCP, since an HTTP request is TCP)."""
+    of the port atoms the rows are about (``--http``: TCP, since an HTTP request is TCP).
+    ``detail``: add ``decided_by_detail`` (JSON only; CSV and tables leave it out)."""
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
     uniq, inv = np.unique(rows, return_inverse=True)
@@ -206,11 +208,13 @@ def summary_rows(analysis: Analysis, pm: PairMatrix, only: np.ndarray | None = N
     cols["decided_by"] = np.array(whys, dtype=object)
     cols["assurance"] = _assurance(analysis, pm, ii, jj, only=None if only is None else np.flatnonzero(mask))
     cols[WHY] = _why_unknown(whys, ((pm.verdict[rows] == UNKNOWN) & mask).any(axis=1))
-    cols[DETAIL] = _details(whys)
+    if detail:
+        cols[DETAIL] = _details(whys)
     return pd.DataFrame(cols)
 
 
-def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) -> pd.DataFrame:
+def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery], *, detail: bool = True
+              ) -> pd.DataFrame:
     """One row per (pair, port): ``src,dst,port,protocol,[method,path,]allowed,decided_by,assurance``."""
     ii, jj = _pair_index(pm)
     rows = pm.row[ii, jj]
@@ -235,7 +239,7 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
             "decided_by": np.array(whys, dtype=object),
             "assurance": _assurance(analysis, pm, ii, jj, atom),
             WHY: _why_unknown(whys, pm.verdict[rows, atom] == UNKNOWN),
-            DETAIL: _details(whys),
+            **({DETAIL: _details(whys)} if detail else {}),
             "_order": order,
         })
         frames.append(pd.DataFrame(cols))
@@ -245,7 +249,7 @@ def port_rows(analysis: Analysis, pm: PairMatrix, queries: Sequence[PortQuery]) 
 
 
 def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[PortQuery],
-              plain: PairMatrix | None = None) -> pd.DataFrame:
+              plain: PairMatrix | None = None, *, detail: bool = True) -> pd.DataFrame:
     """``--http``: one pair matrix per request; rows per (pair, [port,] request), with
     ``method,path`` after ``protocol`` (port rows) or after ``dst`` (summary rows). Summary rows
     cover TCP ports only; ``plain`` (the matrix without a request) adds one row per pair for the
@@ -254,13 +258,14 @@ def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[P
     tcp = analysis.ports.protocol_mask("TCP")
     for order, pm in enumerate(pms):
         # an HTTP request is TCP: without --port only TCP ports are probed (issue 13 §2.1)
-        df = port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm, only=tcp)
+        df = port_rows(analysis, pm, queries, detail=detail) if queries else \
+            summary_rows(analysis, pm, only=tcp, detail=detail)
         df["_request"] = order
         df["_row"] = np.arange(len(df))
         frames.append(df)
     if not queries and plain is not None and (~tcp).any():
         # the other protocols, once: the mesh does not see them (IST-3), L3/L4 decides
-        df = summary_rows(analysis, plain, only=~tcp)
+        df = summary_rows(analysis, plain, only=~tcp, detail=detail)
         df["method"] = NON_TCP
         df["path"] = ""
         df = df[[c for c in frames[0].columns if c not in ("_request", "_row")]]
@@ -275,10 +280,10 @@ def http_rows(analysis: Analysis, pms: Sequence[PairMatrix], queries: Sequence[P
 
 def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: Sequence[Entity] | None,
                queries: Sequence[PortQuery] = (), requests: Sequence[Request] = (),
-               rows: int | None = None) -> Iterator[pd.DataFrame]:
+               rows: int | None = None, *, detail: bool = True) -> Iterator[pd.DataFrame]:
     """The rows of ``auditor reach`` in blocks of ``rows`` source entities, in output order:
     concatenated they are exactly ``summary_rows`` / ``port_rows`` / ``http_rows`` of the whole
-    matrix. Port and HTTP rows are sorted by source name, so their blocks take the sources in
+    matrix (``detail``: with ``decided_by_detail``). Port and HTTP rows are sorted by source name, so their blocks take the sources in
     name order (names are unique, so the sort never ties across blocks)."""
     sources = list(src if src is not None else analysis.entities(by))
     if queries or requests:
@@ -290,10 +295,11 @@ def row_blocks(analysis: Analysis, by: str, src: Sequence[Entity] | None, dst: S
         if requests:
             plain = None if queries else analysis.pairs(by, part, dst)
             yield http_rows(analysis, [analysis.pairs(by, part, dst, request=r) for r in requests], queries,
-                            plain=plain)
+                            plain=plain, detail=detail)
         else:
             pm = analysis.pairs(by, part, dst)
-            yield port_rows(analysis, pm, queries) if queries else summary_rows(analysis, pm)
+            yield port_rows(analysis, pm, queries, detail=detail) if queries else \
+                summary_rows(analysis, pm, detail=detail)
 
 
 
