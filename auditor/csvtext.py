@@ -115,7 +115,14 @@ def frame_csv(df: pd.DataFrame, header: bool = True) -> str:
     combined = rest[0][0]
     for codes, texts in rest[1:]:
         combined = dense_codes(combined * len(texts) + codes)
-    first = first_positions(combined).tolist()
-    tails = np.array([",".join(texts[codes[f]] for codes, texts in rest) + "\n" for f in first], dtype=object)
+    first = first_positions(combined)
+    # one distinct tail per combined code, built column by column with numpy's elementwise
+    # ``+`` on object arrays (no Python step per tail); every field carries its separator
+    tails: np.ndarray | None = None
+    for n, (codes, texts) in enumerate(rest):
+        end = "\n" if n == len(rest) - 1 else ","
+        field = np.array([t + end for t in texts], dtype=object)[codes[first]]
+        tails = field if tails is None else tails + field
+    assert tails is not None
     pieces[2::3] = tails[combined]
     return head + "".join(pieces.tolist())

@@ -557,23 +557,35 @@ class Analysis:
         live = np.flatnonzero((b.s_cnt[ii] > 0) & (b.t_cnt[jj] > 0))
         live = live[np.argsort(ii[live], kind="stable")]
         budget = max(1, self.block_cells // max(1, n_atoms))
-        cols = np.arange(n_atoms)[None, :]
-        for chunk in composer.chunks(np.unique(ii[live]), self.block_cells):
+        cols = np.arange(n_atoms)
+        hb = self._hbone_atom()
+        hb_cols = cols.copy()  # IST-28: between ambient pods every TCP atom reads port 15008
+        if hb is not None:
+            hb_cols[self.ports.protocol_mask("TCP")] = hb
+        by_i = ii[live]
+        for chunk in composer.chunks(np.unique(by_i), self.block_cells):
             side = composer.source_side(chunk)
-            mine = live[np.isin(ii[live], chunk)]
+            mine = live[np.searchsorted(by_i, chunk[0]): np.searchsorted(by_i, chunk[-1], side="right")]
             for lo, hi in composer.pair_spans(side, ii[mine], jj[mine], budget):
                 at = mine[lo:hi]
                 paths = composer.paths(side, ii[at], jj[at])
-                v, re_, ri = self.group_verdicts(paths.ge, paths.gi, paths.amb)
+                amb = paths.amb if hb is not None and paths.amb is not None and paths.amb.any() else None
+                view = cols[None, :] if amb is None else np.where(amb[:, None], hb_cols[None, :], cols[None, :])
+                # verdicts only (int8) per path; the rules are read for the witnesses alone
+                v = np.minimum(self.egress.verdict[paths.ge[:, None], view],
+                               self.ingress.verdict[paths.gi[:, None], view])
                 if l7 is not None and paths.gl is not None:
                     v = np.minimum(v, l7.verdict[paths.gl])
                 # the last path (in class-pair order) with the pair's best verdict at each atom
-                enc = v.astype(np.int64) * (1 << 40) + np.arange(paths.ge.size, dtype=np.int64)[:, None]
-                witness = np.maximum.reduceat(enc, paths.start, axis=0) & ((1 << 40) - 1)
-                out_e[at] = re_[witness, cols]
-                out_i[at] = ri[witness, cols]
+                best = np.maximum.reduceat(v, paths.start, axis=0)
+                owner = np.repeat(np.arange(at.size), paths.count)
+                index = np.where(v == best[owner], np.arange(v.shape[0], dtype=np.int32)[:, None], np.int32(-1))
+                witness = np.maximum.reduceat(index, paths.start, axis=0)
+                w_view = cols[None, :] if amb is None else np.where(amb[witness], hb_cols[None, :], cols[None, :])
+                out_e[at] = self.egress.rule[paths.ge[witness], w_view]
+                out_i[at] = self.ingress.rule[paths.gi[witness], w_view]
                 if l7 is not None and out_l is not None and paths.gl is not None:
-                    out_l[at] = l7.rule[paths.gl[witness], cols]
+                    out_l[at] = l7.rule[paths.gl[witness], cols[None, :]]
         return out_e, out_i, out_l
 
     # -- deciding rules ------------------------------------------------------------------------------
@@ -714,9 +726,13 @@ class Analysis:
                 present = np.array([x is not None for x in w], dtype=bool)[at]
                 text = text + np.where(present, "; ", "").astype(object) + piece
         assert text is not None
-        made = [DecidedBy.of_sides([s for s in group if s is not None], t)
-                for t, *group in zip(text.tolist(), *named, strict=True)]
-        return [made[c] for c in combo.tolist()]
+        texts = text.tolist()
+        if any(x is None for w in words for x in w):  # a side left out somewhere (few distinct sides)
+            made = [DecidedBy.of_sides([s for s in group if s is not None], t)
+                    for t, *group in zip(texts, *named, strict=True)]
+        else:  # every side named (no Istio side left out): zip's tuples are the sides as they are
+            made = list(map(DecidedBy.of_sides, zip(*named, strict=True), texts))
+        return list(map(made.__getitem__, combo.tolist()))
 
     def _side_decision(self, side: str, rules: Any, allowed: bool, met: np.ndarray) -> tuple[SideDecision, str] | None:
         """One side of ``_why`` and its words, memoised by (side, allowed, rule ids met)."""
