@@ -27,7 +27,7 @@ from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
 from auditor.reach.l7.evaluate import L7Result
 from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
-from auditor.reach.paths import PathComposer
+from auditor.reach.paths import PathComposer, Paths
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 from auditor.reach.uncertainty import CauseFinder
@@ -569,24 +569,54 @@ class Analysis:
             for lo, hi in composer.pair_spans(side, ii[mine], jj[mine], budget):
                 at = mine[lo:hi]
                 paths = composer.paths(side, ii[at], jj[at])
-                amb = paths.amb if hb is not None and paths.amb is not None and paths.amb.any() else None
-                view = cols[None, :] if amb is None else np.where(amb[:, None], hb_cols[None, :], cols[None, :])
-                # verdicts only (int8) per path; the rules are read for the witnesses alone
-                v = np.minimum(self.egress.verdict[paths.ge[:, None], view],
-                               self.ingress.verdict[paths.gi[:, None], view])
-                if l7 is not None and paths.gl is not None:
-                    v = np.minimum(v, l7.verdict[paths.gl])
-                # the last path (in class-pair order) with the pair's best verdict at each atom
-                best = np.maximum.reduceat(v, paths.start, axis=0)
-                owner = np.repeat(np.arange(at.size), paths.count)
-                index = np.where(v == best[owner], np.arange(v.shape[0], dtype=np.int32)[:, None], np.int32(-1))
-                witness = np.maximum.reduceat(index, paths.start, axis=0)
-                w_view = cols[None, :] if amb is None else np.where(amb[witness], hb_cols[None, :], cols[None, :])
-                out_e[at] = self.egress.rule[paths.ge[witness], w_view]
-                out_i[at] = self.ingress.rule[paths.gi[witness], w_view]
-                if l7 is not None and out_l is not None and paths.gl is not None:
-                    out_l[at] = l7.rule[paths.gl[witness], cols[None, :]]
+                self._witness_paths(paths, at, cols, hb_cols if hb is not None else None, l7, (out_e, out_i, out_l))
         return out_e, out_i, out_l
+
+    def _witness_paths(self, paths: Paths, at: np.ndarray, cols: np.ndarray, hb_cols: np.ndarray | None,
+                       l7: L7Result | None, out: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> None:
+        """Write the rules of the last path with the best verdict, per atom, of the pairs ``at``.
+        A pair of one path (most pairs of single-class entities) takes that path's rule rows."""
+        out_e, out_i, out_l = out
+        amb = paths.amb if hb_cols is not None and paths.amb is not None and paths.amb.any() else None
+        one = paths.count == 1
+        if one.any():
+            k = paths.start[one]
+            ge, gi = paths.ge[k], paths.gi[k]
+            re_, ri = np.take(self.egress.rule, ge, axis=0), np.take(self.ingress.rule, gi, axis=0)
+            if amb is not None and hb_cols is not None and amb[k].any():
+                a = np.flatnonzero(amb[k])
+                re_[a] = self.egress.rule[ge[a]][:, hb_cols]
+                ri[a] = self.ingress.rule[gi[a]][:, hb_cols]
+            out_e[at[one]], out_i[at[one]] = re_, ri
+            if l7 is not None and out_l is not None and paths.gl is not None:
+                out_l[at[one]] = np.take(l7.rule, paths.gl[k], axis=0)
+        many = np.flatnonzero(~one)
+        if not many.size:
+            return
+        cnt = paths.count[many]
+        idx = np.repeat(paths.start[many] - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+        start = np.cumsum(cnt) - cnt
+        ge, gi = paths.ge[idx], paths.gi[idx]
+        p_amb = amb[idx] if amb is not None else None
+        view = cols[None, :] if p_amb is None or hb_cols is None else \
+            np.where(p_amb[:, None], hb_cols[None, :], cols[None, :])
+        # verdicts only (int8) per path; the rules are read for the witnesses alone
+        v = np.minimum(self.egress.verdict[ge[:, None], view], self.ingress.verdict[gi[:, None], view])
+        gl = paths.gl[idx] if l7 is not None and paths.gl is not None else None
+        if l7 is not None and gl is not None:
+            v = np.minimum(v, np.take(l7.verdict, gl, axis=0))
+        # the last path (in class-pair order) with the pair's best verdict at each atom
+        best = np.maximum.reduceat(v, start, axis=0)
+        owner = np.repeat(np.arange(many.size), cnt)
+        index = np.where(v == best[owner], np.arange(v.shape[0], dtype=np.int32)[:, None], np.int32(-1))
+        witness = np.maximum.reduceat(index, start, axis=0)
+        w_view = cols[None, :] if p_amb is None or hb_cols is None else \
+            np.where(p_amb[witness], hb_cols[None, :], cols[None, :])
+        rows = at[many]
+        out_e[rows] = self.egress.rule[ge[witness], w_view]
+        out_i[rows] = self.ingress.rule[gi[witness], w_view]
+        if l7 is not None and out_l is not None and gl is not None:
+            out_l[rows] = l7.rule[gl[witness], cols[None, :]]
 
     # -- deciding rules ------------------------------------------------------------------------------
     def decided_by(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None = None) -> DecidedBy:

@@ -47,6 +47,7 @@ class CauseFinder:
         self.e: Engine = analysis.engine
         self.c = analysis.classes
         self._cache: dict[tuple, Sides] = {}
+        self._ports: dict[tuple[str, int, int], np.ndarray] = {}  # σ's port stack per subject (peer-free)
         self._l7_rules: dict[int, object] | None = None
 
     # -- objects --------------------------------------------------------------------------------
@@ -141,7 +142,12 @@ class CauseFinder:
         possible: dict[int, set[str]] = {}
         crs = [cr for pi in (*certain, *uncertain) for cr in self.e._compiled[d][pi]]  # type: ignore[index]
         if crs:  # every rule of σ at once: one gather of the side bits, not one per rule
-            mdef, mpos = self.e._stack_matches(d, subject, crs, peers)  # type: ignore[arg-type]
+            port = self._ports.get((d, sig, subject))
+            if port is None:  # peer-free unless egress rules name ports: then per peer, not kept
+                port = self.e._port_stack(d, subject, crs, peers)  # type: ignore[arg-type]
+                if port.shape[1] == 1:
+                    self._ports[(d, sig, subject)] = port
+            mdef, mpos = self.e._stack_matches(d, subject, crs, peers, port=port)  # type: ignore[arg-type]
             hit = mpos[:, 0][:, atoms].any(axis=1)
             maybe = (mpos[:, 0][:, atoms] & ~mdef[:, 0][:, atoms]).any(axis=1)
             for k, cr in enumerate(crs):
@@ -240,10 +246,12 @@ class CauseFinder:
         tc_all = b.t_cls[b.t_start[j]: b.t_start[j] + b.t_cnt[j]]
         out: dict[str, list[Cause]] = {}
         seen: set[tuple[int, ...]] = set()
+        eg, ig = self.a.egress, self.a.ingress
         for sc in sc_all.tolist():
             for tc in tc_all.tolist():
-                ge = int(self.a.egress.gid(np.array(sc), np.array(tc)))
-                gi = int(self.a.ingress.gid(np.array(tc), np.array(sc)))
+                se, si = int(eg.sigma_of[sc]), int(ig.sigma_of[tc])  # gid() on scalars, without arrays
+                ge = int(eg.offset[se]) + int(eg.parts[eg.part_of[se], tc])
+                gi = int(ig.offset[si]) + int(ig.parts[ig.part_of[si], sc])
                 gl = -1 if pm.l7 is None else int(pm.l7.gid(np.array([tc]), np.array([sc]))[0])
                 if (ge, gi, gl) in seen:
                     continue
