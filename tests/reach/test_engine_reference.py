@@ -78,17 +78,23 @@ calico_policy = st.fixed_dictionaries({
     "ingress": st.lists(calico_rule, max_size=3),
     "egress": st.lists(calico_rule, max_size=3),
 })
-cluster_st = st.fixed_dictionaries({
-    "pods": st.lists(pod_st, min_size=2, max_size=6),
-    "k8s": st.lists(st.fixed_dictionaries({
-        "ns": st.sampled_from(NAMESPACES),
-        "selector": st.sampled_from([{}, {"matchLabels": {"app": "db"}}, {"matchLabels": {"app": "web"}}]),
-        "types": st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]),
-        "ingress": st.lists(k8s_rule, max_size=2),
-        "egress": st.lists(k8s_rule, max_size=2),
-    }), max_size=3),
-    "calico": st.lists(calico_policy, max_size=3),
-})
+def clusters(pods: tuple[int, int] = (2, 6), k8s: int = 3, rules: int = 2) -> st.SearchStrategy[dict[str, Any]]:
+    """Random clusters: ``pods`` (min, max) pods, up to ``k8s`` NetworkPolicies of up to ``rules``
+    rules per direction, up to 3 Calico policies."""
+    return st.fixed_dictionaries({
+        "pods": st.lists(pod_st, min_size=pods[0], max_size=pods[1]),
+        "k8s": st.lists(st.fixed_dictionaries({
+            "ns": st.sampled_from(NAMESPACES),
+            "selector": st.sampled_from([{}, {"matchLabels": {"app": "db"}}, {"matchLabels": {"app": "web"}}]),
+            "types": st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]),
+            "ingress": st.lists(k8s_rule, max_size=rules),
+            "egress": st.lists(k8s_rule, max_size=rules),
+        }), max_size=k8s),
+        "calico": st.lists(calico_policy, max_size=3),
+    })
+
+
+cluster_st = clusters()
 
 
 def manifests(c: dict[str, Any]) -> list[dict[str, Any]]:

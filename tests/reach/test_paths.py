@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from auditor.reach.analysis import Analysis, analyze
 from auditor.sources.manifests import load_manifests
-from tests.reach.test_engine_reference import NAMESPACES, calico_policy, k8s_rule, manifests, pod_st
+from tests.reach.test_engine_reference import NAMESPACES, clusters, manifests
 
 BANK = Path(__file__).resolve().parents[2] / "sample_clusters" / "bank"
 
@@ -70,17 +70,7 @@ def check(analysis: Analysis, by: str) -> None:
 
 # more pods than the engine reference draws, so namespaces and external networks span several
 # classes and entity pairs several paths whose verdicts tie
-cluster_st = st.fixed_dictionaries({
-    "pods": st.lists(pod_st, min_size=4, max_size=12),
-    "k8s": st.lists(st.fixed_dictionaries({
-        "ns": st.sampled_from(NAMESPACES),
-        "selector": st.sampled_from([{}, {"matchLabels": {"app": "db"}}, {"matchLabels": {"app": "web"}}]),
-        "types": st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]),
-        "ingress": st.lists(k8s_rule, max_size=3),
-        "egress": st.lists(k8s_rule, max_size=3),
-    }), max_size=4),
-    "calico": st.lists(calico_policy, max_size=3),
-})
+cluster_st = clusters(pods=(4, 12), k8s=4, rules=3)
 
 
 def with_ambient(objs: list[dict[str, Any]], ambient: set[str]) -> list[dict[str, Any]]:
