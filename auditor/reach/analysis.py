@@ -652,6 +652,8 @@ class Analysis:
         if b is not None and ks.size:
             i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
             single = (b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)
+            if single.all():  # every pair one class each: the causes in one numpy pass
+                return self._single_class_causes(pm, ks, i_k, j_k, atoms, whys, out)
             if single.any():
                 sc = b.s_cls[b.s_start[i_k[single]]]
                 tc = b.t_cls[b.t_start[j_k[single]]]
@@ -675,6 +677,28 @@ class Analysis:
             hit = made.get(mk)
             if hit is None:
                 hit = made[mk] = whys[k].with_causes(found)
+            out[k] = hit
+        return out
+
+    def _single_class_causes(self, pm: PairMatrix, ks: np.ndarray, i_k: np.ndarray, j_k: np.ndarray,
+                             atoms: Sequence[np.ndarray] | None, whys: list[DecidedBy],
+                             out: list[DecidedBy]) -> list[DecidedBy]:
+        """``_with_causes`` when every unknown pair has one class per side."""
+        b = pm.blocks
+        assert b is not None
+        unk = pm.verdict[pm.row[i_k, j_k]] == UNKNOWN
+        if atoms is not None:
+            mask = np.zeros_like(unk)
+            for n, k in enumerate(ks.tolist()):
+                mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
+            unk &= mask
+        found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
+        made: dict[tuple[int, int], DecidedBy] = {}  # one object per (decision, causes): shared downstream
+        for k, f in zip(ks.tolist(), found, strict=True):
+            mk = (id(whys[k]), id(f))
+            hit = made.get(mk)
+            if hit is None:
+                hit = made[mk] = whys[k].with_causes(f)
             out[k] = hit
         return out
 

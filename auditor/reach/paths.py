@@ -108,6 +108,9 @@ def _runs(keys: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.cumsum(new) - 1
 
 
+_MEMO_SIDES = 64
+
+
 def _spans(cost: np.ndarray, budget: int) -> Iterator[tuple[int, int]]:
     """Consecutive (lo, hi) spans of items whose summed cost stays within ``budget`` (an item
     over budget alone is a span of its own)."""
@@ -162,7 +165,7 @@ class PathComposer:
         if s_run.size:
             firsts = np.r_[True, s_run[1:] != s_run[:-1]]
             self.s_parts = np.bincount(s_ent[firsts], minlength=self.s_cnt.size).astype(np.int64)
-        self._memo: tuple[tuple[int, ...], _SourceSide] | None = None
+        self._memo: dict[tuple[int, ...], _SourceSide] = {}
 
     @property
     def n_q(self) -> int:
@@ -172,14 +175,12 @@ class PathComposer:
     def n_tau(self) -> int:
         return int(self.tau_i.size)
 
-    def table_width(self) -> int:
-        """Columns of the per-chunk tables a source class costs (for the memory budget)."""
-        return max(1, int(self.t_cls.size), self.n_tau)
-
     def chunks(self, entities: np.ndarray, budget: int) -> Iterator[np.ndarray]:
         """``entities`` (sorted source indices, each with classes) in consecutive chunks whose
         tables (classes × destination columns) and part pairs stay within ``budget`` cells."""
-        cost = np.maximum(self.s_cnt[entities] * self.table_width(), self.s_parts[entities] * max(1, self.n_q))
+        # X: parts × destination classes; Y: source classes × destination τs; then part pairs
+        tables = self.s_parts[entities] * max(1, int(self.t_cls.size)) + self.s_cnt[entities] * max(1, self.n_tau)
+        cost = np.maximum(tables, self.s_parts[entities] * max(1, self.n_q))
         for lo, hi in _spans(cost, budget):
             yield entities[lo:hi]
 
@@ -194,13 +195,15 @@ class PathComposer:
         return _spans(side.e_cnt[np.searchsorted(side.entities, ii)] * self.f_cnt[jj], budget)
 
     def source_side(self, entities: np.ndarray) -> _SourceSide:
-        """Source parts P and the two group tables of these source entities (the last call's
-        tables are kept: ``pairs`` and ``witness_rules`` of one block ask for the same ones)."""
+        """Source parts P and the two group tables of these source entities (the last
+        ``_MEMO_SIDES`` are kept: ``pairs`` and then ``witness_rules`` of one block ask for the
+        same chunks, and the tables hold cells, not class pairs)."""
         key = tuple(entities.tolist())
-        if self._memo is not None and self._memo[0] == key:
-            return self._memo[1]
-        side = _SourceSide.build(self, entities)
-        self._memo = (key, side)
+        side = self._memo.get(key)
+        if side is None:
+            side = self._memo[key] = _SourceSide.build(self, entities)
+            while len(self._memo) > _MEMO_SIDES:
+                del self._memo[next(iter(self._memo))]
         return side
 
     def paths(self, side: _SourceSide, ii: np.ndarray, jj: np.ndarray) -> Paths:

@@ -230,6 +230,52 @@ class CauseFinder:
             out.append(Cause("mesh-source-uncertain", f"{where} may or may not match", where))
         return out
 
+    # -- many pairs of one class each -----------------------------------------------------------------
+    def single_class_causes(self, pm: PairMatrix, sc: np.ndarray, tc: np.ndarray, unk: np.ndarray) -> list[Sides]:
+        """``pair_causes`` of entity pairs of one class each (source classes ``sc``, destination
+        classes ``tc``; ``unk``: pairs × atoms, the unknown atoms asked about), worked out once per
+        distinct (groups, atoms) in order of first appearance: the same calls, in the same order,
+        as pair by pair, so every cache holds the same representative."""
+        from auditor.csvtext import dense_codes, first_positions
+        from auditor.reach.rowhash import unique_rows
+
+        eg, ig, l7 = self.a.egress, self.a.ingress, pm.l7
+        ge, gi = eg.gid(sc, tc).astype(np.int64), ig.gid(tc, sc).astype(np.int64)
+        ve, vi = eg.verdict[ge], ig.verdict[gi]
+        comp = np.minimum(ve, vi)
+        gl = np.zeros_like(ge)
+        if l7 is not None:
+            gl = l7.gid(tc, sc).astype(np.int64)
+            comp = np.minimum(comp, l7.verdict[gl])
+        at = unk & (comp == UNKNOWN)
+        ids = np.stack([ge, gi, gl, unk.any(axis=1).astype(np.int64)], axis=1)
+        key = np.concatenate([ids.view(np.uint8), np.packbits(at, axis=1)], axis=1)
+        codes = dense_codes(unique_rows(np.ascontiguousarray(key))[1])
+        found: list[Sides] = []
+        for f in first_positions(codes).tolist():
+            if not unk[f].any():
+                found.append({})
+                continue
+            s_, t_ = int(sc[f]), int(tc[f])
+            out: dict[str, list[Cause]] = {}
+            for side, layer in (("egress", ve[f]), ("ingress", vi[f]),
+                                ("istio", l7.verdict[gl[f]] if l7 is not None else None)):
+                la = np.flatnonzero(at[f] & (layer == UNKNOWN)) if layer is not None else np.zeros(0, np.int64)
+                if not la.size:
+                    continue
+                if side == "egress":
+                    found_side = self.engine_causes("egress", eg, s_, t_, la)
+                elif side == "ingress":
+                    found_side = self.engine_causes("ingress", ig, t_, s_, la)
+                else:
+                    assert l7 is not None
+                    found_side = self.l7_causes(l7, t_, s_, la)
+                out.setdefault(side, []).extend(found_side)
+            if not out:  # composed unknown but no single layer is (ambient HBONE rule): name the pair
+                out["ingress"] = [Cause("unexplained", "unknown by the composition of layers", "")]
+            found.append({k: unique(v_) for k, v_ in out.items()})
+        return [found[c] for c in codes.tolist()]
+
     # -- an entity pair -------------------------------------------------------------------------------
     def pair_causes(self, pm: PairMatrix, i: int, j: int, atoms: np.ndarray | None) -> Sides:
         """Causes per side for the atoms (given, else all) where entity pair (i, j) is unknown."""
