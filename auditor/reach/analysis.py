@@ -664,7 +664,7 @@ class Analysis:
                 for n, pos in enumerate(np.flatnonzero(single).tolist()):
                     keys[pos] = tuple(stacked[n])
         seen: dict[tuple[Any, ...], dict[str, tuple[Any, ...]]] = {}
-        made: dict[tuple[int, int], DecidedBy] = {}  # one object per (decision, causes): shared downstream
+        founds = []
         for n, k in enumerate(ks.tolist()):
             at = None if atoms is None else atoms[k]
             key = None if keys[n] is None else (keys[n], None if at is None else np.asarray(at).tobytes())
@@ -673,12 +673,8 @@ class Analysis:
                 found = finder.pair_causes(pm, int(ii[k]), int(jj[k]), at)
                 if key is not None:
                     seen[key] = found
-            mk = (id(whys[k]), id(found))
-            hit = made.get(mk)
-            if hit is None:
-                hit = made[mk] = whys[k].with_causes(found)
-            out[k] = hit
-        return out
+            founds.append(found)
+        return _attach_causes(whys, ks, founds, out)
 
     def _single_class_causes(self, pm: PairMatrix, ks: np.ndarray, i_k: np.ndarray, j_k: np.ndarray,
                              atoms: Sequence[np.ndarray] | None, whys: list[DecidedBy],
@@ -693,14 +689,7 @@ class Analysis:
                 mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
             unk &= mask
         found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
-        made: dict[tuple[int, int], DecidedBy] = {}  # one object per (decision, causes): shared downstream
-        for k, f in zip(ks.tolist(), found, strict=True):
-            mk = (id(whys[k]), id(f))
-            hit = made.get(mk)
-            if hit is None:
-                hit = made[mk] = whys[k].with_causes(f)
-            out[k] = hit
-        return out
+        return _attach_causes(whys, ks, found, out)
 
     def _decided_by_many(
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
@@ -834,6 +823,20 @@ class Analysis:
         found = [self._side_decision(side, rules, allowed, table[atoms]) for side, table, rules in sides]
         kept = [f for f in found if f is not None]
         return DecidedBy.of_sides([f[0] for f in kept], "; ".join(f[1] for f in kept))
+
+
+def _attach_causes(whys: list[DecidedBy], ks: np.ndarray, found: Sequence[Any], out: list[DecidedBy]
+                   ) -> list[DecidedBy]:
+    """``out[k]`` = ``whys[k]`` with the causes ``found`` for it, one object per (decision,
+    causes) pair: the rows share them downstream."""
+    made: dict[tuple[int, int], DecidedBy] = {}
+    for k, f in zip(ks.tolist(), found, strict=True):
+        mk = (id(whys[k]), id(f))
+        hit = made.get(mk)
+        if hit is None:
+            hit = made[mk] = whys[k].with_causes(f)
+        out[k] = hit
+    return out
 
 
 def _names_peer(em: EntityMatch) -> bool:

@@ -79,7 +79,10 @@ def test_explain_without_port_uses_first_allowed_port():
     assert "Verdict: ALLOW" in out
 
 
-def test_csv_and_json_are_deterministic_and_json_carries_evidence(tmp_path):
+def test_csv_and_json_are_deterministic_and_json_carries_evidence(tmp_path, monkeypatch):
+    # the same snapshot: its capture time is in snapshot_digest, so two runs a second apart
+    # would differ there (and only there) without a fixed time
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
     a = run("reach", str(BANK / "after"), "--format", "json")[1]
     b = run("reach", str(BANK / "after"), "--format", "json")[1]
     assert a == b
