@@ -160,11 +160,9 @@ class PathComposer:
         s_sig = egress.sigma_of[self.s_cls].astype(np.int64)
         if ambient is not None:
             s_sig = s_sig * 2 + ambient[self.s_cls]
-        _, s_run = _runs([np.zeros_like(s_ent), s_sig, s_ent], s_ent.size)
-        self.s_parts = np.zeros(self.s_cnt.size, dtype=np.int64)
-        if s_run.size:
-            firsts = np.r_[True, s_run[1:] != s_run[:-1]]
-            self.s_parts = np.bincount(s_ent[firsts], minlength=self.s_cnt.size).astype(np.int64)
+        span = int(s_sig.max()) + 1 if s_sig.size else 1
+        distinct = np.unique(s_ent * span + s_sig)  # one per (entity, egress σ, ambient)
+        self.s_parts = np.bincount(distinct // span, minlength=self.s_cnt.size).astype(np.int64)
         self._memo: dict[tuple[int, ...], _SourceSide] = {}
 
     @property
