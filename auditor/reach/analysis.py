@@ -392,8 +392,9 @@ class Analysis:
             fast = self._single_class_rows(blocks.s_cls, blocks.t_cls, l7, hbone, valid_words)
         # allow, unknown, admitted-without-network-factor, admitted-without-identity, per word
         out = np.zeros((4, n_s, n_t, n_words) if fast is None else (4, 0, 0, n_words), dtype=np.uint64)
-        composer = self._composer(blocks, l7[0] if l7 is not None else None, hbone is not None)
+        composer = None  # built only where entities span several classes (witness_rules builds it on demand)
         if fast is None and s_has.size and t_has.size:
+            composer = self._composer(blocks, l7[0] if l7 is not None else None, hbone is not None)
             for chunk in composer.chunks(s_has, self.block_cells):
                 side = composer.source_side(chunk)
                 for lo, hi in composer.row_spans(side, chunk, t_has, self.block_cells):
@@ -685,8 +686,11 @@ class Analysis:
         unk = pm.verdict[pm.row[i_k, j_k]] == UNKNOWN
         if atoms is not None:
             mask = np.zeros_like(unk)
-            for n, k in enumerate(ks.tolist()):
-                mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
+            if all(atoms[k] is atoms[ks[0]] for k in ks.tolist()):  # one atom list for all (port rows)
+                mask[:, np.asarray(atoms[ks[0]], dtype=np.int64)] = True
+            else:
+                for n, k in enumerate(ks.tolist()):
+                    mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
             unk &= mask
         found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
         return _attach_causes(whys, ks, found, out)
