@@ -24,6 +24,7 @@ from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
+from auditor.reach.peergroups import PeerPartitions
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 
 DENY, UNKNOWN, ALLOW = 0, 1, 2  # verdict codes in the numpy grids: min composes layers, max is "any of"
@@ -167,6 +168,7 @@ class Engine:
         # peer groups by the peer sides (and named-port specs) of σ's rules: σs that differ
         # only in their subject side share them (CAL-24 sees peers through these sides only)
         self._group_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._partitions = PeerPartitions(self._sides_def, self._sides_pos, self.m.named_code)
         self._tier_of = {t.name: t for t in policies.ordered_tiers()}
         self._tier_rank = {t.name: i for i, t in enumerate(policies.ordered_tiers())}
 
@@ -436,17 +438,7 @@ class Engine:
         if not ids and not specs:
             groups, first = np.zeros(c.n, dtype=np.uint8), np.zeros(1, dtype=np.int64)
         else:
-            parts = []
-            if ids:
-                # Side bits are stored per class, 8 sides a byte; the rules of one policy are interned
-                # consecutively, so σ's sides share few bytes: gather those bytes, mask the others.
-                sel = np.array(ids, dtype=np.int64)
-                parts.append(self._sides_def.keys(sel))
-                parts.append(self._sides_pos.keys(sel))
-            if specs:
-                parts.append(np.stack([self.m.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
-            first, inv = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
-            groups = inv.astype(_group_dtype(first.size))
+            groups, first = self._partitions.partition(ids, specs)
         self._group_cache[key] = (groups, first)
         return key, groups, first
 
@@ -672,10 +664,6 @@ def _once(res: tuple[tuple, np.ndarray, np.ndarray, np.ndarray],
         return key, None, v, r
     sent.add(key)
     return key, groups, v, r
-
-
-def _group_dtype(n_groups: int) -> type:
-    return np.uint8 if n_groups <= 1 << 8 else np.uint16 if n_groups <= 1 << 16 else np.int32
 
 
 def _stack_parts(rows: list[np.ndarray], n: int) -> np.ndarray:
