@@ -444,13 +444,27 @@ class Engine:
 
     def _port_stack(self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray) -> np.ndarray:
         """(rules × peers-or-1 × atoms): which atoms each rule's port/protocol part admits."""
+        port, row = self._port_rows(d, rep, crs, peers)
+        return port if row is None else port[:, row]
+
+    def _port_rows(self, d: Direction, rep: int, crs: list[_CompiledRule],
+                   peers: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_port_stack`` with one column per distinct named-port resolution among the peers
+        (which peer uses which: the second value, None when the stack has a single column).
+        Peers that resolve σ's port names alike get the same admitted atoms, and there are a
+        handful of resolutions against hundreds of peer groups."""
         n_r, n_a = len(crs), self.n_atoms
-        named_any = any(cr.named is not None or cr.not_named is not None for cr in crs)
-        width = peers.shape[0] if (d == "egress" and named_any) else 1
-        port = np.empty((n_r, width, n_a), dtype=bool)
+        specs = sorted({sp for cr in crs for sp in (cr.named, cr.not_named) if sp is not None}, key=repr)
+        row: np.ndarray | None = None
+        if d == "egress" and specs:
+            codes = np.stack([self.m.named_code(sp)[peers] for sp in specs], axis=1)
+            first, row = unique_rows(np.ascontiguousarray(codes))
+            dst = peers[first]
+        else:
+            dst = np.full(1, rep, dtype=np.int64)
+        port = np.empty((n_r, dst.shape[0], n_a), dtype=bool)
         if n_r:
             port[:] = np.stack([cr.ports_numeric for cr in crs])[:, None, :]
-        dst = np.full(1, rep, dtype=np.int64) if width == 1 else peers
         for k, cr in enumerate(crs):
             if cr.named is not None:
                 port[k] |= self.m.named_ports(cr.named)[dst] & self.m.protocol_mask(cr.rule)
@@ -458,7 +472,7 @@ class Engine:
                 port[k] &= ~cr.not_numeric
             if cr.not_named is not None:
                 port[k] &= ~self.m.named_ports(cr.not_named)[dst]
-        return port
+        return port, row
 
     def _stack_matches(
         self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray,
@@ -514,8 +528,10 @@ class Engine:
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
             return key, groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
-        port = self._port_stack(d, rep, crs, reps)
+        port, peer_row = self._port_rows(d, rep, crs, reps)
         atoms, atom_of = self._atom_classes(crs, port) if crs else (np.arange(A), np.arange(A))
+        if peer_row is not None:
+            port = port[:, peer_row]
         m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
         row_of = {id(cr): k for k, cr in enumerate(crs)}
         outcomes = []
