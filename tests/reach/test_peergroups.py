@@ -1,4 +1,5 @@
-"""Peer groups built from broad and narrow sides are exactly the groups of the whole key."""
+"""Peer groups built from broad and narrow sides are exactly the groups of the whole key; the walk's
+first-matching-rule helper is exactly argmax."""
 
 from __future__ import annotations
 
@@ -60,3 +61,14 @@ def test_unique_rows_numbers_by_first_appearance_when_words_differ_in_their_top_
     first, inv = unique_rows(words.view(np.uint8).reshape(100, 16))
     assert first.tolist() == [0, 1]
     assert inv[:4].tolist() == [0, 1, 1, 0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(r=st.integers(1, 300), g=st.integers(1, 60), a=st.integers(1, 40), p=st.floats(0, 1),
+       seed=st.integers(0, 2**32 - 1))
+def test_first_true_is_argmax_of_the_rule_stack(r: int, g: int, a: int, p: float, seed: int) -> None:
+    """The walk's first matching rule per cell, on both sides of its wide-grid threshold."""
+    from auditor.reach.engine import _first_true
+
+    m = np.random.default_rng(seed).random((r, g, a)) < p
+    assert np.array_equal(_first_true(m), m.argmax(axis=0))
