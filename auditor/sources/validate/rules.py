@@ -137,29 +137,9 @@ def _items(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
 
 
-_GOOD_KEYS: set[str] = set()  # label/annotation keys and label values already found valid:
-_GOOD_VALUES: set[str] = set()  # pods repeat them by the thousand, the regexes were a hot spot
-
-
-def _all_known_good(value: Mapping[Any, Any], values: bool) -> bool:
-    """Every key (and label value) valid: checked once per distinct string."""
-    for key, item in value.items():
-        if not isinstance(key, str):
-            continue
-        if key not in _GOOD_KEYS:
-            if qualified_name(key):
-                return False
-            _GOOD_KEYS.add(key)
-        if values and isinstance(item, str) and item not in _GOOD_VALUES:
-            if label_value(item):
-                return False
-            _GOOD_VALUES.add(item)
-    return True
-
-
 def labels(value: Any, path: Path, *, values: bool = True) -> Found:
     """A labels map (or a selector's matchLabels); ``values=False`` for annotations."""
-    if not isinstance(value, Mapping) or _all_known_good(value, values):
+    if not isinstance(value, Mapping):
         return
     for key in sorted(k for k in value if isinstance(k, str)):
         problem = qualified_name(key)
