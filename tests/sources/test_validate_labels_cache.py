@@ -1,5 +1,5 @@
-"""The labels check remembers strings it found valid; it must report exactly what a fresh check
-reports, in the same order, however the maps before it primed that memory."""
+"""The label checks are memoised (keys and values repeat over every pod); ``labels`` must report
+exactly what a fresh, unmemoised check reports, in the same order, whatever came before."""
 
 from __future__ import annotations
 
