@@ -40,6 +40,7 @@ class PeerPartitions:
         self.named_code = named_code
         self.n = sides_def.n_classes
         self._support: dict[int, np.ndarray | None] = {}
+        self._certain: dict[int, bool] = {}  # side: possible matches == certain matches
         self._base: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._base_bytes = 0
 
@@ -47,10 +48,18 @@ class PeerPartitions:
         """Classes side ``side`` possibly or certainly matches (ascending), or None when it
         matches too many of them to be worth keeping as a list."""
         if side not in self._support:
-            m = self.sides_def.column(side) | self.sides_pos.column(side)
-            idx = np.flatnonzero(m)
+            d, p = self.sides_def.column(side), self.sides_pos.column(side)
+            idx = np.flatnonzero(d | p)
             self._support[side] = idx.astype(np.int32) if idx.size <= self.n // _NARROW_FRACTION else None
+            self._certain[side] = bool(np.array_equal(d, p))
         return self._support[side]
+
+    def _possible(self, ids: tuple[int, ...] | list[int]) -> np.ndarray:
+        """The sides whose possible matches say more than their certain ones (the others'
+        possible bits repeat their certain bits, so they are left out of keys)."""
+        for i in ids:
+            self.support(i)
+        return np.array([i for i in ids if not self._certain[i]], dtype=np.int64)
 
     def partition(self, ids: tuple[int, ...], specs: tuple) -> tuple[np.ndarray, np.ndarray]:
         """(group per class, first class of each group) for the sides ``ids`` and named-port
@@ -64,11 +73,11 @@ class PeerPartitions:
         if not narrow:
             return base, first
         touched = np.unique(np.concatenate([self._support[i] for i in narrow]))  # type: ignore[misc]
-        sel = np.array(narrow, dtype=np.int64)
+        sel, unsure = np.array(narrow, dtype=np.int64), self._possible(narrow)
         key = np.concatenate([
             base[touched].astype(np.int32)[:, None].view(np.uint8),
             self.sides_def.keys_at(sel, touched),
-            self.sides_pos.keys_at(sel, touched),
+            *([self.sides_pos.keys_at(unsure, touched)] if unsure.size else []),
         ], axis=1)
         _, sub = unique_rows(np.ascontiguousarray(key))
         # every touched class has a narrow bit set, so it never equals an untouched class
@@ -82,9 +91,11 @@ class PeerPartitions:
         if len(ids) > _SMALL_SIDES:
             return None
         code = np.zeros(self.n, dtype=np.int64)
+        unsure = set(self._possible(ids).tolist())
         for k, i in enumerate(ids):
             code |= (self.sides_def.column(i).astype(np.int64) << (2 * k))
-            code |= (self.sides_pos.column(i).astype(np.int64) << (2 * k + 1))
+            if i in unsure:
+                code |= (self.sides_pos.column(i).astype(np.int64) << (2 * k + 1))
         radix = 1 << (2 * len(ids))
         for sp in specs:
             values = self.named_code(sp)
@@ -106,9 +117,10 @@ class PeerPartitions:
         else:
             parts = []
             if ids:
-                sel = np.array(ids, dtype=np.int64)
+                sel, unsure = np.array(ids, dtype=np.int64), self._possible(ids)
                 parts.append(self.sides_def.keys(sel))
-                parts.append(self.sides_pos.keys(sel))
+                if unsure.size:
+                    parts.append(self.sides_pos.keys(unsure))
             if specs:
                 parts.append(np.stack([self.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
             first, inv = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
