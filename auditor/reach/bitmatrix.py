@@ -74,3 +74,11 @@ class BitColumns:
         mask = np.zeros(cols.size, dtype=np.uint8)
         np.bitwise_or.at(mask, where.reshape(-1), (1 << (7 - items % 8)).astype(np.uint8))
         return (self.bits[cols] & mask[:, None]).T
+
+    def keys_at(self, items: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """``keys(items)`` for the given classes only: (len(classes) × bytes)."""
+        items = np.asarray(items, dtype=np.int64)
+        cols, where = np.unique(items >> 3, return_inverse=True)
+        mask = np.zeros(cols.size, dtype=np.uint8)
+        np.bitwise_or.at(mask, where.reshape(-1), (1 << (7 - items % 8)).astype(np.uint8))
+        return (self.bits[cols][:, classes] & mask[:, None]).T

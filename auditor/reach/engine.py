@@ -24,6 +24,7 @@ from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
+from auditor.reach.peergroups import PeerPartitions
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 
 DENY, UNKNOWN, ALLOW = 0, 1, 2  # verdict codes in the numpy grids: min composes layers, max is "any of"
@@ -167,6 +168,8 @@ class Engine:
         # peer groups by the peer sides (and named-port specs) of σ's rules: σs that differ
         # only in their subject side share them (CAL-24 sees peers through these sides only)
         self._group_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._fragments: dict[tuple[Direction, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._partitions = PeerPartitions(self._sides_def, self._sides_pos, self.m.named_code)
         self._tier_of = {t.name: t for t in policies.ordered_tiers()}
         self._tier_rank = {t.name: i for i, t in enumerate(policies.ordered_tiers())}
 
@@ -436,29 +439,33 @@ class Engine:
         if not ids and not specs:
             groups, first = np.zeros(c.n, dtype=np.uint8), np.zeros(1, dtype=np.int64)
         else:
-            parts = []
-            if ids:
-                # Side bits are stored per class, 8 sides a byte; the rules of one policy are interned
-                # consecutively, so σ's sides share few bytes: gather those bytes, mask the others.
-                sel = np.array(ids, dtype=np.int64)
-                parts.append(self._sides_def.keys(sel))
-                parts.append(self._sides_pos.keys(sel))
-            if specs:
-                parts.append(np.stack([self.m.named_code(sp) for sp in specs], axis=1).astype(np.int32).view(np.uint8))
-            first, inv = unique_rows(np.ascontiguousarray(np.concatenate(parts, axis=1)))
-            groups = inv.astype(_group_dtype(first.size))
+            groups, first = self._partitions.partition(ids, specs)
         self._group_cache[key] = (groups, first)
         return key, groups, first
 
     def _port_stack(self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray) -> np.ndarray:
         """(rules × peers-or-1 × atoms): which atoms each rule's port/protocol part admits."""
+        port, row = self._port_rows(d, rep, crs, peers)
+        return port if row is None else port[:, row]
+
+    def _port_rows(self, d: Direction, rep: int, crs: list[_CompiledRule],
+                   peers: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_port_stack`` with one column per distinct named-port resolution among the peers
+        (which peer uses which: the second value, None when the stack has a single column).
+        Peers that resolve σ's port names alike get the same admitted atoms, and there are a
+        handful of resolutions against hundreds of peer groups."""
         n_r, n_a = len(crs), self.n_atoms
-        named_any = any(cr.named is not None or cr.not_named is not None for cr in crs)
-        width = peers.shape[0] if (d == "egress" and named_any) else 1
-        port = np.empty((n_r, width, n_a), dtype=bool)
+        specs = sorted({sp for cr in crs for sp in (cr.named, cr.not_named) if sp is not None}, key=repr)
+        row: np.ndarray | None = None
+        if d == "egress" and specs:
+            codes = np.stack([self.m.named_code(sp)[peers] for sp in specs], axis=1)
+            first, row = unique_rows(np.ascontiguousarray(codes))
+            dst = peers[first]
+        else:
+            dst = np.full(1, rep, dtype=np.int64)
+        port = np.empty((n_r, dst.shape[0], n_a), dtype=bool)
         if n_r:
             port[:] = np.stack([cr.ports_numeric for cr in crs])[:, None, :]
-        dst = np.full(1, rep, dtype=np.int64) if width == 1 else peers
         for k, cr in enumerate(crs):
             if cr.named is not None:
                 port[k] |= self.m.named_ports(cr.named)[dst] & self.m.protocol_mask(cr.rule)
@@ -466,7 +473,7 @@ class Engine:
                 port[k] &= ~cr.not_numeric
             if cr.not_named is not None:
                 port[k] &= ~self.m.named_ports(cr.not_named)[dst]
-        return port
+        return port, row
 
     def _stack_matches(
         self, d: Direction, rep: int, crs: list[_CompiledRule], peers: np.ndarray,
@@ -522,19 +529,40 @@ class Engine:
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
             return key, groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
-        port = self._port_stack(d, rep, crs, reps)
+        port, peer_row = self._port_rows(d, rep, crs, reps)
         atoms, atom_of = self._atom_classes(crs, port) if crs else (np.arange(A), np.arange(A))
+        if peer_row is not None:
+            port = port[:, peer_row]
         m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
-        row_of = {id(cr): k for k, cr in enumerate(crs)}
+        start: dict[int, int] = {}  # first row of each policy's rules in σ's stacks
+        at = 0
+        for pi in (*certain, *uncertain):
+            start[pi] = at
+            at += len(self._compiled[d][pi])
         outcomes = []
         for k in range(len(uncertain) + 1):
             for subset in itertools.combinations(uncertain, k):
-                outcomes.append(self._decide(d, [*certain, *subset], m_def, m_pos, row_of, reps.shape[0],
+                outcomes.append(self._decide(d, [*certain, *subset], m_def, m_pos, start, reps.shape[0],
                                              atoms.size))
         v, r = outcomes[0]
         for v2, _ in outcomes[1:]:
             v = np.where(v == v2, v, UNKNOWN).astype(np.int8)
         return key, groups, v[:, atom_of], r[:, atom_of]
+
+    def _fragment(self, d: Direction, pi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Policy ``pi``'s part of a walk plan: its rules' positions among its compiled rules,
+        action codes and rule ids, Log rules dropped (CAL-42: Log never decides)."""
+        key = (d, pi)
+        hit = self._fragments.get(key)
+        if hit is None:
+            keep = [k for k, cr in enumerate(self._compiled[d][pi]) if cr.rule.action != Action.LOG]
+            crs = self._compiled[d][pi]
+            hit = self._fragments[key] = (
+                np.array(keep, dtype=np.int64),
+                np.array([_CODE[crs[k].rule.action] for k in keep], dtype=np.int8),
+                np.array([crs[k].rid for k in keep], dtype=np.int32),
+            )
+        return hit
 
     def _one_group(self) -> np.ndarray:
         """Every peer in group 0: the partition of σs without rules (the same as no peer sides)."""
@@ -549,18 +577,18 @@ class Engine:
         policy_ids: list[int],
         m_def: np.ndarray,
         m_pos: np.ndarray,
-        row_of: dict[int, int],
+        start: dict[int, int],
         g: int,
         n_atoms: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """CAL-24 in three-valued logic: a pessimistic and an optimistic walk; disagreement → unknown."""
         if not policy_ids:
             return np.full((g, n_atoms), ALLOW, np.int8), np.full((g, n_atoms), self.NO_POLICY, np.int32)
-        plan = _Plan.build(self, d, self._ordered(policy_ids), row_of)
+        plan = _Plan.build(self, d, self._ordered(policy_ids), start)
         rows = plan.rows
         mdef, mpos = m_def[rows], m_pos[rows]
         uncertain = not np.array_equal(mdef, mpos)
-        vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False)
+        vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False, certain=not uncertain)
         if not uncertain:
             if tp.any():  # CAL-18: equal-order policies that decide differently
                 vp = np.where(tp, UNKNOWN, vp).astype(np.int8)
@@ -674,10 +702,6 @@ def _once(res: tuple[tuple, np.ndarray, np.ndarray, np.ndarray],
     return key, groups, v, r
 
 
-def _group_dtype(n_groups: int) -> type:
-    return np.uint8 if n_groups <= 1 << 8 else np.uint16 if n_groups <= 1 << 16 else np.int32
-
-
 def _stack_parts(rows: list[np.ndarray], n: int) -> np.ndarray:
     """The partitions as one matrix in the smallest dtype that holds every group id."""
     if not rows:
@@ -717,31 +741,31 @@ class _Plan:
     tiers: list[tuple[Tier, int, int, list[list[tuple[int, int]]]]]  # tier, row range, tie groups
 
     @classmethod
-    def build(cls, engine: Engine, d: Direction, ordered: list[tuple[Tier, list[int]]], row_of: dict[int, int]) -> _Plan:
-        rows: list[int] = []
-        codes: list[int] = []
-        rids: list[int] = []
+    def build(cls, engine: Engine, d: Direction, ordered: list[tuple[Tier, list[int]]], start: dict[int, int]) -> _Plan:
+        rows: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
+        rids: list[np.ndarray] = []
         tiers = []
+        n = 0
         for tier, pids in ordered:
-            start = len(rows)
+            tier_start = n
             spans: list[tuple[float | None, int, int]] = []
             for pi in pids:
-                p_start = len(rows)
-                for cr in engine._compiled[d][pi]:
-                    if cr.rule.action == Action.LOG:
-                        continue  # CAL-42: Log never decides
-                    rows.append(row_of[id(cr)])
-                    codes.append(_CODE[cr.rule.action])
-                    rids.append(cr.rid)
-                spans.append((engine.policies[pi].order, p_start, len(rows)))
+                local, code, rid = engine._fragment(d, pi)
+                rows.append(local + start[pi])
+                codes.append(code)
+                rids.append(rid)
+                spans.append((engine.policies[pi].order, n, n + local.size))
+                n += local.size
             ties = []
             for _, grouped in itertools.groupby(spans, key=lambda t: t[0]):
                 group = [(a, b) for _, a, b in grouped]
                 if len(group) > 1:
                     ties.append(group)
-            tiers.append((tier, start, len(rows), ties))
-        return cls(np.array(rows, dtype=np.int64), np.array(codes, dtype=np.int8), np.array(rids, dtype=np.int32),
-                   tiers)
+            tiers.append((tier, tier_start, n, ties))
+        if not rows:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int32), tiers)
+        return cls(np.concatenate(rows), np.concatenate(codes), np.concatenate(rids), tiers)
 
 
 def walk(
@@ -753,6 +777,7 @@ def walk(
     engine: Engine,
     *,
     optimistic: bool,
+    certain: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pass of CAL-24 over a (groups × atoms) grid, one tier at a time: the first matching
     rule of the tier (argmax over the tier's rule stack) decides Allow/Deny/Pass; no match → the
@@ -760,34 +785,39 @@ def walk(
 
     Pessimistic: uncertain Allow rules do not match, uncertain Deny rules do; optimistic: the
     reverse. An uncertain Pass taints the cell (it may skip to another tier): unknown. So do
-    equal-order policies that would decide a cell differently (CAL-18, EDGE-33).
+    equal-order policies that would decide a cell differently (CAL-18, EDGE-33). ``certain``:
+    the caller knows ``mdef == mpos`` (then both walks are the same and nothing is uncertain).
     """
     verdict = np.full((g, n_atoms), UNDECIDED, np.int8)
     rule = np.full((g, n_atoms), -1, np.int32)
     taint = np.zeros((g, n_atoms), dtype=bool)
-    is_allow = plan.codes == _CODE[Action.ALLOW]
-    is_deny = plan.codes == _CODE[Action.DENY]
     is_pass = plan.codes == _CODE[Action.PASS]
-    lenient, strict = (mpos, mdef) if optimistic else (mdef, mpos)
+    if certain:
+        m_all = mdef
+    else:
+        # the rows that read the possible matches: Deny when pessimistic, Allow when optimistic
+        swap = plan.codes == _CODE[Action.ALLOW if optimistic else Action.DENY]
+        m_all = mdef.copy()
+        m_all[swap] = mpos[swap]
     for tier, lo, hi, ties in plan.tiers:
         open_ = verdict == UNDECIDED
         if hi > lo:
-            sel = slice(lo, hi)
-            m = np.where(is_allow[sel, None, None], lenient[sel],
-                         np.where(is_deny[sel, None, None], strict[sel], mdef[sel]))
+            m = m_all[lo:hi]
             any_ = m.any(axis=0)
-            first = m.argmax(axis=0)
-            code = plan.codes[sel][first]
-            rid = plan.rids[sel][first]
+            first = _first_true(m)
+            code = plan.codes[lo:hi][first]
+            rid = plan.rids[lo:hi][first]
             hit = open_ & any_
             verdict[hit & (code == _CODE[Action.ALLOW])] = ALLOW
             verdict[hit & (code == _CODE[Action.DENY])] = DENY
             rule[hit] = rid[hit]
-            if is_pass[sel].any():
-                maybe_pass = (mpos[sel] & ~mdef[sel]) & is_pass[sel, None, None]
+            passes = np.flatnonzero(is_pass[lo:hi]) if not certain else ()
+            if len(passes):
+                maybe_pass = mpos[lo + passes] & ~mdef[lo + passes]
                 t_any = maybe_pass.any(axis=0)
-                t_first = maybe_pass.argmax(axis=0)
-                taint |= open_ & t_any & (~any_ | (t_first < first))
+                if t_any.any():
+                    t_first = passes[_first_true(maybe_pass)]
+                    taint |= open_ & t_any & (~any_ | (t_first < first))
             for group in ties:
                 seen = np.zeros((g, n_atoms), dtype=np.int8)
                 g_start = group[0][0] - lo
@@ -796,7 +826,7 @@ def walk(
                     if sub.shape[0] == 0:
                         continue
                     has = sub.any(axis=0)
-                    f = sub.argmax(axis=0)
+                    f = _first_true(sub)
                     seen |= np.where(has, plan.codes[a:b][f], 0).astype(np.int8)
                 reached = open_ & (~any_ | (first >= g_start))
                 taint |= reached & ((seen & (seen - 1)) != 0)
@@ -808,3 +838,16 @@ def walk(
     verdict[rest] = ALLOW
     rule[rest] = engine.PROFILE
     return verdict, rule, taint
+
+
+def _first_true(m: np.ndarray) -> np.ndarray:
+    """``m.argmax(axis=0)`` of a bool stack (0 where no row is true). numpy's argmax over the
+    first axis copies the stack transposed and scans it; on wide grids a max of weighted rows
+    (weights falling with the row) is a plain reduction and about three times faster."""
+    r = m.shape[0]
+    if r < 2 or m[0].size < 1000:
+        return m.argmax(axis=0)
+    dt = np.uint8 if r < 255 else np.uint16 if r < 65535 else np.int64
+    weights = np.arange(r, 0, -1, dtype=dt).reshape((r,) + (1,) * (m.ndim - 1))
+    top = (m * weights).max(axis=0).astype(np.intp)
+    return (r - top) % r

@@ -29,7 +29,7 @@ _COEFFS = np.zeros(0, dtype=np.uint64)
 
 
 def _coefficients(n: int) -> np.ndarray:
-    """Fixed odd 64-bit multipliers, one per word (a linear hash; collisions are verified)."""
+    """Fixed 64-bit keys, one per word position (collisions are verified)."""
     global _COEFFS
     if _COEFFS.size < n:
         seeds = np.arange(1, max(n, 2 * _COEFFS.size) + 1, dtype=np.uint64)
@@ -58,8 +58,11 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         first, inverse = np.unique(inverse, return_inverse=True)
         return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
     with np.errstate(over="ignore"):
+        # each word mixed with its position before summing: a plain linear sum collides on
+        # bit-packed keys (two words differing only in bit 63 cancel: 2^63 + 2^63 = 2^64),
+        # which sent one signature in ten to the slow exact fallback
         coeffs = _coefficients(words.shape[1])
-        h = mix64((words * coeffs).sum(axis=1, dtype=np.uint64))
+        h = mix64(mix64(words ^ coeffs).sum(axis=1, dtype=np.uint64))
     # a hash table (pandas' factorize) instead of sorting: ids in order of first appearance
     inverse, uniques = pd.factorize(h)
     inverse = inverse.astype(np.int64)

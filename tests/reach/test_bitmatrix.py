@@ -32,6 +32,7 @@ def test_bit_columns_agree_with_dense_rows(n_classes: int, n_items: int, seed: i
     assert np.array_equal(bc.take(items, classes), dense[np.ix_(items, classes)])
     # keys: two classes get equal keys exactly when the chosen items see them alike
     keys = bc.keys(items)
+    assert np.array_equal(bc.keys_at(items, classes), keys[classes])
     for a in range(n_classes):
         for b in range(n_classes):
             same = np.array_equal(dense[items, a], dense[items, b])
