@@ -24,6 +24,7 @@ from auditor.commands.pipeline import (
     InputSpec,
     audit_inputs,
     current_baseline,
+    kept_until_exit,
     listed_evidence,
 )
 from auditor.commands.text import emit
@@ -54,31 +55,36 @@ def gate(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zon
     from auditor.compare.baseline import Baseline
     from auditor.compare.gate import explain_rows, report_result, run_gate
     from auditor.compare.render import render_gate
+    from auditor.snapshot import gc_paused
 
     start = time.perf_counter()
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
-    base = Baseline.load(baseline_file)  # a bad baseline fails before the analysis
+    with kept_until_exit():  # a bad baseline fails before the analysis
+        base = Baseline.load(baseline_file)
     # the gate compares controls and flows from the analysis: no zone matrix or flow list needed
     audited = audit_inputs(source, flags, setup, listed_evidence(), evidence_flows=False)
-    current, explain = current_baseline(audited, setup)
-    report = run_gate(base, current, strict=strict, explain=explain,
-                      explain_violations=functools.partial(explain_rows, audited.analysis))
-    if junit_file or sarif_file:
-        from auditor.report.data import view
-        from auditor.report.junit import render as junit_render
-        from auditor.report.sarif import render as sarif_render
-        from auditor.sources.rendered import remap_origins
+    # what follows builds acyclic tables and documents that are dropped at exit: no collection
+    # (each full one would walk them all again)
+    with gc_paused():
+        current, explain = current_baseline(audited, setup)
+        report = run_gate(base, current, strict=strict, explain=explain,
+                          explain_violations=functools.partial(explain_rows, audited.analysis))
+        if junit_file or sarif_file:
+            from auditor.report.data import view
+            from auditor.report.junit import render as junit_render
+            from auditor.report.sarif import render as sarif_render
+            from auditor.sources.rendered import remap_origins
 
-        assert audited.result is not None  # --controls is required
-        result = audited.result.to_dict()
-        remap_origins(result, dict(audited.texts), source_prefix)
-        data = view(report_result(report, result))
-        if junit_file:
-            atomic_write(junit_file, junit_render(data))
-            click.echo(f"wrote {junit_file}", err=True)
-        if sarif_file:
-            atomic_write(sarif_file, gate_sarif(sarif_render(data)))
-            click.echo(f"wrote {sarif_file}", err=True)
+            assert audited.result is not None  # --controls is required
+            result = audited.result.to_dict()
+            remap_origins(result, dict(audited.texts), source_prefix)
+            data = view(report_result(report, result))
+            if junit_file:
+                atomic_write(junit_file, junit_render(data))
+                click.echo(f"wrote {junit_file}", err=True)
+            if sarif_file:
+                atomic_write(sarif_file, gate_sarif(sarif_render(data)))
+                click.echo(f"wrote {sarif_file}", err=True)
     emit(render_gate(report, fmt), output)
     if output and output != "-":
         click.echo(f"wrote {output}", err=True)

@@ -49,6 +49,7 @@ from auditor.documents import (
 from auditor.errors import AuditorError
 from auditor.portset import PortSet
 from auditor.reach.analysis import Analysis
+from auditor.reach.engine import ALLOW, UNKNOWN
 from auditor.reach.flows import AllowedFlows
 
 FLOW_COLUMNS = ("src", "dst", "allowed", "unknown")
@@ -141,20 +142,10 @@ class Baseline:
                 bf = BaselineFinding(
                     pack=str(f["pack"]), control=str(f["control"]), title=str(f.get("title", "")),
                     severity=str(f.get("severity", "")), verdict=str(f["verdict"]),
-                    violations=[tuple_row(r) for r in f.get("violations", [])],
-                    unknown=[tuple_row(r) for r in f.get("unknown", [])],
+                    violations=tuple_rows(f.get("violations", [])), unknown=tuple_rows(f.get("unknown", [])),
                     blocking=[str(x) for x in f.get("blocking", [])], waived=int(f.get("waived", 0)))
                 findings[(bf.pack, bf.control)] = bf
-            parsed: dict[str, PortSet] = {}  # a few port texts repeat over the flows: parse each once
-
-            def ports(text: object) -> PortSet:
-                key = str(text)
-                hit = parsed.get(key)
-                if hit is None:
-                    hit = parsed[key] = parse_ports(key)
-                return hit
-
-            flows = {(str(r[0]), str(r[1])): ProtectedFlow(ports(r[2]), ports(r[3])) for r in data["flows"]["rows"]}
+            flows = _flow_rows(data["flows"]["rows"])
             inv = data.get("inventory") or {}
             zones = {str(w[0]): {p: tuple(z) for p, z in w[1].items()} for w in inv.get("workloads", [])}
             labels = {str(w[0]): dict(w[2]) for w in inv.get("workloads", [])}
@@ -265,6 +256,28 @@ class Baseline:
         return dumps_lines(self.to_dict())
 
 
+def _flow_rows(rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str], ProtectedFlow]:
+    """``flows.rows`` of a baseline file as (src, dst) → ProtectedFlow. A few (allowed, unknown)
+    port texts repeat over hundreds of thousands of rows: each distinct pair is parsed once and
+    its ``ProtectedFlow`` shared (frozen), so rows cost a tuple and a dict lookup each."""
+    shared: dict[tuple[str, str], ProtectedFlow] = {}
+
+    def flow(allowed: object, unknown: object) -> ProtectedFlow:
+        key = (str(allowed), str(unknown))
+        hit = shared.get(key)
+        if hit is None:
+            hit = shared[key] = ProtectedFlow(parse_ports(key[0]), parse_ports(key[1]))
+        return hit
+
+    return {(str(r[0]), str(r[1])): flow(r[2], r[3]) for r in rows}
+
+
+def tuple_rows(rows: Iterable[Sequence[Any]]) -> list[Row]:
+    """``tuple_row`` of many rows, inlined (a baseline holds hundreds of thousands)."""
+    return [(str(kind), None if src is None else str(src), str(dst), str(ports), None if flow is None else str(flow),
+             str(reason)) for kind, src, dst, ports, flow, reason in rows]
+
+
 def tuple_row(r: Sequence[Any]) -> Row:
     kind, src, dst, ports, flow, reason = r
     return (str(kind), None if src is None else str(src), str(dst), str(ports), None if flow is None else str(flow),
@@ -354,8 +367,12 @@ def analysis_flows(analysis: Analysis, zones: Mapping[str, Mapping[str, Sequence
             hit = written[ports] = as_written(ports, every)
         return hit
 
-    for f in table.flows():
-        out[(names[f.src], dnames[f.dst])] = ProtectedFlow(write(f.allowed), write(f.unknown))
+    # one ProtectedFlow per distinct verdict row (frozen, shared by its pairs), not per pair
+    rows, inv = np.unique(table.rows, return_inverse=True)
+    per_row = [ProtectedFlow(write(table.ports(r, ALLOW)), write(table.ports(r, UNKNOWN))) for r in rows.tolist()]
+    keys = zip(np.array(names, dtype=object)[table.ii].tolist(), np.array(dnames, dtype=object)[table.jj].tolist(),
+               strict=True)
+    out.update(zip(keys, map(per_row.__getitem__, inv.reshape(-1).tolist()), strict=True))
     s_pos = {n: k for k, n in enumerate(names)}
     d_pos = {n: k for k, n in enumerate(dnames)}
 

@@ -294,9 +294,16 @@ def run_gate(base: Baseline, current: Baseline, *, strict: bool = False,
     new_flows: list[NewFlow] = []
     several = len(current.packs) > 1
     base_flows = base.flows
+    # both sides share one ProtectedFlow per distinct value (baseline._flow_rows, analysis_flows):
+    # compare each (before, now) couple of objects once, not once per pair
+    same: dict[tuple[int, int], bool] = {}
     for key, now in current.flows.items():
         before = base_flows.get(key)
-        if before == now:
+        couple = (id(before), id(now))
+        eq = same.get(couple)
+        if eq is None:
+            eq = same[couple] = before == now
+        if eq:
             continue  # unchanged (most pairs)
         src, dst = key
         hit = entered_zones(current.zones.get(src), current.zones.get(dst), compared)

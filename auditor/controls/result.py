@@ -165,15 +165,12 @@ class ViolationTable:
     def keys(self, open_only: bool = False) -> list[tuple[str, str | None, str, str, str | None, str]]:
         """(kind, src, dst, ports, flow, reason) of every row (or every open row), without
         building Violation objects: what a comparison of two audits matches rows on."""
-        t = self.templates
         names = self.names
+        parts = [(v.kind, v.src, v.dst, v.ports, v.flow, v.reason) for v in self.templates]  # per template, once
         idx = np.flatnonzero(~self.waived_mask()) if open_only else np.arange(len(self))
-        out = []
-        for k, s, d in zip(idx.tolist(), self.src[idx].tolist(), self.dst[idx].tolist(), strict=True):
-            v = t[int(self.template[k])]
-            out.append((v.kind, names[s] if s >= 0 else v.src, names[d] if d >= 0 else v.dst, v.ports, v.flow,
-                        v.reason))
-        return out
+        return [(p[0], names[s] if s >= 0 else p[1], names[d] if d >= 0 else p[2], p[3], p[4], p[5])
+                for p, s, d in zip(map(parts.__getitem__, self.template[idx].tolist()), self.src[idx].tolist(),
+                                   self.dst[idx].tolist(), strict=True)]
 
 
 @dataclass(frozen=True)

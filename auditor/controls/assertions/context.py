@@ -19,6 +19,7 @@ from auditor.controls.zones import Unit, ZoneIndex
 from auditor.portset import PortSet, universe
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, UNKNOWN
+from auditor.reach.subpairs import sub_pairs
 
 MEMBERSHIP_UNKNOWN = "zone membership unknown: the namespace or service account is not in the input"
 FLOW_UNKNOWN = "flow verdict unknown: it depends on something not modelled or not read (see decided_by)"
@@ -27,6 +28,15 @@ FLOW_UNKNOWN = "flow verdict unknown: it depends on something not modelled or no
 def entity_of(u: Unit) -> Entity:
     """The unit as an engine entity (one class of one workload)."""
     return Entity(name=u.entity, kind=u.kind, namespace=u.namespace, classes=(u.cls,), endpoints=u.endpoints)
+
+
+def _positions(have: Sequence[tuple[str, int]], want: Sequence[tuple[str, int]]) -> np.ndarray | None:
+    """Positions of the units ``want`` among ``have`` (None: some are not there)."""
+    if len(want) > len(have):
+        return None
+    pos = {k: n for n, k in enumerate(have)}
+    out = [pos.get(k, -1) for k in want]
+    return None if -1 in out else np.array(out, dtype=np.int64)
 
 
 @dataclass
@@ -55,9 +65,22 @@ class Context:
         key = (tuple((u.entity, u.cls) for u in src), tuple((u.entity, u.cls) for u in dst))
         hit = self._pairs.get(key)
         if hit is None:
-            hit = self._pairs[key] = self.analysis.pairs("workload", [entity_of(u) for u in src],
-                                                         [entity_of(u) for u in dst])
+            hit = self._within_cached(*key)
+            if hit is None:
+                hit = self.analysis.pairs("workload", [entity_of(u) for u in src], [entity_of(u) for u in dst])
+            self._pairs[key] = hit
         return hit
+
+    def _within_cached(self, src: tuple[tuple[str, int], ...], dst: tuple[tuple[str, int], ...]) -> PairMatrix | None:
+        """The matrix of ``src`` × ``dst`` read off a cached one that holds both (``sub_pairs``:
+        the same matrix ``pairs`` would compute), or None."""
+        for (c_src, c_dst), pm in self._pairs.items():
+            si, ti = _positions(c_src, src), _positions(c_dst, dst)
+            if si is not None and ti is not None:
+                found = sub_pairs(pm, si, ti)
+                if found is not None:
+                    return found
+        return None
 
     def release(self) -> None:
         """Drop the cached pair matrices (once every control of the pack has been evaluated)."""

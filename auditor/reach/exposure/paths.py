@@ -467,17 +467,20 @@ class _Builder:
         if not dsts:
             return []
         pm = an.pairs("workload", [ent], dsts)  # type: ignore[attr-defined]
+        v_all = pm.verdict[pm.row[0]]
+        best_all = v_all.max(axis=1) if v_all.size else np.full(len(dsts), DENY)
+        live = np.flatnonzero(best_all != DENY)
+        # the deciding rules of every live destination in one call (``decided_by`` of each pair)
+        whys = an.decided_by_many(pm, np.zeros(live.size, dtype=np.int64), live) if live.size else []  # type: ignore[attr-defined]
         out = []
-        for j, d in enumerate(dsts):
-            v = pm.verdict[pm.row[0, j]]
-            best = int(v.max())
-            if best == DENY:
-                continue
+        for j, why in zip(live.tolist(), whys, strict=True):
+            d = dsts[j]
+            v = v_all[j]
+            best = int(best_all[j])
             mask = v == (ALLOW if best == ALLOW else UNKNOWN)
             ports = an.ports.summary(mask)  # type: ignore[attr-defined]
             atoms = [an.ports.atoms[k] for k in np.flatnonzero(mask).tolist()]  # type: ignore[attr-defined]
             listen = atoms[0].lo if len(atoms) == 1 and atoms[0].protocol == "TCP" and atoms[0].lo == atoms[0].hi else 0
-            why = an.decided_by(pm, 0, j)  # type: ignore[attr-defined]
             hop = Hop("direct", self.settings.client, d.name, ports, WORDS[best], why)
             out.append(ExposurePath(self.settings.client, "direct", "pod IP", Source(d.name), "", (d.name,),
                                     tuple(int(c) for c in d.classes), d.namespace or "", ports, (hop,), WORDS[best],
