@@ -79,11 +79,9 @@ class PeerPartitions:
             self.sides_def.keys_at(sel, touched),
             *([self.sides_pos.keys_at(unsure, touched)] if unsure.size else []),
         ], axis=1)
-        _, sub = unique_rows(np.ascontiguousarray(key))
+        sub_first, sub = unique_rows(np.ascontiguousarray(key))
         # every touched class has a narrow bit set, so it never equals an untouched class
-        label = base.astype(np.int64)
-        label[touched] = first.size + sub
-        return _first_appearance(label)
+        return _renumbered(base, first, touched, sub_first, sub)
 
     def _small_code(self, ids: tuple[int, ...], specs: tuple) -> np.ndarray | None:
         """One int64 per class that is equal exactly when the keys are, when the key fits in
@@ -140,3 +138,39 @@ def _first_appearance(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.empty(len(uniq), dtype=np.int64)
     first[inv[::-1]] = np.arange(code.size - 1, -1, -1, dtype=np.int64)
     return inv.astype(group_dtype(first.size)), first
+
+
+_MAX_MOVED_FIRSTS = 4  # past this many, renumbering from scratch is as cheap
+
+
+def _renumbered(base: np.ndarray, first: np.ndarray, touched: np.ndarray, sub_first: np.ndarray,
+                sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_first_appearance`` of ``base`` with the (ascending) ``touched`` classes moved to new
+    groups ``sub`` (numbered by first appearance among them, ``sub_first`` their first
+    positions in ``touched``), without hashing every class again: a base group keeps its first
+    class unless that class moved, and only the few groups whose first class moved are looked
+    up again."""
+    n, nb = base.size, first.size
+    moved = np.zeros(n, dtype=bool)
+    moved[touched] = True
+    lost = np.flatnonzero(moved[first])  # base groups whose first class moved out
+    if lost.size > _MAX_MOVED_FIRSTS:
+        label = base.astype(np.int64)
+        label[touched] = nb + sub
+        return _first_appearance(label)
+    base_first = first.copy()
+    alive = np.ones(nb, dtype=bool)
+    for g in lost:
+        rest = np.flatnonzero((base == g) & ~moved)
+        if rest.size:
+            base_first[g] = rest[0]
+        else:
+            alive[g] = False  # every class of the group moved
+    firsts = np.concatenate([base_first[alive], touched[sub_first]])
+    labels = np.concatenate([np.flatnonzero(alive), nb + np.arange(sub_first.size)])
+    order = np.argsort(firsts, kind="stable")
+    rank = np.empty(nb + sub_first.size, dtype=group_dtype(order.size))
+    rank[labels[order]] = np.arange(order.size)
+    groups = rank[base]
+    groups[touched] = rank[nb + sub]
+    return groups, firsts[order]
