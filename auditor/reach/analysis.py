@@ -19,6 +19,7 @@ from auditor.csvtext import dense_codes, first_positions
 from auditor.policy.compile import compile_policies
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
+from auditor.reach.causebatch import pair_causes_many
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.decision import DecidedBy, Decision, SideDecision, side_text
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
@@ -643,46 +644,12 @@ class Analysis:
         unknown = (v == UNKNOWN).any(axis=1) if len(ii) else np.zeros(0, bool)
         if not unknown.any():
             return whys
-        finder = self.cause_finder()
         out = list(whys)
         ks = np.flatnonzero(unknown)
-        # pairs of one class each with the same (egress, ingress, Istio) groups and verdict row have
-        # the same causes: key them with numpy, work each out once
-        keys: list[tuple[int, ...] | None] = [None] * ks.size
         b = pm.blocks
-        if b is not None and ks.size:
-            i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
-            single = (b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)
-            if single.all():  # every pair one class each: the causes in one numpy pass
-                return self._single_class_causes(pm, ks, i_k, j_k, atoms, whys, out)
-            if single.any():
-                sc = b.s_cls[b.s_start[i_k[single]]]
-                tc = b.t_cls[b.t_start[j_k[single]]]
-                cols = [self.egress.gid(sc, tc), self.ingress.gid(tc, sc), pm.row[i_k[single], j_k[single]]]
-                if pm.l7 is not None:
-                    cols.append(pm.l7.gid(tc, sc))
-                stacked = np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1).tolist()
-                for n, pos in enumerate(np.flatnonzero(single).tolist()):
-                    keys[pos] = tuple(stacked[n])
-        seen: dict[tuple[Any, ...], dict[str, tuple[Any, ...]]] = {}
-        founds = []
-        for n, k in enumerate(ks.tolist()):
-            at = None if atoms is None else atoms[k]
-            key = None if keys[n] is None else (keys[n], None if at is None else np.asarray(at).tobytes())
-            found = seen.get(key) if key is not None else None
-            if found is None:
-                found = finder.pair_causes(pm, int(ii[k]), int(jj[k]), at)
-                if key is not None:
-                    seen[key] = found
-            founds.append(found)
-        return _attach_causes(whys, ks, founds, out)
-
-    def _single_class_causes(self, pm: PairMatrix, ks: np.ndarray, i_k: np.ndarray, j_k: np.ndarray,
-                             atoms: Sequence[np.ndarray] | None, whys: list[DecidedBy],
-                             out: list[DecidedBy]) -> list[DecidedBy]:
-        """``_with_causes`` when every unknown pair has one class per side."""
-        b = pm.blocks
-        assert b is not None
+        if b is None:
+            return whys
+        i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
         unk = pm.verdict[pm.row[i_k, j_k]] == UNKNOWN
         if atoms is not None:
             mask = np.zeros_like(unk)
@@ -692,7 +659,10 @@ class Analysis:
                 for n, k in enumerate(ks.tolist()):
                     mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
             unk &= mask
-        found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
+        if bool(((b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)).all()):  # one class each: one numpy pass
+            found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
+        else:  # entities of several classes: their class pairs enumerated with numpy (``causebatch``)
+            found = pair_causes_many(self.cause_finder(), pm, i_k, j_k, unk)
         return _attach_causes(whys, ks, found, out)
 
     def _decided_by_many(
