@@ -21,7 +21,7 @@ from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
 from auditor.reach.causebatch import pair_causes_many
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
-from auditor.reach.decision import DecidedBy, Decision, SideDecision, side_text
+from auditor.reach.decision import CauseAttacher, DecidedBy, Decision, SideDecision, side_text
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
 from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
@@ -804,11 +804,12 @@ def _attach_causes(whys: list[DecidedBy], ks: np.ndarray, found: Sequence[Any], 
     """``out[k]`` = ``whys[k]`` with the causes ``found`` for it, one object per (decision,
     causes) pair: the rows share them downstream."""
     made: dict[tuple[int, int], DecidedBy] = {}
+    attach = CauseAttacher()  # ``with_causes``, each side's words made once
     for k, f in zip(ks.tolist(), found, strict=True):
         mk = (id(whys[k]), id(f))
         hit = made.get(mk)
         if hit is None:
-            hit = made[mk] = whys[k].with_causes(f)
+            hit = made[mk] = attach(whys[k], f)
         out[k] = hit
     return out
 

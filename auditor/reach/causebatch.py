@@ -54,6 +54,7 @@ class _Rules:
         self.peer_ids = np.array([cr.peer_id for cr in self.crs], dtype=np.int64)
         self.certain = np.array([cr.certain for cr in self.crs], dtype=bool)
         n_a = e.n_atoms
+        self.ties: dict[bytes, list[Cause]] = {}  # ``_ties`` per set of rules that may match
         self.unc = np.zeros((len(self.crs), n_a), dtype=bool)
         for k, cr in enumerate(self.crs):
             if cr.ports_uncertain is not None:
@@ -69,51 +70,64 @@ def _rules(finder: CauseFinder, d: str, res: DirectionResult, sig: int) -> _Rule
     return hit
 
 
-def _engine_misses(finder: CauseFinder, d: str, res: DirectionResult, subject: int, peers: np.ndarray,
-                   atoms: np.ndarray, keys: Sequence[tuple]) -> None:
-    """``engine_causes(d, res, subject, peers[m], flatnonzero(atoms[m]))`` for every m, whose
-    cache keys are ``keys[m]`` (none cached yet): the same answers, cached under the same keys."""
+def _engine_misses(finder: CauseFinder, d: str, res: DirectionResult, sig: int, subjects: np.ndarray,
+                   peers: np.ndarray, atoms: np.ndarray, keys: Sequence[tuple]) -> None:
+    """``engine_causes(d, res, subjects[m], peers[m], flatnonzero(atoms[m]))`` for every m (all
+    under σ ``sig``), whose cache keys are ``keys[m]`` (none cached yet): the same answers,
+    cached under the same keys. σ's side bits are gathered once for all of them."""
     e = finder.e
-    sig = int(res.sigma_of[subject])
     r = _rules(finder, d, res, sig)
-    base: list[Cause] = []
-    for pi in r.uncertain_p:
-        base.extend(finder.applicability_causes(pi, subject))
-    if len(r.uncertain_p) > MAX_UNCERTAIN_POLICIES:
-        base.append(Cause("too-many-uncertain-policies",
-                          f"{len(r.uncertain_p)} policies may or may not apply (more than {MAX_UNCERTAIN_POLICIES})",
-                          ", ".join(e.policies[pi].ref for pi in r.uncertain_p[:3])))
     n_r = len(r.crs)
     hit = maybe = np.zeros((n_r, peers.size), dtype=bool)
+    subj, s_of = np.unique(subjects, return_inverse=True)
+    s_of = s_of.reshape(-1)
     if n_r:
-        port = finder._ports.get((d, sig, subject))
-        if port is None:  # as engine_causes: asked with one peer, the stack is one row (kept)
-            port = e._port_stack(d, subject, r.crs, peers[:1])  # type: ignore[arg-type]
-            if port.shape[1] == 1:
-                finder._ports[(d, sig, subject)] = port
-        port = port[:, 0, :]
-        s_def = _take(e._sides_def, r.subject_ids, np.array([subject]))[:, 0] & r.certain
-        s_pos = _take(e._sides_pos, r.subject_ids, np.array([subject]))[:, 0]
-        p_def = _take(e._sides_def, r.peer_ids, peers) & s_def[:, None]
-        p_pos = _take(e._sides_pos, r.peer_ids, peers) & s_pos[:, None]
-        # m_pos = p_pos ∧ port, m_def = p_def ∧ port ∧ ¬unc: "any atom asked" as counts
+        s_def = _take(e._sides_def, r.subject_ids, subj) & r.certain[:, None]
+        s_pos = _take(e._sides_pos, r.subject_ids, subj)
+        p_def = _take(e._sides_def, r.peer_ids, peers) & s_def[:, s_of]
+        p_pos = _take(e._sides_pos, r.peer_ids, peers) & s_pos[:, s_of]
+        meets = np.zeros((n_r, peers.size), dtype=bool)
+        meets_unc = np.zeros((n_r, peers.size), dtype=bool)
         at = atoms.astype(np.float32).T
-        meets = (port.astype(np.float32) @ at) > 0
-        meets_unc = ((port & r.unc).astype(np.float32) @ at) > 0
+        for n, subject in enumerate(subj.tolist()):
+            port = finder._ports.get((d, sig, subject))
+            if port is None:  # as engine_causes: asked with one peer, the stack is one row (kept)
+                port = e._port_stack(d, subject, r.crs, peers[:1])  # type: ignore[arg-type]
+                if port.shape[1] == 1:
+                    finder._ports[(d, sig, subject)] = port
+            port = port[:, 0, :]
+            cols = np.flatnonzero(s_of == n)
+            # m_pos = p_pos ∧ port, m_def = p_def ∧ port ∧ ¬unc: "any atom asked" as counts
+            meets[:, cols] = (port.astype(np.float32) @ at[:, cols]) > 0
+            meets_unc[:, cols] = ((port & r.unc).astype(np.float32) @ at[:, cols]) > 0
         hit = p_pos & meets
         maybe = p_pos & ((~p_def & meets) | (p_def & meets_unc))
+    bases: dict[int, list[Cause]] = {}
     for m, key in enumerate(keys):
+        subject = int(subjects[m])
+        base = bases.get(subject)
+        if base is None:
+            base = bases[subject] = []
+            for pi in r.uncertain_p:
+                base.extend(finder.applicability_causes(pi, subject))
+            if len(r.uncertain_p) > MAX_UNCERTAIN_POLICIES:
+                base.append(Cause("too-many-uncertain-policies",
+                                  f"{len(r.uncertain_p)} policies may or may not apply (more than "
+                                  f"{MAX_UNCERTAIN_POLICIES})", ", ".join(e.policies[pi].ref for pi in r.uncertain_p[:3])))
         out = list(base)
         possible: dict[int, set[str]] = {}
         la = np.flatnonzero(atoms[m])
         peer = int(peers[m])
-        for k in np.flatnonzero(hit[:, m] | maybe[:, m]).tolist():
+        for k in np.flatnonzero(hit[:, m]).tolist():  # a rule that may match only also may match
             cr = r.crs[k]
-            if hit[k, m]:
-                possible.setdefault(cr.policy, set()).add(cr.rule.action.value)
+            possible.setdefault(cr.policy, set()).add(cr.rule.action.value)
             if maybe[k, m]:
                 out.extend(finder.rule_causes(d, cr, subject, peer, la))
-        out.extend(finder._ties(list(possible), possible))
+        tie_key = hit[:, m].tobytes()  # the ties depend on which rules may match only
+        ties = r.ties.get(tie_key)
+        if ties is None:
+            ties = r.ties[tie_key] = finder._ties(list(possible), possible)
+        out.extend(ties)
         if not out:
             out.append(Cause("unexplained", f"{d}: unknown for a reason the engine did not record", d))
         finder._cache[key] = {d: unique(out)}
@@ -193,7 +207,7 @@ def _found(finder: CauseFinder, pm: PairMatrix, first_call: np.ndarray, side: np
     """The causes of each distinct call (by its first call), working out the ones not cached."""
     a = finder.a
     cache_keys: list[tuple] = []
-    todo: dict[tuple[str, int], list[int]] = {}  # (layer, subject) → distinct calls not cached
+    todo: dict[tuple[str, int], list[int]] = {}  # (layer, σ) → distinct calls not cached
     for c, f in enumerate(first_call.tolist()):
         s, subj, pr = int(side[f]), int(subject[f]), int(peer[f])
         la = np.flatnonzero(atoms[f])
@@ -209,20 +223,16 @@ def _found(finder: CauseFinder, pm: PairMatrix, first_call: np.ndarray, side: np
             if s == 2:
                 finder.l7_causes(pm.l7, subj, pr, la)
             else:
-                todo.setdefault((_SIDES[s], subj), []).append(c)
-    for (d, subj), calls in todo.items():
+                todo.setdefault((_SIDES[s], sig), []).append(c)
+    for (d, sig), calls in todo.items():
         res = a.egress if d == "egress" else a.ingress
         fs = first_call[np.array(calls, dtype=np.int64)]
-        for lo in range(0, len(calls), _step(finder, d, res, subj)):
-            sl = slice(lo, lo + _step(finder, d, res, subj))
-            _engine_misses(finder, d, res, subj, peer[fs[sl]].astype(np.int64), atoms[fs[sl]],
-                           [cache_keys[c] for c in calls[sl]])
+        step = max(1, _MATCH_CELLS // max(1, len(_rules(finder, d, res, sig).crs) * finder.e.n_atoms))
+        for lo in range(0, len(calls), step):
+            sl = slice(lo, lo + step)
+            _engine_misses(finder, d, res, sig, subject[fs[sl]].astype(np.int64), peer[fs[sl]].astype(np.int64),
+                           atoms[fs[sl]], [cache_keys[c] for c in calls[sl]])
     return [finder._cache[ck][_SIDES[int(side[f])]] for ck, f in zip(cache_keys, first_call.tolist(), strict=True)]
-
-
-def _step(finder: CauseFinder, d: str, res: DirectionResult, subject: int) -> int:
-    n_r = len(_rules(finder, d, res, int(res.sigma_of[subject])).crs)
-    return max(1, _MATCH_CELLS // max(1, n_r * finder.e.n_atoms))
 
 
 def _assemble(call_pair: np.ndarray, side: np.ndarray, code: np.ndarray, found: list[tuple[Cause, ...]],
@@ -243,11 +253,12 @@ def _assemble(call_pair: np.ndarray, side: np.ndarray, code: np.ndarray, found: 
         seq[who] = len(reps) + inv
         reps.extend(rows[first])
     answers: list[Sides] = []
+    shared: dict[tuple[Cause, ...], tuple[Cause, ...]] = {}  # equal causes, one object (memo keys downstream)
     for calls in reps:
         by: dict[str, list[Cause]] = {}
         for t in calls.tolist():
             by.setdefault(_SIDES[t % 3], []).extend(found[t // 3])
         if not by:
             by["ingress"] = [Cause("unexplained", "unknown by the composition of layers", "")]
-        answers.append({k: unique(v) for k, v in by.items()})
+        answers.append({k: shared.setdefault(u, u) for k, v in by.items() for u in (unique(v),)})
     return [answers[s] for s in seq.tolist()]

@@ -117,3 +117,22 @@ def test_batched_causes_are_pair_by_pair_causes_on_random_clusters(tmp_path: Pat
     for by in ("pod", "workload", "namespace"):
         _same_as_pair_by_pair(a, by)
         _same_as_pair_by_pair(a, by, one_atom=True)
+
+
+def test_cause_attacher_is_with_causes(generated: Analysis) -> None:
+    """``CauseAttacher`` (side words made once) gives ``with_causes``'s text and sides, for sides
+    the decision names and for a side it does not (added as ``unknown``)."""
+    from auditor.causes import Cause
+    from auditor.reach.decision import CauseAttacher
+
+    pm = generated.pairs("namespace")
+    n_s, n_t = pm.row.shape
+    ii, jj = (x.ravel() for x in np.meshgrid(np.arange(n_s), np.arange(n_t), indexing="ij"))
+    whys = generated._decided_by_many(pm, ii, jj)
+    a, b = Cause("icmp-code", "r: ICMP code", "r"), Cause("maybe-pass", "p may match", "p")
+    attach = CauseAttacher()
+    for n, d in enumerate(whys[:400]):
+        for f in ({}, {"egress": (a,)}, {"ingress": (a, b)}, {"istio": (b,)}, {"egress": (), "istio": (a,)},
+                  {"ingress": (b,), "egress": (a,)}):
+            got, want = attach(d, f), d.with_causes(f)
+            assert str(got) == str(want) and got.sides == want.sides, (n, f)
