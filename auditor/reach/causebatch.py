@@ -39,7 +39,7 @@ def _take(bits: BitColumns, items: np.ndarray, classes: np.ndarray) -> np.ndarra
     classes = np.asarray(classes, dtype=np.int64)
     if items.size == 0:
         return np.zeros((0, classes.size), dtype=bool)
-    sub = bits.bits[np.ix_(items >> 3, classes)]
+    sub = bits.bits[(items >> 3)[:, None], classes[None, :]]
     return ((sub >> (7 - (items & 7)).astype(np.uint8)[:, None]) & 1).astype(bool)
 
 
