@@ -718,8 +718,7 @@ class Analysis:
         codes: list[np.ndarray] = []
         words: list[list[tuple[SideDecision, str] | None]] = []
         for side, table, rules in tables:
-            key = np.concatenate([allowed[:, None].astype(np.int32), np.where(sel, table, -1)], axis=1)
-            first, inv = unique_rows(np.ascontiguousarray(key))
+            first, inv = unique_rows(_side_key(allowed, sel, table))
             codes.append(inv)
             words.append([self._side_decision(side, rules, bool(allowed[f]), table[f][sel[f]])
                           for f in first.tolist()])
@@ -812,6 +811,20 @@ def _attach_causes(whys: list[DecidedBy], ks: np.ndarray, found: Sequence[Any], 
             hit = made[mk] = attach(whys[k], f)
         out[k] = hit
     return out
+
+
+def _side_key(allowed: np.ndarray, sel: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(allowed, rule ids at the atoms read, -1 elsewhere) per pair, the grouping key of one side
+    in ``_why_by_sides``: int16 when every id fits (half the bytes to hash and compare: the key
+    is pairs × atoms), padded to whole 8-byte words so ``unique_rows`` needs no second copy."""
+    small = table.size == 0 or (int(table.min()) >= -1 and int(table.max()) < np.iinfo(np.int16).max)
+    dt = np.dtype(np.int16) if small else np.dtype(np.int32)
+    cols = 1 + table.shape[1]
+    width = -(-cols * dt.itemsize // 8) * 8 // dt.itemsize
+    key = np.zeros((table.shape[0], width), dtype=dt)
+    key[:, 0] = allowed
+    key[:, 1:cols] = np.where(sel, table, -1)
+    return key
 
 
 def _names_peer(em: EntityMatch) -> bool:
