@@ -13,6 +13,7 @@ text); frames with other column types, or fewer than three columns, are handed t
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,17 @@ def identity_codes(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.n
     """(code per element, position of each code's first element), grouping by object identity:
     rows share their evidence objects, so grouping by ``id`` finds the distinct ones without
     hashing or comparing them."""
-    codes = dense_codes(np.fromiter(map(id, values), dtype=np.int64, count=len(values)))
+    codes = dense_codes(_ids(values))
     return codes, first_positions(codes)
+
+
+def _ids(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """``id`` of every element. An object array holds its elements' addresses, which are their
+    ids in CPython: read them as integers (one copy) instead of calling ``id`` per element."""
+    if (isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1
+            and sys.implementation.name == "cpython" and np.dtype(np.intp).itemsize == 8):
+        return np.frombuffer(np.ascontiguousarray(values), dtype=np.int64).copy()
+    return np.fromiter(map(id, values), dtype=np.int64, count=len(values))
 
 
 def _column_cells(col: pd.Series) -> tuple[np.ndarray, list[str]] | None:

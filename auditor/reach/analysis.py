@@ -19,8 +19,9 @@ from auditor.csvtext import dense_codes, first_positions
 from auditor.policy.compile import compile_policies
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
+from auditor.reach.causebatch import pair_causes_many
 from auditor.reach.classes import AddressClasses, ClassTable, build_classes
-from auditor.reach.decision import DecidedBy, Decision, SideDecision, side_text
+from auditor.reach.decision import CauseAttacher, DecidedBy, Decision, SideDecision, side_text
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
 from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
@@ -643,46 +644,12 @@ class Analysis:
         unknown = (v == UNKNOWN).any(axis=1) if len(ii) else np.zeros(0, bool)
         if not unknown.any():
             return whys
-        finder = self.cause_finder()
         out = list(whys)
         ks = np.flatnonzero(unknown)
-        # pairs of one class each with the same (egress, ingress, Istio) groups and verdict row have
-        # the same causes: key them with numpy, work each out once
-        keys: list[tuple[int, ...] | None] = [None] * ks.size
         b = pm.blocks
-        if b is not None and ks.size:
-            i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
-            single = (b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)
-            if single.all():  # every pair one class each: the causes in one numpy pass
-                return self._single_class_causes(pm, ks, i_k, j_k, atoms, whys, out)
-            if single.any():
-                sc = b.s_cls[b.s_start[i_k[single]]]
-                tc = b.t_cls[b.t_start[j_k[single]]]
-                cols = [self.egress.gid(sc, tc), self.ingress.gid(tc, sc), pm.row[i_k[single], j_k[single]]]
-                if pm.l7 is not None:
-                    cols.append(pm.l7.gid(tc, sc))
-                stacked = np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1).tolist()
-                for n, pos in enumerate(np.flatnonzero(single).tolist()):
-                    keys[pos] = tuple(stacked[n])
-        seen: dict[tuple[Any, ...], dict[str, tuple[Any, ...]]] = {}
-        founds = []
-        for n, k in enumerate(ks.tolist()):
-            at = None if atoms is None else atoms[k]
-            key = None if keys[n] is None else (keys[n], None if at is None else np.asarray(at).tobytes())
-            found = seen.get(key) if key is not None else None
-            if found is None:
-                found = finder.pair_causes(pm, int(ii[k]), int(jj[k]), at)
-                if key is not None:
-                    seen[key] = found
-            founds.append(found)
-        return _attach_causes(whys, ks, founds, out)
-
-    def _single_class_causes(self, pm: PairMatrix, ks: np.ndarray, i_k: np.ndarray, j_k: np.ndarray,
-                             atoms: Sequence[np.ndarray] | None, whys: list[DecidedBy],
-                             out: list[DecidedBy]) -> list[DecidedBy]:
-        """``_with_causes`` when every unknown pair has one class per side."""
-        b = pm.blocks
-        assert b is not None
+        if b is None:
+            return whys
+        i_k, j_k = np.asarray(ii)[ks], np.asarray(jj)[ks]
         unk = pm.verdict[pm.row[i_k, j_k]] == UNKNOWN
         if atoms is not None:
             mask = np.zeros_like(unk)
@@ -692,7 +659,10 @@ class Analysis:
                 for n, k in enumerate(ks.tolist()):
                     mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
             unk &= mask
-        found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
+        if bool(((b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)).all()):  # one class each: one numpy pass
+            found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
+        else:  # entities of several classes: their class pairs enumerated with numpy (``causebatch``)
+            found = pair_causes_many(self.cause_finder(), pm, i_k, j_k, unk)
         return _attach_causes(whys, ks, found, out)
 
     def _decided_by_many(
@@ -748,8 +718,7 @@ class Analysis:
         codes: list[np.ndarray] = []
         words: list[list[tuple[SideDecision, str] | None]] = []
         for side, table, rules in tables:
-            key = np.concatenate([allowed[:, None].astype(np.int32), np.where(sel, table, -1)], axis=1)
-            first, inv = unique_rows(np.ascontiguousarray(key))
+            first, inv = unique_rows(_side_key(allowed, sel, table))
             codes.append(inv)
             words.append([self._side_decision(side, rules, bool(allowed[f]), table[f][sel[f]])
                           for f in first.tolist()])
@@ -834,13 +803,28 @@ def _attach_causes(whys: list[DecidedBy], ks: np.ndarray, found: Sequence[Any], 
     """``out[k]`` = ``whys[k]`` with the causes ``found`` for it, one object per (decision,
     causes) pair: the rows share them downstream."""
     made: dict[tuple[int, int], DecidedBy] = {}
+    attach = CauseAttacher()  # ``with_causes``, each side's words made once
     for k, f in zip(ks.tolist(), found, strict=True):
         mk = (id(whys[k]), id(f))
         hit = made.get(mk)
         if hit is None:
-            hit = made[mk] = whys[k].with_causes(f)
+            hit = made[mk] = attach(whys[k], f)
         out[k] = hit
     return out
+
+
+def _side_key(allowed: np.ndarray, sel: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(allowed, rule ids at the atoms read, -1 elsewhere) per pair, the grouping key of one side
+    in ``_why_by_sides``: int16 when every id fits (half the bytes to hash and compare: the key
+    is pairs × atoms), padded to whole 8-byte words so ``unique_rows`` needs no second copy."""
+    small = table.size == 0 or (int(table.min()) >= -1 and int(table.max()) < np.iinfo(np.int16).max)
+    dt = np.dtype(np.int16) if small else np.dtype(np.int32)
+    cols = 1 + table.shape[1]
+    width = -(-cols * dt.itemsize // 8) * 8 // dt.itemsize
+    key = np.zeros((table.shape[0], width), dtype=dt)
+    key[:, 0] = allowed
+    key[:, 1:cols] = np.where(sel, table, -1)
+    return key
 
 
 def _names_peer(em: EntityMatch) -> bool:

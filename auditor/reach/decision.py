@@ -210,6 +210,43 @@ class DecidedBy(str):
         return [s.to_json() for s in self.sides]
 
 
+class CauseAttacher:
+    """``DecidedBy.with_causes`` for many decisions that share their sides and causes (the rows
+    of ``reach``): each side's words are made once (they do not depend on the causes) and each
+    (side, causes) once, so a decision costs a join of its sides' words. Keys are object ids;
+    the objects are kept in the memo, so an id is never reused while it is a key."""
+
+    def __init__(self) -> None:
+        self._words: dict[int, tuple[SideDecision, str]] = {}
+        self._sides: dict[tuple[int, int], tuple[SideDecision, Sequence[Cause], SideDecision]] = {}
+
+    def _text(self, s: SideDecision) -> str:
+        hit = self._words.get(id(s))
+        if hit is None:
+            hit = self._words[id(s)] = (s, side_text(s))
+        return hit[1]
+
+    def __call__(self, d: DecidedBy, by_side: Mapping[str, Sequence[Cause]]) -> DecidedBy:
+        if not any(by_side.values()):
+            return d
+        sides, texts = [], []
+        for s in d.sides:
+            add = by_side.get(s.side, ())
+            hit = self._sides.get((id(s), id(add)))
+            if hit is None:
+                new = SideDecision(s.side, s.rules, s.more, unique((*s.causes, *add)))
+                hit = self._sides[(id(s), id(add))] = (s, add, new)
+            sides.append(hit[2])
+            texts.append(self._text(s))  # a side's words do not depend on its causes
+        have = {s.side for s in d.sides}
+        for side, cs in by_side.items():
+            if cs and side not in have:
+                new = SideDecision(side, (), 0, unique(cs))
+                sides.append(new)
+                texts.append(side_text(new))
+        return DecidedBy.of_sides(sides, "; ".join(texts))
+
+
 def causes_of(decided_by: str) -> tuple[Cause, ...]:
     """The causes of a ``decided_by`` value (``()`` for words or a known verdict)."""
     return decided_by.causes if isinstance(decided_by, DecidedBy) else ()

@@ -114,6 +114,7 @@ class PortSpace:
                 self.atoms.append(PortAtom(proto))
         self.protocol_of = np.array([a.protocol for a in self.atoms], dtype=object)
         self._everything: PortSet | None = None
+        self._summaries: dict[bytes, str] = {}  # ``summary`` per distinct atom mask: rows repeat across blocks
 
     def __len__(self) -> int:
         return len(self.atoms)
@@ -160,4 +161,8 @@ class PortSpace:
         the atoms in ``allowed`` (``all`` = every port this space distinguishes)."""
         if self._everything is None:
             self._everything = universe(self)
-        return PortSet.from_atoms(self, allowed).text(self._everything)
+        key = np.packbits(np.asarray(allowed, dtype=bool)).tobytes() + len(allowed).to_bytes(4, "little")
+        hit = self._summaries.get(key)
+        if hit is None:
+            hit = self._summaries[key] = PortSet.from_atoms(self, allowed).text(self._everything)
+        return hit

@@ -71,7 +71,25 @@ def _why_unknown(whys: Sequence[DecidedBy], unknown: np.ndarray) -> np.ndarray:
     at = np.flatnonzero(unknown)
     if at.size:
         picked = np.asarray(whys, dtype=object)[at]
-        out[at] = _per_distinct(picked, lambda w: [c.to_json() for c in causes_of(w)])
+        # one list per distinct group of causes (never mutated): distinct decisions mostly share
+        # their causes, so the rows' ``why_unknown`` cells are few distinct objects downstream
+        lists: dict[tuple[Cause, ...], list[dict[str, str]]] = {}
+        by_sides: dict[tuple[int, ...], list[dict[str, str]]] = {}  # decisions share their side objects
+
+        def listed(w: object) -> list[dict[str, str]]:
+            sides = getattr(w, "sides", None)
+            key = tuple(map(id, sides)) if sides is not None else None
+            hit = by_sides.get(key) if key is not None else None
+            if hit is None:
+                found = causes_of(w)  # type: ignore[arg-type]
+                hit = lists.get(found)
+                if hit is None:
+                    hit = lists[found] = [c.to_json() for c in found]
+                if key is not None:
+                    by_sides[key] = hit
+            return hit
+
+        out[at] = _per_distinct(picked, listed)
     return out
 
 

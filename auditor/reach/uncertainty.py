@@ -49,6 +49,7 @@ class CauseFinder:
         self._cache: dict[tuple, Sides] = {}
         self._ports: dict[tuple[str, int, int], np.ndarray] = {}  # σ's port stack per subject (peer-free)
         self._l7_rules: dict[int, object] | None = None
+        self._batch_rules: dict[tuple[str, int, int], Any] = {}  # σ's rules as arrays (``causebatch``)
 
     # -- objects --------------------------------------------------------------------------------
     def _ns(self, k: int, why: str) -> Cause:
