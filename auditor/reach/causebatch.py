@@ -89,14 +89,21 @@ def _engine_misses(finder: CauseFinder, d: str, res: DirectionResult, sig: int, 
         meets = np.zeros((n_r, peers.size), dtype=bool)
         meets_unc = np.zeros((n_r, peers.size), dtype=bool)
         at = atoms.astype(np.float32).T
+        per_peer = e._ports_per_peer(d, r.crs)  # type: ignore[arg-type]
         for n, subject in enumerate(subj.tolist()):
-            port = finder._ports.get((d, sig, subject))
-            if port is None:  # as engine_causes: asked with one peer, the stack is one row (kept)
-                port = e._port_stack(d, subject, r.crs, peers[:1])  # type: ignore[arg-type]
-                if port.shape[1] == 1:
-                    finder._ports[(d, sig, subject)] = port
-            port = port[:, 0, :]
             cols = np.flatnonzero(s_of == n)
+            if per_peer:  # egress port names resolve on each peer: one stack row per resolution
+                rows, row_of = e._port_rows(d, subject, r.crs, peers[cols])  # type: ignore[arg-type]
+                stack = rows if row_of is None else rows[:, row_of]
+                asked = atoms[cols].astype(np.float32)
+                meets[:, cols] = np.einsum("rca,ca->rc", stack.astype(np.float32), asked) > 0
+                meets_unc[:, cols] = np.einsum("rca,ca->rc", (stack & r.unc[:, None, :]).astype(np.float32),
+                                               asked) > 0
+                continue
+            port = finder._ports.get((d, sig, subject))
+            if port is None:  # as engine_causes: without port names the stack is peer-free (kept)
+                port = finder._ports[(d, sig, subject)] = e._port_stack(d, subject, r.crs, peers[:1])  # type: ignore[arg-type]
+            port = port[:, 0, :]
             # m_pos = p_pos ∧ port, m_def = p_def ∧ port ∧ ¬unc: "any atom asked" as counts
             meets[:, cols] = (port.astype(np.float32) @ at[:, cols]) > 0
             meets_unc[:, cols] = ((port & r.unc).astype(np.float32) @ at[:, cols]) > 0

@@ -448,6 +448,12 @@ class Engine:
         port, row = self._port_rows(d, rep, crs, peers)
         return port if row is None else port[:, row]
 
+    @staticmethod
+    def _ports_per_peer(d: Direction, crs: list[_CompiledRule]) -> bool:
+        """Whether σ's port stack depends on the peer: egress rules that name ports (a port
+        name is resolved on the destination, EDGE-6), so no stack may be kept per subject."""
+        return d == "egress" and any(cr.named is not None or cr.not_named is not None for cr in crs)
+
     def _port_rows(self, d: Direction, rep: int, crs: list[_CompiledRule],
                    peers: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """``_port_stack`` with one column per distinct named-port resolution among the peers

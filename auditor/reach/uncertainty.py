@@ -146,7 +146,7 @@ class CauseFinder:
             port = self._ports.get((d, sig, subject))
             if port is None:  # peer-free unless egress rules name ports: then per peer, not kept
                 port = self.e._port_stack(d, subject, crs, peers)  # type: ignore[arg-type]
-                if port.shape[1] == 1:
+                if not self.e._ports_per_peer(d, crs):  # type: ignore[arg-type]
                     self._ports[(d, sig, subject)] = port
             mdef, mpos = self.e._stack_matches(d, subject, crs, peers, port=port)  # type: ignore[arg-type]
             hit = mpos[:, 0][:, atoms].any(axis=1)

@@ -331,3 +331,30 @@ def test_kind_unreadable_cause_reaches_every_output(tmp_path: Path) -> None:
     pdf_text = " ".join(" ".join(p.extract_text() for pdf in sorted((tmp_path / "rep").glob("*.pdf"))
                                  for p in pypdf.PdfReader(str(pdf)).pages).split())
     assert "kind-unreadable" in pdf_text
+
+
+def _named_pod(ns: str, name: str, ip: str, http: int) -> dict[str, Any]:
+    body = pod(ns, name, ip=ip)
+    body["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": http}]
+    return body
+
+
+@pytest.mark.parametrize("level", ["pod", "workload", "namespace"])
+def test_egress_port_name_in_a_cause_is_resolved_on_the_destination(tmp_path: Path, level: str) -> None:
+    """An egress rule's port name means the *destination's* port. The source front calls its
+    own ``http`` 80, the destination db calls it 8080; an uncertain egress rule (source ports)
+    on ``http`` makes front → db:8080 unknown, and its cause must name that rule. Resolved on
+    the source (as the causes once did, when asked about one peer) the rule would not match
+    8080 and the cause would be lost."""
+    docs = [WEB, DATA, _named_pod("web", "front", "10.0.0.1", 80), _named_pod("data", "db", "10.0.1.1", 8080),
+            calico("web", "front-out", {
+                "selector": "app == 'front'", "types": ["Egress"],
+                "egress": [{"action": "Allow", "protocol": "TCP", "source": {"ports": [1234]},
+                            "destination": {"ports": ["http"]}}]})]
+    src = tmp_path / "cluster.yaml"
+    src.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv", "--by", level,
+                                                "--port", "8080/TCP"))))
+    row = next(r for r in rows if r["src"].startswith("web") and r["dst"].startswith("data"))
+    assert row["allowed"] == "unknown"
+    assert "source-ports" in row["why_unknown"] and "front-out" in row["why_unknown"]
