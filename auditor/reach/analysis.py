@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.csvtext import dense_codes, first_positions
+from auditor.errors import AuditorError
 from auditor.policy.compile import compile_policies
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PolicySet
 from auditor.policy.istio import HBONE_PORT, ROOT_NAMESPACE, TRUST_DOMAIN, MeshPolicies, load_mesh
@@ -386,6 +387,7 @@ class Analysis:
         hbone = self.hbone_bits()
         n_words = self.group_bits()[0].shape[1]
         n_s, n_t = len(src), len(dst)
+        _check_room(n_s, n_t)
         valid_words = _pack(np.ones((1, len(self.ports)), dtype=bool))[0]
         t_has, s_has = blocks.t_has, blocks.s_has
         fast = None
@@ -915,3 +917,21 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
         l7=l7,
     )
 
+
+
+def _check_room(n_s: int, n_t: int) -> None:
+    """Refuse, with one clear message (exit 2), a pair matrix that cannot fit in the memory left:
+    without this the kernel's out-of-memory killer ends the run with no word. ``reach`` asks for
+    blocks sized by the budget, so only a matrix wanted whole (the controls' unit matrices of
+    ``audit``/``gate``) can be refused."""
+    from auditor.reach.budget import DENSE_PAIR_BYTES, available_bytes, format_size
+
+    need = n_s * n_t * DENSE_PAIR_BYTES
+    if need < 1 << 30:
+        return
+    room = available_bytes()
+    if room is not None and need > room:
+        raise AuditorError(
+            f"a pair matrix of {n_s:,} × {n_t:,} entities needs about {format_size(need)} at once and "
+            f"{format_size(room)} is available: the controls of audit/gate hold their unit matrices whole "
+            "(they do not stream yet). Run on a machine with more memory, or audit fewer workloads at a time")

@@ -39,6 +39,34 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def available_bytes() -> int | None:
+    """Memory this process may still take: the container's limit less its usage (cgroup v2,
+    then v1), else the kernel's MemAvailable; None when neither can be read."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as fh:
+                limit = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:  # "max" or a huge v1 number: no limit
+            return max(0, int(limit) - usage)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    return None
+
+
+DENSE_PAIR_BYTES = 40  # peak bytes per cell of a pair matrix computed whole (int64 keys, temporaries, ids)
+
+
 def pair_cost(n_atoms: int) -> int:
     """Estimated peak bytes per (src, dst) pair of a block: four bitsets per 64 atoms and
     their distinct-row key (pairs), two deciding-rule ids per atom (evidence), the row's cells

@@ -179,3 +179,22 @@ def test_progress_is_silent_off_a_terminal() -> None:
     p.say("read 3 resources")
     p.close()
     assert not p.enabled and stream.getvalue() == "" and p.shown == []
+
+
+def test_a_matrix_that_cannot_fit_is_refused_with_one_message(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    """The controls hold their unit matrices whole; one that needs more than the memory left
+    (at 100k pods: 88,616 × 22,572 units, ≈ 15 GB for one temporary) must end the run with exit
+    2 and a message naming the size, not with the kernel's out-of-memory killer. Here the
+    bank sample's matrices are made to look huge and the machine small."""
+    import auditor.reach.budget as budget
+
+    assert budget.available_bytes() is None or budget.available_bytes() > 0  # readable on Linux
+    monkeypatch.setattr(budget, "DENSE_PAIR_BYTES", 1 << 40)
+    monkeypatch.setattr(budget, "available_bytes", lambda: 2 << 30)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["audit", str(BANK / "after"), "--controls", PCI, "--controls", ZONES,
+                                  "-o", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "error:" in r.stderr and "entities needs about" in r.stderr and "2.0 GB is available" in r.stderr
+    assert not out.exists()  # nothing half-written
