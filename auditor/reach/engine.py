@@ -364,6 +364,7 @@ class Engine:
             hit = self._group_cache.get(key)
             if hit is not None:
                 self._group_cache[key] = (parts[k], hit[1])
+        self._partitions.release()  # its broad-side partitions would keep the old copies alive
         return DirectionResult(
             direction=d,
             sigma_of=sigma_of,
@@ -461,9 +462,9 @@ class Engine:
         Peers that resolve σ's port names alike get the same admitted atoms, and there are a
         handful of resolutions against hundreds of peer groups."""
         n_r, n_a = len(crs), self.n_atoms
-        specs = sorted({sp for cr in crs for sp in (cr.named, cr.not_named) if sp is not None}, key=repr)
         row: np.ndarray | None = None
-        if d == "egress" and specs:
+        if self._ports_per_peer(d, crs):
+            specs = sorted({sp for cr in crs for sp in (cr.named, cr.not_named) if sp is not None}, key=repr)
             codes = np.stack([self.m.named_code(sp)[peers] for sp in specs], axis=1)
             first, row = unique_rows(np.ascontiguousarray(codes))
             dst = peers[first]

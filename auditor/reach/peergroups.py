@@ -44,6 +44,12 @@ class PeerPartitions:
         self._base: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._base_bytes = 0
 
+    def release(self) -> None:
+        """Forget the broad-side partitions (a direction's walk is over: the engine keeps the
+        ones it uses in its own partition matrix, and these would hold second copies)."""
+        self._base.clear()
+        self._base_bytes = 0
+
     def support(self, side: int) -> np.ndarray | None:
         """Classes side ``side`` possibly or certainly matches (ascending), or None when it
         matches too many of them to be worth keeping as a list."""
