@@ -165,6 +165,7 @@ def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: PhaseProgres
 
         in_use = rss_bytes()
         analysis.block_cells = class_cells(budget, in_use)
+        analysis.memory_budget = budget
         click.echo(f"memory: budget {format_size(budget)}, {format_size(in_use)} in use after the analysis; "
                    f"class pairs in chunks of {analysis.block_cells:,}", err=True)
     if progress is not None:

@@ -175,6 +175,7 @@ class Analysis:
     istio: MeshPolicies | None = None
     l7: MeshLayer | None = None  # None: no Istio object and no meshed pod
     block_cells: int = _CHUNK_CELLS  # class pairs per chunk of ``pairs``/``witness_rules`` (``--max-memory``)
+    memory_budget: int | None = None  # ``--max-memory`` in bytes: the controls' unit matrices stream under it
     _entities: dict[str, list[Entity]] = field(default_factory=dict)
     _behaviour: tuple[np.ndarray, np.ndarray] | None = None
     _bits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -447,6 +448,16 @@ class Analysis:
         for k in range(0, len(src), step):
             yield self.pairs(by, src[k:k + step], dst, request)
 
+    def single_class_codes_fit(self, l7: Any = False, hbone: Any = False) -> bool:
+        """Whether ``_single_class_rows`` can code a cell's (egress, ingress, Istio, ambient)
+        groups in 62 bits (``l7``/``hbone``: as ``pairs`` passes them; default: this analysis's)."""
+        l7 = self.l7_bits(None) if l7 is False else l7
+        hbone = self.hbone_bits() if hbone is False else hbone
+        n_ge, n_gi = self.egress.verdict.shape[0], self.ingress.verdict.shape[0]
+        n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
+        n_amb = 2 if hbone is not None else 1
+        return n_ge * n_gi * n_gl * n_amb < 1 << 62
+
     def _single_class_rows(self, s_cls: np.ndarray, t_cls: np.ndarray,
                            l7: tuple[L7Result, np.ndarray, np.ndarray, np.ndarray] | None,
                            hbone: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
@@ -457,11 +468,10 @@ class Analysis:
         reduction over class blocks is needed. Returns (row id per cell, distinct key rows),
         numbered as the general path numbers them (first appearance in row-major cell order);
         None when the combination codes would not fit in 62 bits."""
-        n_ge, n_gi = self.egress.verdict.shape[0], self.ingress.verdict.shape[0]
-        n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
-        n_amb = 2 if hbone is not None else 1
-        if n_ge * n_gi * n_gl * n_amb >= 1 << 62:
+        if not self.single_class_codes_fit(l7, hbone):
             return None
+        n_gi = self.ingress.verdict.shape[0]
+        n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
         sc, tc = s_cls[:, None], t_cls[None, :]
         code = self.egress.gid(sc, tc).astype(np.int64) * n_gi + self.ingress.gid(tc, sc)
         if l7 is not None:

@@ -7,7 +7,7 @@ different zones is judged per part. Evidence is reported per workload pair.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,7 +19,12 @@ from auditor.controls.zones import Unit, ZoneIndex
 from auditor.portset import PortSet, universe
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, UNKNOWN
+from auditor.reach.streamed import StreamedPairs
 from auditor.reach.subpairs import sub_pairs
+
+STREAM_CELL_BYTES = 128  # peak bytes per cell of a streamed block: group codes, row ids, live cells
+WHYS_CHUNK = 256  # cells explained per small pair matrix when the flow matrix streams
+forced_block_cells: int | None = None  # tests: stream every flow matrix, about this many cells a block
 
 MEMBERSHIP_UNKNOWN = "zone membership unknown: the namespace or service account is not in the input"
 FLOW_UNKNOWN = "flow verdict unknown: it depends on something not modelled or not read (see decided_by)"
@@ -70,6 +75,24 @@ class Context:
                 hit = self.analysis.pairs("workload", [entity_of(u) for u in src], [entity_of(u) for u in dst])
             self._pairs[key] = hit
         return hit
+
+    def stream_rows(self, n_s: int, n_t: int) -> int | None:
+        """Source rows per block when an ``n_s`` × ``n_t`` unit matrix is to stream (None: it
+        fits, computed whole and cached for the controls judging the same or fewer units)."""
+        if forced_block_cells is not None:
+            return max(1, forced_block_cells // max(1, n_t))
+        from auditor.reach.budget import DENSE_PAIR_BYTES, available_bytes, rss_bytes
+
+        room = available_bytes()
+        budget = self.analysis.memory_budget
+        if budget is not None:
+            left = max(0, budget - rss_bytes())
+            room = left if room is None else min(room, left)
+        if room is None:
+            room = 2 << 30
+        if n_s * n_t * DENSE_PAIR_BYTES <= room // 2:
+            return None
+        return max(1, room // 2 // (STREAM_CELL_BYTES * max(1, n_t)))
 
     def _within_cached(self, src: tuple[tuple[str, int], ...], dst: tuple[tuple[str, int], ...]) -> PairMatrix | None:
         """The matrix of ``src`` × ``dst`` read off a cached one that holds both (``sub_pairs``:
@@ -156,22 +179,57 @@ class Outcome:
 
 
 class FlowMatrix:
-    """A pair matrix over units, with the allowed/unknown port sets of its verdict rows cached."""
+    """The verdicts between units, whole (``pm``, cached on the context) or streamed in row
+    blocks when the whole matrix would not fit (``stream``); ``row_blocks`` reads either, and
+    the allowed/unknown port sets of its verdict rows are cached."""
 
-    def __init__(self, ctx: Context, src: Sequence[Unit], dst: Sequence[Unit]) -> None:
+    def __init__(self, ctx: Context, src: Sequence[Unit], dst: Sequence[Unit], *, whole: bool = False) -> None:
         self.ctx = ctx
         self.src = list(src)
         self.dst = list(dst)
         self.pm: PairMatrix | None = None
+        self.stream: StreamedPairs | None = None
         if self.src and self.dst:
-            self.pm = ctx.pairs(self.src, self.dst)
+            rows = None if whole else ctx.stream_rows(len(self.src), len(self.dst))
+            if rows is not None:
+                self.stream = StreamedPairs.of(ctx.analysis, "workload", [entity_of(u) for u in self.src],
+                                               [entity_of(u) for u in self.dst], rows)
+            if self.stream is None:
+                self.pm = ctx.pairs(self.src, self.dst)
         self._sets: dict[int, tuple[PortSet, PortSet]] = {}
+
+    @property
+    def empty(self) -> bool:
+        return self.pm is None and self.stream is None
+
+    @property
+    def verdict(self) -> np.ndarray:
+        """(rows, atoms) verdicts of the rows met so far (all of them once the blocks are read)."""
+        return self.pm.verdict if self.pm is not None else self._streamed().verdict
+
+    @property
+    def network(self) -> np.ndarray | None:
+        return self.pm.network if self.pm is not None else self._streamed().network
+
+    @property
+    def identity(self) -> np.ndarray | None:
+        return self.pm.identity if self.pm is not None else self._streamed().identity
+
+    def _streamed(self) -> StreamedPairs:
+        assert self.stream is not None
+        return self.stream
+
+    def row_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first source row, row ids of its block of cells), in source order."""
+        if self.pm is not None:
+            yield 0, self.pm.row
+        elif self.stream is not None:
+            yield from self.stream.blocks()
 
     def sets(self, row: int) -> tuple[PortSet, PortSet]:
         hit = self._sets.get(row)
         if hit is None:
-            assert self.pm is not None
-            v = self.pm.verdict[row]
+            v = self.verdict[row]
             space = self.ctx.space
             hit = self._sets[row] = (PortSet.from_atoms(space, v == ALLOW), PortSet.from_atoms(space, v == UNKNOWN))
         return hit
@@ -186,20 +244,35 @@ class FlowMatrix:
         return self.whys([(cell, ports, verdicts)])[0]
 
     def whys(self, items: Sequence[tuple[tuple[int, int], PortSet, tuple[int, ...]]]) -> list[str]:
-        """``why`` for many cells at once (one pass over the class pairs)."""
+        """``why`` for many cells at once (one pass over the class pairs). A streamed matrix
+        explains its cells from small matrices of just their units, a chunk at a time: the
+        deciding rules of a cell depend on its class pair alone."""
         if not items:
             return []
-        assert self.pm is not None
+        if self.pm is not None:
+            return self._whys_on(self.pm, items)
+        stream = self._streamed()
+        out: list[str] = []
+        for lo in range(0, len(items), WHYS_CHUNK):
+            chunk = items[lo:lo + WHYS_CHUNK]
+            si, i_at = np.unique(np.array([c[0] for c, _, _ in chunk], dtype=np.int64), return_inverse=True)
+            ti, j_at = np.unique(np.array([c[1] for c, _, _ in chunk], dtype=np.int64), return_inverse=True)
+            small = stream.sub_matrix(si, ti)
+            out += self._whys_on(small, [((int(i), int(j)), ports, verdicts) for (_, ports, verdicts), i, j
+                                         in zip(chunk, i_at.reshape(-1), j_at.reshape(-1), strict=True)])
+        return out
+
+    def _whys_on(self, pm: PairMatrix, items: Sequence[tuple[tuple[int, int], PortSet, tuple[int, ...]]]) -> list[str]:
         ii = np.array([c[0] for c, _, _ in items], dtype=np.int64)
         jj = np.array([c[1] for c, _, _ in items], dtype=np.int64)
         atoms = []
         for (i, j), ports, verdicts in items:
-            v = self.pm.verdict[self.pm.row[i, j]]
+            v = pm.verdict[pm.row[i, j]]
             m = np.zeros(v.shape[0], dtype=bool)
             for x in verdicts:
                 m |= v == x
             m &= self.ctx.atom_mask(ports)
             atoms.append(np.flatnonzero(m) if m.any() else None)
         if any(a is None for a in atoms):  # decided_by_many wants all or none
-            return [self.ctx.analysis.decided_by(self.pm, int(i), int(j), a) for i, j, a in zip(ii, jj, atoms, strict=True)]
-        return self.ctx.analysis.decided_by_many(self.pm, ii, jj, atoms)
+            return [self.ctx.analysis.decided_by(pm, int(i), int(j), a) for i, j, a in zip(ii, jj, atoms, strict=True)]
+        return self.ctx.analysis.decided_by_many(pm, ii, jj, atoms)

@@ -330,7 +330,7 @@ def _must_allow_flow(ctx: Context, f: FlowSpec, out: Outcome) -> int:
                 reason=f"no workload or network matches '{side}': the required flow {f.text()} cannot exist",
             ))
             return 0
-    fm = FlowMatrix(ctx, src, dst)
+    fm = FlowMatrix(ctx, src, dst, whole=True)  # a required flow's zones: read cell by cell
     assert fm.pm is not None
     groups: dict[tuple[str, str], dict[int, list[tuple[int, int]]]] = {}
     for i, su in enumerate(src):

@@ -62,18 +62,18 @@ def _identity_required(ctx: Context, c: Control) -> Outcome:
     dst = workload_units(ctx.zones, a.zones)
     src = ctx.zones.all_units()
     fm = FlowMatrix(ctx, src, dst)
-    pm = fm.pm
     two_factor = a.require == "network+identity"
     space = ctx.space
     lack_why = ("allowed without a verified mTLS identity on every admitting path"
                 + (" or without an L3/L4 rule naming the peer" if two_factor else ""))
 
     def judge(row: int, i: int, j: int) -> tuple[PortSet, str, PortSet, str]:
-        assert pm is not None and pm.identity is not None and pm.network is not None
-        v = pm.verdict[row]
-        lacking = (v == ALLOW) & ~pm.identity[row]
+        identity, network = fm.identity, fm.network
+        assert identity is not None and network is not None
+        v = fm.verdict[row]
+        lacking = (v == ALLOW) & ~identity[row]
         if two_factor:
-            lacking |= (v == ALLOW) & ~pm.network[row]
+            lacking |= (v == ALLOW) & ~network[row]
         return (PortSet.from_atoms(space, lacking), lack_why, PortSet.from_atoms(space, v == UNKNOWN),
                 FLOW_UNKNOWN)
 

@@ -58,6 +58,34 @@ def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Cells:
+    """The live cells of a flow matrix's row blocks that a control judges: some port allowed
+    or undecided, minus a single pod to itself (K8S-15) and external to external."""
+
+    def __init__(self, fm: FlowMatrix, s_eid: np.ndarray, d_eid: np.ndarray) -> None:
+        self.fm, self.s_eid, self.d_eid = fm, s_eid, d_eid
+        self.s_single = np.array([u.single_pod for u in fm.src], dtype=bool)
+        self.s_ext = np.array([u.kind == "external" for u in fm.src], dtype=bool)
+        self.d_ext = np.array([u.kind == "external" for u in fm.dst], dtype=bool)
+        self.s_def = np.array([u.definite for u in fm.src], dtype=bool)
+        self.d_def = np.array([u.definite for u in fm.dst], dtype=bool)
+
+    def live(self, lo: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(source positions, destination positions, verdict rows, definite) of the block's
+        judged cells in row-major order, or None when it has none."""
+        live = (self.fm.verdict != DENY).any(axis=1)
+        ii, jj = np.nonzero(live[rows])
+        rows = rows[ii, jj].astype(np.int64)
+        ii = ii + lo
+        # a pod to itself never leaves the pod (K8S-15); external to external is not ours to judge
+        keep = ~((self.s_eid[ii] == self.d_eid[jj]) & self.s_single[ii]) & ~(self.s_ext[ii] & self.d_ext[jj])
+        if not keep.all():
+            ii, jj, rows = ii[keep], jj[keep], rows[keep]
+        if not ii.size:
+            return None
+        return ii, jj, rows, self.s_def[ii] & self.d_def[jj]
+
+
 def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
          key: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> tuple[ViolationTable, ViolationTable]:
     """Judge every live cell, aggregate per workload pair, return (violations, unknown flows).
@@ -68,48 +96,65 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     sequence of distinct judgements met in its cells: it is computed once per such sequence, and
     the pairs are kept as rows of a ``ViolationTable`` (``decided_by`` is worked out only for the
     rows listed, from the first cell of the pair that violates).
+
+    The matrix is read block by block of source rows (``FlowMatrix.row_blocks``: one block when
+    it is held whole); judgements are numbered in order of first appearance across the blocks and
+    each block keeps only the first cell of each (workload pair, judgement), so the result is the
+    same whatever the blocks.
     """
     empty = ViolationTable(names=ctx.names, zones=ctx.name_zones)
-    if fm.pm is None:
+    if fm.empty:
         return empty, empty
-    pm = fm.pm
-    live = (pm.verdict != DENY).any(axis=1)
-    ii, jj = np.nonzero(live[pm.row])
     s_eid, d_eid = fm.entity_ids()
-    s_single = np.array([u.single_pod for u in fm.src], dtype=bool)
-    s_ext = np.array([u.kind == "external" for u in fm.src], dtype=bool)
-    d_ext = np.array([u.kind == "external" for u in fm.dst], dtype=bool)
-    s_def = np.array([u.definite for u in fm.src], dtype=bool)
-    d_def = np.array([u.definite for u in fm.dst], dtype=bool)
-    # a pod to itself never leaves the pod (K8S-15); external to external is not ours to judge
-    keep = ~((s_eid[ii] == d_eid[jj]) & s_single[ii]) & ~(s_ext[ii] & d_ext[jj])
-    ii, jj = ii[keep], jj[keep]
-    if not ii.size:
-        return empty, empty
-    rows = pm.row[ii, jj].astype(np.int64)
-    definite = s_def[ii] & d_def[jj]
-    first, inv = _distinct([rows, definite.astype(np.int64), *(key(ii, jj) if key is not None else [])])
-    results: list[tuple[PortSet, str, PortSet, str]] = []
-    for f in first.tolist():
-        viol, why, unk, unk_why = judge(int(rows[f]), int(ii[f]), int(jj[f]))
-        if viol and not definite[f]:
-            unk, unk_why, viol = unk.union(viol), MEMBERSHIP_UNKNOWN, PortSet()
-        results.append((viol, why, unk, unk_why))
-    n_res = len(results)
-    has_viol = np.array([bool(r[0]) for r in results], dtype=bool)
-    has_unk = np.array([bool(r[2]) for r in results], dtype=bool)
-    sel = (has_viol | has_unk)[inv]
-    ii, jj, inv = ii[sel], jj[sel], inv[sel]
-    if not ii.size:
-        return empty, empty
     n_ent = int(max(s_eid.max(initial=0), d_eid.max(initial=0))) + 1
-    pair = s_eid[ii] * n_ent + d_eid[jj]
+    cells = _Cells(fm, s_eid, d_eid)
+    results: list[tuple[PortSet, str, PortSet, str]] = []
+    result_of: dict[tuple[int, ...], int] = {}
+    marks: list[tuple[bool, bool]] = []  # (violates, unknown) per judgement
+    leads: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (pair, judgement, i, j)
+    for lo, rows_block in fm.row_blocks():
+        found = cells.live(lo, rows_block)
+        if found is None:
+            continue
+        ii, jj, rows, definite = found
+        cols = [rows, definite.astype(np.int64), *(key(ii, jj) if key is not None else [])]
+        first, inv = _distinct(cols)
+        ids = np.empty(first.size, dtype=np.int64)
+        for n, f in enumerate(first.tolist()):
+            k = tuple(int(c[f]) for c in cols)
+            r = result_of.get(k)
+            if r is None:
+                r = result_of[k] = len(results)
+                viol, why, unk, unk_why = judge(int(rows[f]), int(ii[f]), int(jj[f]))
+                if viol and not definite[f]:
+                    unk, unk_why, viol = unk.union(viol), MEMBERSHIP_UNKNOWN, PortSet()
+                results.append((viol, why, unk, unk_why))
+                marks.append((bool(viol), bool(unk)))
+            ids[n] = r
+        inv = ids[inv]
+        flagged = np.array([v or u for v, u in marks], dtype=bool)
+        sel = flagged[inv]
+        ii, jj, inv = ii[sel], jj[sel], inv[sel]
+        if not ii.size:
+            continue
+        pair = s_eid[ii] * n_ent + d_eid[jj]
+        lead = np.flatnonzero(~pd.Series(pair * len(results) + inv).duplicated().to_numpy())
+        leads.append((pair[lead], inv[lead], ii[lead], jj[lead]))
+        del pair, ii, jj, inv, sel
+    if not leads:
+        return empty, empty
     # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
     # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
-    lead = np.flatnonzero(~pd.Series(pair * n_res + inv).duplicated().to_numpy())
-    lead = lead[np.argsort(pair[lead], kind="stable")]
-    u_pair, u_res = pair[lead], inv[lead]
-    del pair
+    l_pair, l_res, l_i, l_j = (np.concatenate(parts) for parts in zip(*leads, strict=True))
+    n_res = len(results)
+    if len(leads) > 1:  # a pair met in two blocks: its first cells only
+        once = np.flatnonzero(~pd.Series(l_pair * n_res + l_res).duplicated().to_numpy())
+        l_pair, l_res, l_i, l_j = l_pair[once], l_res[once], l_i[once], l_j[once]
+    order = np.argsort(l_pair, kind="stable")
+    u_pair, u_res, lead_i, lead_j = l_pair[order], l_res[order], l_i[order], l_j[order]
+    del l_pair, l_res, l_i, l_j, order
+    has_viol = np.array([m[0] for m in marks], dtype=bool)
+    has_unk = np.array([m[1] for m in marks], dtype=bool)
     g_start = np.flatnonzero(np.r_[True, u_pair[1:] != u_pair[:-1]])  # one group per workload pair
     g_len = np.diff(np.r_[g_start, u_pair.size])
     combo = u_res[g_start].astype(np.int64)  # a pair meeting one judgement: its id
@@ -134,10 +179,11 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
                 unk = unk.union(u)
                 u_why[uwhy] = None
         agg[c] = (viol, "; ".join(v_why), unk.minus(viol), "; ".join(u_why))
-    src = s_eid[ii[lead[g_start]]]
-    dst = d_eid[jj[lead[g_start]]]
-    # the witness cells of decided_by: the pair's first cell that violates (is unknown)
-    v_at, u_at = (np.where(at >= 0, lead[at], -1) for at in (_first_where(has_viol[u_res], g_start),
+    src = s_eid[lead_i[g_start]]
+    dst = d_eid[lead_j[g_start]]
+    # the witness cells of decided_by: the pair's first cell that violates (is unknown), as
+    # positions in the lead cells
+    v_at, u_at = (np.where(at >= 0, at, -1) for at in (_first_where(has_viol[u_res], g_start),
                                                              _first_where(has_unk[u_res], g_start)))
     rank = ctx.name_rank
 
@@ -157,7 +203,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
         keep = np.flatnonzero(t_of >= 0)
         keep = keep[np.lexsort((rank[dst[keep]], rank[src[keep]]))]
         t_of, cell = t_of[keep], at[keep]
-        wi, wj = ii[cell], jj[cell]
+        wi, wj = lead_i[cell], lead_j[cell]
 
         def explainer(n: int) -> list[str]:
             asks = [((int(wi[k]), int(wj[k])), templates[int(t_of[k])].port_set or PortSet(), verdicts)
