@@ -159,6 +159,9 @@ def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: PhaseProgres
     progress = progress if progress is not None else PhaseProgress()
     with kept_until_exit():  # the analysis lives until exit too
         analysis = analyze(snapshot, options, progress=progress)
+    from auditor.reach.budget import release_free_memory
+
+    release_free_memory()  # the analysis's temporaries: out of the resident set the budget counts
     budget = budget if budget is not None else memory_budget(os.environ.get(MEMORY_ENV))
     if budget is not None:
         from auditor.reach.budget import class_cells, format_size, rss_bytes

@@ -470,24 +470,35 @@ class Analysis:
         None when the combination codes would not fit in 62 bits."""
         if not self.single_class_codes_fit(l7, hbone):
             return None
-        n_gi = self.ingress.verdict.shape[0]
-        n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
-        sc, tc = s_cls[:, None], t_cls[None, :]
-        code = self.egress.gid(sc, tc).astype(np.int64) * n_gi + self.ingress.gid(tc, sc)
-        if l7 is not None:
-            code = code * n_gl + l7[0].gid(tc, sc)
-        if hbone is not None:
-            code = code * 2 + (self.classes.ambient[sc] & self.classes.ambient[tc])
+        code = self.combo_codes(s_cls[:, None], t_cls[None, :], l7, hbone)
         inv, combos = pd.factorize(code.reshape(-1))  # combos in order of first appearance
         del code
-        combos = np.asarray(combos, dtype=np.int64)
+        key = self.combo_key_rows(np.asarray(combos, dtype=np.int64), l7, hbone, valid_words)
+        first, inv_k = unique_rows(key)
+        return inv_k[inv], key[first]
+
+    def combo_codes(self, sc: np.ndarray, tc: np.ndarray, l7: Any, hbone: Any) -> np.ndarray:
+        """One int64 code per cell of broadcastable source/destination class arrays: its
+        (egress group, ingress group, Istio group, ambient) combination."""
+        n_gi = self.ingress.verdict.shape[0]
+        code = self.egress.gid(sc, tc).astype(np.int64) * n_gi + self.ingress.gid(tc, sc)
+        if l7 is not None:
+            code = code * l7[0].verdict.shape[0] + l7[0].gid(tc, sc)
+        if hbone is not None:
+            code = code * 2 + (self.classes.ambient[sc] & self.classes.ambient[tc])
+        return code
+
+    def combo_key_rows(self, combos: np.ndarray, l7: Any, hbone: Any, valid_words: np.ndarray) -> np.ndarray:
+        """The key row (allow, unknown, admitted without the network / identity factor, per
+        64-atom word) of each combination code of ``combo_codes``."""
+        n_gi = self.ingress.verdict.shape[0]
         amb = None
         if hbone is not None:
             combos, amb_i = np.divmod(combos, 2)
             amb = amb_i.astype(bool)
         gl = None
         if l7 is not None:
-            combos, gl = np.divmod(combos, n_gl)
+            combos, gl = np.divmod(combos, l7[0].verdict.shape[0])
         ge, gi = np.divmod(combos, n_gi)
         n_words = self.group_bits()[0].shape[1]
         key = np.zeros((combos.size, 4 * n_words), dtype=np.uint64)
@@ -497,8 +508,7 @@ class Analysis:
             key[:, n_words + w] = u & ~a
             key[:, 2 * n_words + w] = without_network
             key[:, 3 * n_words + w] = without_identity
-        first, inv_k = unique_rows(key)
-        return inv_k[inv], key[first]
+        return key
 
     def _word_bits(self, w: int, ge: np.ndarray, gi: np.ndarray, gl: np.ndarray | None, amb: np.ndarray | None,
                    l7: Any, hbone: Any, valid_words: np.ndarray) -> list[np.ndarray]:

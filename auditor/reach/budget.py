@@ -64,6 +64,20 @@ def available_bytes() -> int | None:
     return None
 
 
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the kernel (glibc ``malloc_trim``): the analysis
+    frees ≈ 0.6 GB of temporaries at 100,000 pods that would otherwise stay resident and count
+    against a container's limit. A no-op where glibc is not the C library."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 DENSE_PAIR_BYTES = 40  # peak bytes per cell of a pair matrix computed whole (int64 keys, temporaries, ids)
 
 

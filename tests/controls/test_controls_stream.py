@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import auditor.controls.assertions.context as context
+import auditor.reach.streamed as streamed
 from auditor.canonical import canonical_json
 from auditor.controls.runner import run_audit
 from auditor.reach.streamed import StreamedPairs
@@ -66,6 +69,7 @@ def test_streamed_matrix_numbers_rows_as_the_whole_one(open_: Setup, monkeypatch
     ctx = context.Context(open_.analysis, open_.packs[0])
     units = ctx.zones.all_units()
     src, dst = units, units[: len(units) // 2]
+    monkeypatch.setattr(context, "forced_block_cells", None)
     whole = context.FlowMatrix(ctx, src, dst)
     assert whole.pm is not None
     monkeypatch.setattr(context, "forced_block_cells", 3 * len(dst))
@@ -83,6 +87,7 @@ def test_streamed_matrix_numbers_rows_as_the_whole_one(open_: Setup, monkeypatch
 
 def test_streaming_is_chosen_when_the_matrix_does_not_fit(open_: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a forced size the choice comes from the memory left: a tiny budget streams."""
+    monkeypatch.setattr(context, "forced_block_cells", None)
     ctx = context.Context(open_.analysis, open_.packs[0])
     assert ctx.stream_rows(100, 100) is None  # 400 KB: whole
     monkeypatch.setattr(open_.analysis, "memory_budget", 1)  # nothing left under the budget
@@ -103,3 +108,20 @@ def test_a_matrix_of_several_class_entities_is_not_streamed(open_: Setup) -> Non
     if several:
         assert StreamedPairs.of(a, "workload", several[:1], one, 1) is None
 
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_gathered_group_codes_equal_the_engine_s(open_: Setup, data: st.DataObject,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache-friendly gathers code every cell as ``Analysis.combo_codes`` does, with the
+    egress partitions held at the destinations or read per block."""
+    import numpy as np
+
+    a = open_.analysis
+    n = a.classes.n
+    s = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
+    t = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
+    want = a.combo_codes(s[:, None], t[None, :], None, None)
+    monkeypatch.setattr(streamed, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
+    assert np.array_equal(streamed._GroupCodes(a, t).of(s), want)

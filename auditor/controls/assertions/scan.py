@@ -112,6 +112,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     result_of: dict[tuple[int, ...], int] = {}
     marks: list[tuple[bool, bool]] = []  # (violates, unknown) per judgement
     leads: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (pair, judgement, i, j)
+    flagged = np.zeros(0, dtype=bool)  # per judgement: violates or unknown
     for lo, rows_block in fm.row_blocks():
         found = cells.live(lo, rows_block)
         if found is None:
@@ -132,14 +133,15 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
                 marks.append((bool(viol), bool(unk)))
             ids[n] = r
         inv = ids[inv]
-        flagged = np.array([v or u for v, u in marks], dtype=bool)
+        if flagged.size != len(marks):  # new judgements in this block
+            flagged = np.array([v or u for v, u in marks], dtype=bool)
         sel = flagged[inv]
         ii, jj, inv = ii[sel], jj[sel], inv[sel]
         if not ii.size:
             continue
         pair = s_eid[ii] * n_ent + d_eid[jj]
         lead = np.flatnonzero(~pd.Series(pair * len(results) + inv).duplicated().to_numpy())
-        leads.append((pair[lead], inv[lead], ii[lead], jj[lead]))
+        leads.append((pair[lead], inv[lead].astype(np.int32), ii[lead].astype(np.int32), jj[lead].astype(np.int32)))
         del pair, ii, jj, inv, sel
     if not leads:
         return empty, empty
@@ -148,7 +150,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     l_pair, l_res, l_i, l_j = (np.concatenate(parts) for parts in zip(*leads, strict=True))
     n_res = len(results)
     if len(leads) > 1:  # a pair met in two blocks: its first cells only
-        once = np.flatnonzero(~pd.Series(l_pair * n_res + l_res).duplicated().to_numpy())
+        once = np.flatnonzero(~pd.Series(l_pair * n_res + l_res.astype(np.int64)).duplicated().to_numpy())
         l_pair, l_res, l_i, l_j = l_pair[once], l_res[once], l_i[once], l_j[once]
     order = np.argsort(l_pair, kind="stable")
     u_pair, u_res, lead_i, lead_j = l_pair[order], l_res[order], l_i[order], l_j[order]
@@ -159,10 +161,14 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     g_len = np.diff(np.r_[g_start, u_pair.size])
     combo = u_res[g_start].astype(np.int64)  # a pair meeting one judgement: its id
     sequences: dict[tuple[int, ...], int] = {}
-    seq_res = u_res.tolist()
-    for g in np.flatnonzero(g_len > 1).tolist():
-        a = int(g_start[g])
-        combo[g] = n_res + sequences.setdefault(tuple(seq_res[a:a + int(g_len[g])]), len(sequences))
+    multi = np.flatnonzero(g_len > 1)  # pairs meeting several judgements: their sequences, in Python
+    lens = g_len[multi]
+    pos = np.repeat(g_start[multi] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(int(lens.sum()))
+    seq_res = u_res[pos].tolist()
+    at = 0
+    for g, n in zip(multi.tolist(), lens.tolist(), strict=True):
+        combo[g] = n_res + sequences.setdefault(tuple(seq_res[at:at + n]), len(sequences))
+        at += n
     seqs = [(r,) for r in range(n_res)] + list(sequences)
     # per sequence: (violating ports, reasons, unknown ports not violating, reasons)
     agg: dict[int, tuple[PortSet, str, PortSet, str]] = {}
