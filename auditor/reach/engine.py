@@ -124,6 +124,10 @@ class _CompiledRule:
     peer_id: int = -1
 
 
+# (numeric, not_numeric, uncertain, ICMP fields make the rule unsure, named, not_named)
+_PortPart = tuple[np.ndarray, np.ndarray | None, np.ndarray | None, bool, NamedPortSpec | None, NamedPortSpec | None]
+
+
 @dataclass
 class TraceEvent:
     """One step of the walk for ``explain``."""
@@ -156,6 +160,7 @@ class Engine:
                 Reason.END_OF_TIER, tier.default_action.value, tier=tier.name, rule_ids=("CAL-21", "K8S-4")))
         self._side_index: dict[EntityMatch, int] = {}
         self._side_masks: dict[EntityMatch, int] = {}  # Matcher.mask_key → first side with it
+        self._port_parts: dict[tuple, _PortPart] = {}
         # interned rule sides → which classes they match, definitely / possibly (bit-packed)
         self._sides_def = BitColumns(classes.n)
         self._sides_pos = BitColumns(classes.n)
@@ -185,15 +190,43 @@ class Engine:
             policy_namespace=pol.namespace, policy_name=pol.name, direction=rule.ref.direction,
             rule_index=rule.ref.index, rule_ids=("K8S-6",) if pol.ref.startswith("NetworkPolicy ") else ("CAL-24",)),
             rule.ref)
+        dst, src = rule.destination, rule.source
+        numeric, not_numeric, uncertain, icmp_unsure, named, not_named = self._port_part(rule)
+        # source ports are not split into atoms: some connections match, some not
+        certain = not rule.unmodelled and src.ports is None and not src.not_ports and not icmp_unsure
+        subject = rule.destination if d == "ingress" else rule.source
+        peer = rule.source if d == "ingress" else rule.destination
+        return _CompiledRule(
+            rule=rule,
+            rid=rid,
+            policy=pi,
+            subject=subject,
+            peer=peer,
+            subject_id=self._intern(subject),
+            peer_id=self._intern(peer),
+            ports_numeric=numeric,
+            has_ports=dst.ports is not None,
+            named=named,
+            not_numeric=not_numeric,
+            not_named=not_named,
+            certain=certain,
+            ports_uncertain=uncertain,
+        )
+
+    def _port_part(self, rule: Rule) -> _PortPart:
+        """What a rule's protocol, destination ports and ICMP fields admit, per atom: shared by
+        the rules that spell them alike (tens of thousands of rules, a few hundred spellings).
+        The arrays are read-only, as they are shared."""
         dst = rule.destination
+        key = (rule.protocol, rule.not_protocol, dst.ports, dst.not_ports, rule.icmp, rule.not_icmp)
+        hit = self._port_parts.get(key)
+        if hit is not None:
+            return hit
         proto = self.m.protocol_mask(rule)
         has_ports = dst.ports is not None
         numeric = proto & self.m.numeric_ports(dst.ports, _p(rule)) if has_ports else proto
         not_numeric = self.m.numeric_ports(dst.not_ports, _p(rule)) if dst.not_ports else None
-        certain = not rule.unmodelled
-        src = rule.source
-        if src.ports is not None or src.not_ports:
-            certain = False  # source ports are not split into atoms: some connections match, some not
+        unsure = False  # ICMP fields on a rule of another protocol: it matches only possibly
         uncertain = np.zeros(self.n_atoms, dtype=bool)
         p = _p(rule)
         if p in ("ICMP", "ICMPv6"):  # CAL-27: ICMP types are atoms, codes are not
@@ -209,30 +242,19 @@ class Engine:
                 else:
                     uncertain |= numeric & tm
         elif rule.icmp is not None or rule.not_icmp is not None:
-            certain = False
+            unsure = True
         if p is not None and p not in ("TCP", "UDP", "SCTP") and (has_ports or dst.not_ports):
             # ports of a protocol the atoms do not split (UDPLite): possibly
             numeric = proto
             not_numeric = None
             uncertain |= proto
-        subject = rule.destination if d == "ingress" else rule.source
-        peer = rule.source if d == "ingress" else rule.destination
-        return _CompiledRule(
-            rule=rule,
-            rid=rid,
-            policy=pi,
-            subject=subject,
-            peer=peer,
-            subject_id=self._intern(subject),
-            peer_id=self._intern(peer),
-            ports_numeric=numeric,
-            has_ports=has_ports,
-            named=named_spec(dst.ports, rule.protocol),
-            not_numeric=not_numeric,
-            not_named=named_spec(dst.not_ports, rule.protocol),
-            certain=certain,
-            ports_uncertain=uncertain if uncertain.any() else None,
-        )
+        arrays = [numeric, not_numeric, uncertain if uncertain.any() else None]
+        for arr in arrays:
+            if arr is not None:
+                arr.flags.writeable = False
+        hit = self._port_parts[key] = (arrays[0], arrays[1], arrays[2], unsure,  # type: ignore[assignment]
+                                       named_spec(dst.ports, rule.protocol), named_spec(dst.not_ports, rule.protocol))
+        return hit  # type: ignore[return-value]
 
     def _intern(self, side: EntityMatch) -> int:
         idx = self._side_index.get(side)

@@ -52,6 +52,7 @@ class Matcher:
         self._net_cache: dict[tuple[IPNetwork, ...], Mask] = {}
         self._named_cache: dict[NamedPortSpec, np.ndarray] = {}
         self._named_code_cache: dict[NamedPortSpec, np.ndarray] = {}
+        self._named_flat: tuple[list[tuple[str, str, int]], np.ndarray, np.ndarray] | None = None
         # Entities selectors can match: pods (WEPs) and network sets (CAL-8, CAL-41).
         self.is_entity = classes.is_pod | classes.is_netset
         self._ones = np.ones(classes.n, dtype=bool)
@@ -343,14 +344,31 @@ class Matcher:
             return hit
         out = np.zeros((self.c.n, len(self.ports)), dtype=bool)
         wanted = set(spec.names)
-        for cls, named in enumerate(self.c.named_ports):
-            for name, proto, number in named:
-                if name in wanted and (spec.protocol is None or spec.protocol == proto):
-                    idx = self.ports.index_of(proto, number)
-                    if idx is not None:
-                        out[cls, idx] = True
+        triples, owner, which = self._named_entries()
+        atom = np.full(len(triples) + 1, -1, dtype=np.int64)  # per distinct (name, protocol, number)
+        for t, (name, proto, number) in enumerate(triples):
+            if name in wanted and (spec.protocol is None or spec.protocol == proto):
+                idx = self.ports.index_of(proto, number)
+                if idx is not None:
+                    atom[t] = idx
+        hit = atom[which] >= 0
+        out[owner[hit], atom[which][hit]] = True
         self._named_cache[spec] = out
         return out
+
+    def _named_entries(self) -> tuple[list[tuple[str, str, int]], np.ndarray, np.ndarray]:
+        """Every class's named ports once: the distinct (name, protocol, number) triples, and per
+        entry its class and triple, so a spec costs a pass over the triples, not the classes."""
+        if self._named_flat is None:
+            index: dict[tuple[str, str, int], int] = {}
+            owner: list[int] = []
+            which: list[int] = []
+            for cls, named in enumerate(self.c.named_ports):
+                for triple in named:
+                    owner.append(cls)
+                    which.append(index.setdefault(tuple(triple), len(index)))  # type: ignore[arg-type]
+            self._named_flat = (list(index), np.array(owner, dtype=np.int64), np.array(which, dtype=np.int64))
+        return self._named_flat
 
     def named_code(self, spec: NamedPortSpec) -> np.ndarray:
         """A small int per class identifying its resolution of ``spec`` (for grouping)."""
