@@ -19,8 +19,9 @@ class BitColumns:
 
     A row may be given as the ascending class indices it sets (``sparse``, kept): most rule
     sides and policies select a few classes of ~10^5, and OR-ing a dense row per item was the
-    engine's set-up cost. ``bits`` is packed in one pass when first read; a store of sparse
-    rows only answers ``row_items`` from its cells and may never need it (applicability)."""
+    engine's set-up cost. ``bits`` is packed in one pass (``freeze``, or when first read after
+    ``freeze(lazy=True)``): a store of sparse rows only answers ``row_items`` from its cells and
+    may never need it (applicability)."""
 
     def __init__(self, n_classes: int) -> None:
         self.n_classes = n_classes
@@ -54,8 +55,11 @@ class BitColumns:
             return ((self._dense[k >> 3] >> np.uint8(7 - k % 8)) & 1).astype(bool)
         return self.column(k)
 
-    def freeze(self) -> BitColumns:
-        """The rows are all added (``bits`` is packed when first read)."""
+    def freeze(self, *, lazy: bool = False) -> BitColumns:
+        """The rows are all added: pack ``bits`` now (before the engine forks its workers, which
+        would each pack a copy), or, ``lazy``, when first read."""
+        if not lazy:
+            _ = self.bits
         return self
 
     @property

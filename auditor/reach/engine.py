@@ -283,7 +283,8 @@ class Engine:
             app_def.add(dm)
             app_pos.add(pm)
             any_pos[i] = not _empty(pm)
-        return app_def.freeze(), app_pos.freeze(), any_pos
+        # lazy: σ's policies come from the class lists; the bits only if a policy is dense
+        return app_def.freeze(lazy=True), app_pos.freeze(lazy=True), any_pos
 
     def _applies(self, pol: Policy, d: Direction) -> tuple[np.ndarray, np.ndarray]:
         """A namespaced policy's classes as ascending indices, evaluated on its namespace's
