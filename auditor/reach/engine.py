@@ -248,13 +248,14 @@ class Engine:
             numeric = proto
             not_numeric = None
             uncertain |= proto
-        arrays = [numeric, not_numeric, uncertain if uncertain.any() else None]
-        for arr in arrays:
+        unc = uncertain if uncertain.any() else None
+        for arr in (numeric, not_numeric, unc):
             if arr is not None:
                 arr.flags.writeable = False
-        hit = self._port_parts[key] = (arrays[0], arrays[1], arrays[2], unsure,  # type: ignore[assignment]
-                                       named_spec(dst.ports, rule.protocol), named_spec(dst.not_ports, rule.protocol))
-        return hit  # type: ignore[return-value]
+        part = (numeric, not_numeric, unc, unsure, named_spec(dst.ports, rule.protocol),
+                named_spec(dst.not_ports, rule.protocol))
+        self._port_parts[key] = part
+        return part
 
     def _intern(self, side: EntityMatch) -> int:
         idx = self._side_index.get(side)
