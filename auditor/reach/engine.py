@@ -23,7 +23,7 @@ from auditor.policy.selectors import always_true
 from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
-from auditor.reach.matching import Matcher, NamedPortSpec, _proto, named_spec
+from auditor.reach.matching import Matcher, NamedPortSpec, _at, _proto, named_spec
 from auditor.reach.peergroups import PeerPartitions
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 
@@ -124,6 +124,10 @@ class _CompiledRule:
     peer_id: int = -1
 
 
+# (numeric, not_numeric, uncertain, ICMP fields make the rule unsure, named, not_named)
+_PortPart = tuple[np.ndarray, np.ndarray | None, np.ndarray | None, bool, NamedPortSpec | None, NamedPortSpec | None]
+
+
 @dataclass
 class TraceEvent:
     """One step of the walk for ``explain``."""
@@ -155,6 +159,8 @@ class Engine:
             self.end_of_tier[tier.name] = self.rules.add(Decision(
                 Reason.END_OF_TIER, tier.default_action.value, tier=tier.name, rule_ids=("CAL-21", "K8S-4")))
         self._side_index: dict[EntityMatch, int] = {}
+        self._side_masks: dict[EntityMatch, int] = {}  # Matcher.mask_key → first side with it
+        self._port_parts: dict[tuple, _PortPart] = {}
         # interned rule sides → which classes they match, definitely / possibly (bit-packed)
         self._sides_def = BitColumns(classes.n)
         self._sides_pos = BitColumns(classes.n)
@@ -165,6 +171,7 @@ class Engine:
         }
         self._sides_def.freeze()
         self._sides_pos.freeze()
+        self._side_masks.clear()
         # peer groups by the peer sides (and named-port specs) of σ's rules: σs that differ
         # only in their subject side share them (CAL-24 sees peers through these sides only)
         self._group_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -183,15 +190,43 @@ class Engine:
             policy_namespace=pol.namespace, policy_name=pol.name, direction=rule.ref.direction,
             rule_index=rule.ref.index, rule_ids=("K8S-6",) if pol.ref.startswith("NetworkPolicy ") else ("CAL-24",)),
             rule.ref)
+        dst, src = rule.destination, rule.source
+        numeric, not_numeric, uncertain, icmp_unsure, named, not_named = self._port_part(rule)
+        # source ports are not split into atoms: some connections match, some not
+        certain = not rule.unmodelled and src.ports is None and not src.not_ports and not icmp_unsure
+        subject = rule.destination if d == "ingress" else rule.source
+        peer = rule.source if d == "ingress" else rule.destination
+        return _CompiledRule(
+            rule=rule,
+            rid=rid,
+            policy=pi,
+            subject=subject,
+            peer=peer,
+            subject_id=self._intern(subject),
+            peer_id=self._intern(peer),
+            ports_numeric=numeric,
+            has_ports=dst.ports is not None,
+            named=named,
+            not_numeric=not_numeric,
+            not_named=not_named,
+            certain=certain,
+            ports_uncertain=uncertain,
+        )
+
+    def _port_part(self, rule: Rule) -> _PortPart:
+        """What a rule's protocol, destination ports and ICMP fields admit, per atom: shared by
+        the rules that spell them alike (tens of thousands of rules, a few hundred spellings).
+        The arrays are read-only, as they are shared."""
         dst = rule.destination
+        key = (rule.protocol, rule.not_protocol, dst.ports, dst.not_ports, rule.icmp, rule.not_icmp)
+        hit = self._port_parts.get(key)
+        if hit is not None:
+            return hit
         proto = self.m.protocol_mask(rule)
         has_ports = dst.ports is not None
         numeric = proto & self.m.numeric_ports(dst.ports, _p(rule)) if has_ports else proto
         not_numeric = self.m.numeric_ports(dst.not_ports, _p(rule)) if dst.not_ports else None
-        certain = not rule.unmodelled
-        src = rule.source
-        if src.ports is not None or src.not_ports:
-            certain = False  # source ports are not split into atoms: some connections match, some not
+        unsure = False  # ICMP fields on a rule of another protocol: it matches only possibly
         uncertain = np.zeros(self.n_atoms, dtype=bool)
         p = _p(rule)
         if p in ("ICMP", "ICMPv6"):  # CAL-27: ICMP types are atoms, codes are not
@@ -207,38 +242,35 @@ class Engine:
                 else:
                     uncertain |= numeric & tm
         elif rule.icmp is not None or rule.not_icmp is not None:
-            certain = False
+            unsure = True
         if p is not None and p not in ("TCP", "UDP", "SCTP") and (has_ports or dst.not_ports):
             # ports of a protocol the atoms do not split (UDPLite): possibly
             numeric = proto
             not_numeric = None
             uncertain |= proto
-        subject = rule.destination if d == "ingress" else rule.source
-        peer = rule.source if d == "ingress" else rule.destination
-        return _CompiledRule(
-            rule=rule,
-            rid=rid,
-            policy=pi,
-            subject=subject,
-            peer=peer,
-            subject_id=self._intern(subject),
-            peer_id=self._intern(peer),
-            ports_numeric=numeric,
-            has_ports=has_ports,
-            named=named_spec(dst.ports, rule.protocol),
-            not_numeric=not_numeric,
-            not_named=named_spec(dst.not_ports, rule.protocol),
-            certain=certain,
-            ports_uncertain=uncertain if uncertain.any() else None,
-        )
+        unc = uncertain if uncertain.any() else None
+        for arr in (numeric, not_numeric, unc):
+            if arr is not None:
+                arr.flags.writeable = False
+        part = (numeric, not_numeric, unc, unsure, named_spec(dst.ports, rule.protocol),
+                named_spec(dst.not_ports, rule.protocol))
+        self._port_parts[key] = part
+        return part
 
     def _intern(self, side: EntityMatch) -> int:
         idx = self._side_index.get(side)
         if idx is None:
-            d, p = self.m.side(side, cache=False)  # kept here, packed
+            key = self.m.mask_key(side)
+            same = self._side_masks.get(key)
+            if same is None:
+                d, p = self.m.side_rows(side)  # kept here, packed (narrow ones as class lists too)
+                trivial = _full(d, self.c.n) and _full(p, self.c.n)
+            else:  # a side matching alike: its rows again, not computed again
+                d, p, trivial = self._sides_def.row(same), self._sides_pos.row(same), self._side_trivial[same]
             idx = self._side_index[side] = self._sides_def.add(d)
+            self._side_masks.setdefault(key, idx)
             self._sides_pos.add(p)
-            self._side_trivial.append(bool(d.all() and p.all()))
+            self._side_trivial.append(trivial)
         return idx
 
     def _applicability(self, d: Direction) -> tuple[BitColumns, BitColumns, np.ndarray]:
@@ -247,38 +279,37 @@ class Engine:
         c = self.c
         app_def, app_pos = BitColumns(c.n), BitColumns(c.n)
         any_pos = np.zeros(len(self.policies), dtype=bool)
-        none = np.zeros(c.n, dtype=bool)
-        ns_index = {ns: i for i, ns in enumerate(c.namespaces)}
         for i, pol in enumerate(self.policies):
-            dm, pm = self._applies(pol, d, ns_index, none)
+            dm, pm = self._applies(pol, d)
             app_def.add(dm)
             app_pos.add(pm)
-            any_pos[i] = pm is not none and bool(pm.any())
-        return app_def.freeze(), app_pos.freeze(), any_pos
+            any_pos[i] = not _empty(pm)
+        # lazy: σ's policies come from the class lists; the bits only if a policy is dense
+        return app_def.freeze(lazy=True), app_pos.freeze(lazy=True), any_pos
 
-    def _applies(self, pol: Policy, d: Direction, ns_index: dict[str, int],
-                 none: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _applies(self, pol: Policy, d: Direction) -> tuple[np.ndarray, np.ndarray]:
+        """A namespaced policy's classes as ascending indices, evaluated on its namespace's
+        classes only (a few of ~10^5); a global policy's as bool masks over every class."""
         c = self.c
+        none = np.zeros(0, dtype=np.int32)
         if d not in pol.types:
             return none, none
-        m = c.is_pod.copy()
-        if pol.namespace is not None:
-            code = ns_index.get(pol.namespace, -2)
-            m &= c.namespace_code == code
+        at = self.m.namespace_members(pol.namespace) if pol.namespace is not None else None
+        m = _at(c.is_pod, at).copy()
         if not m.any():
             return none, none
         sd, sp = self.m.labels_selector(pol.subject)
-        dm, pm = m & sd, m & sp
+        dm, pm = m & _at(sd, at), m & _at(sp, at)
         if pol.subject_namespace_selector is not None:
-            nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector)
+            nd, np_ = self.m.namespace_selector(pol.subject_namespace_selector, at)
             dm &= nd
             pm &= np_
         if pol.subject_sa_selector is not None and not always_true(pol.subject_sa_selector):
             # CAL-1: a selector true on every label set holds whatever the account's labels
-            sm = self.m._sel("sa_labels", pol.subject_sa_selector)
-            dm &= sm & ~c.sa_unknown
-            pm &= sm | c.sa_unknown
-        return dm, pm
+            sm, sa_unknown = _at(self.m._sel("sa_labels", pol.subject_sa_selector), at), _at(c.sa_unknown, at)
+            dm &= sm & ~sa_unknown
+            pm &= sm | sa_unknown
+        return (dm, pm) if at is None else (at[dm], at[pm])
 
     # -- signatures ----------------------------------------------------------------------------
     def _signatures(self, d: Direction, app_def: BitColumns, app_pos: BitColumns, any_pos: np.ndarray) -> np.ndarray:
@@ -302,11 +333,16 @@ class Engine:
                             codes.append(self.m.named_code(spec))
         sides = np.array(sorted(s for s in seen_sides if not self._side_trivial[s]), dtype=np.int64)
 
+        all_policies = np.arange(app_def.n_items, dtype=np.int64)
+        fields = [(app_def, all_policies), (app_pos, all_policies), (self._sides_def, sides), (self._sides_pos, sides)]
+
         def blocks() -> Iterator[np.ndarray]:  # the key, a bounded slice at a time
-            for bits in (app_def.bits, app_pos.bits):
-                yield from column_blocks(bits.T)
-            yield self._sides_def.keys(sides)
-            yield self._sides_pos.keys(sides)
+            # the sparse rows' cells as one exact id per class, then the dense rows' bits
+            yield _set_ids([bc.sparse_cells(items) for bc, items in fields], c.n)[:, None]
+            for bc, items in fields:
+                dense = bc.dense_items(items)
+                if dense.size:
+                    yield from column_blocks(bc.keys(dense))
             for code in codes:
                 yield code.astype(np.int32)[:, None]
             yield (~c.is_pod).astype(np.uint8)[:, None]
@@ -729,6 +765,36 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _set_ids(fields: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """(n,) int64, equal for two classes exactly when they have the same items in every field
+    (each field a list of (item, class) cells), numbered by first appearance. Grouping the
+    classes by these few cells replaces hashing ~10^3 bytes of mostly zero bits per class."""
+    tokens: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    base = 0
+    for items, classes in fields:
+        tokens.append(items.astype(np.int64) + base)
+        owners.append(classes.astype(np.int64))
+        base += int(items.max()) + 1 if items.size else 0
+    tok, cls = np.concatenate(tokens), np.concatenate(owners)
+    order = np.lexsort((tok, cls))
+    raw = tok[order].tobytes()
+    bounds = (np.searchsorted(cls[order], np.arange(n + 1)) * 8).tolist()
+    index: dict[bytes, int] = {}
+    return np.fromiter((index.setdefault(raw[bounds[i]:bounds[i + 1]], len(index)) for i in range(n)),
+                       dtype=np.int64, count=n)
+
+
+def _full(row: np.ndarray, n: int) -> bool:
+    """Whether a bool mask or an ascending class list covers all ``n`` classes."""
+    return bool(row.all()) if row.dtype == bool else row.size == n
+
+
+def _empty(row: np.ndarray) -> bool:
+    """Whether a bool mask or a class list selects no class."""
+    return not row.any() if row.dtype == bool else row.size == 0
 
 
 def _p(rule: Rule) -> str | None:

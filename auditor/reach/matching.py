@@ -8,11 +8,12 @@ turns disagreement between the two into an ``unknown`` verdict, never into ``all
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from auditor.policy.ir import PORT_PROTOCOLS, EntityMatch, IPNetwork, PortRange, Rule
+from auditor.policy.labels import LabelTable
 from auditor.policy.selectors import Selector, always_true
 from auditor.reach.classes import NO_ADDRESS, AddressClasses, ClassTable
 from auditor.reach.ports import PortSpace, canonical_protocol
@@ -23,6 +24,12 @@ _INHERITED_NAME_KEYS = frozenset({"pcns.kubernetes.io/metadata.name", "pcns.proj
                                   "pcsa.projectcalico.org/name"})
 
 Mask = tuple[np.ndarray, np.ndarray]
+_NARROW_FRACTION = 16  # as peer groups' narrow sides: candidates are at most classes / 16
+
+
+def _at(values: np.ndarray, at: np.ndarray | None) -> np.ndarray:
+    """``values`` at the classes ``at`` (all of them when None)."""
+    return values if at is None else values[at]
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,19 @@ class Matcher:
         self._net_cache: dict[tuple[IPNetwork, ...], Mask] = {}
         self._named_cache: dict[NamedPortSpec, np.ndarray] = {}
         self._named_code_cache: dict[NamedPortSpec, np.ndarray] = {}
+        self._named_flat: tuple[list[tuple[str, str, int]], np.ndarray, np.ndarray] | None = None
         # Entities selectors can match: pods (WEPs) and network sets (CAL-8, CAL-41).
         self.is_entity = classes.is_pod | classes.is_netset
         self._ones = np.ones(classes.n, dtype=bool)
         self._label_cache: dict[Selector, Mask] = {}
+        self.ns_code = {ns: i for i, ns in enumerate(classes.namespaces)}
+        self._ns_members: list[np.ndarray] | None = None
+        self._ns_table: LabelTable | None = None  # one row per namespace
+        self._ns_firsts: np.ndarray | None = None
+        self._ns_sizes = np.zeros(0, dtype=np.int64)  # classes per namespace (with _ns_members)
+        self._ns_sel_cache: dict[Selector, np.ndarray] = {}
+        self._support_cache: dict[tuple[str, Selector], np.ndarray | None] = {}
+        self._narrow = classes.n // _NARROW_FRACTION  # a side this narrow is kept as class indices
 
     # -- selectors -----------------------------------------------------------------------
     def _sel(self, table: str, sel: Selector) -> np.ndarray:
@@ -75,15 +91,96 @@ class Matcher:
         hit = self._label_cache[sel] = (m & ~unknown, m | unknown)
         return hit
 
-    def namespace_selector(self, sel: Selector) -> Mask:
+    def namespace_selector(self, sel: Selector, at: np.ndarray | None = None) -> Mask:
         """Namespace labels are unknown for namespaces missing from the input, unless the
-        selector only names the namespace (kubernetes.io/metadata.name is immutable)."""
-        has_ns = self.c.namespace_code >= 0
-        m = self._sel("namespace_labels", sel) & has_ns
+        selector only names the namespace (kubernetes.io/metadata.name is immutable).
+        ``at``: the masks at these classes only (ascending indices)."""
+        c = self.c
+        code = _at(c.namespace_code, at)
+        has_ns = code >= 0
+        m = self._by_namespace(sel)[code]  # code -1 (no namespace) reads the trailing False
         if sel.label_keys() <= _NAME_KEYS:
             return m, m
-        unknown = self.c.namespace_unknown & has_ns
+        unknown = _at(c.namespace_unknown, at) & has_ns
         return m & ~unknown, m | unknown
+
+    def _by_namespace(self, sel: Selector) -> np.ndarray:
+        """(namespaces + 1,) ``sel`` on each namespace's labels, then False. A class's namespace
+        labels are its namespace's, so this is the selector on every class at a 17th of the
+        work and memory (thousands of distinct namespace selectors at scale)."""
+        hit = self._ns_sel_cache.get(sel)
+        if hit is None:
+            if self._ns_table is None:
+                firsts, t = self._firsts(), self.c.namespace_labels
+                self._ns_table = LabelTable(n=firsts.size, columns={k: v[firsts] for k, v in t.columns.items()},
+                                            vocab=t.vocab)
+            hit = self._ns_sel_cache[sel] = np.append(sel.mask(self._ns_table), False)
+        return hit
+
+    # -- candidates: where a side can match at all ---------------------------------------
+    def namespace_members(self, namespace: str | None) -> np.ndarray:
+        """The classes of ``namespace`` (ascending); none for an unknown name."""
+        k = self.ns_code.get(namespace, -1) if namespace is not None else -1
+        return self._members()[k] if k >= 0 else np.zeros(0, dtype=np.int32)
+
+    def _firsts(self) -> np.ndarray:
+        """The first class of each namespace (every namespace has one)."""
+        if self._ns_firsts is None:
+            self._ns_firsts = np.array([m[0] for m in self._members()], dtype=np.int64)
+        return self._ns_firsts
+
+    def _members(self) -> list[np.ndarray]:
+        """The classes of each namespace (ascending), by namespace code."""
+        if self._ns_members is None:
+            code = self.c.namespace_code
+            order = np.argsort(code, kind="stable").astype(np.int32)
+            bounds = np.searchsorted(code[order], np.arange(len(self.c.namespaces) + 1))
+            self._ns_members = [order[bounds[i]:bounds[i + 1]] for i in range(len(self.c.namespaces))]
+            self._ns_sizes = np.diff(bounds)
+        return self._ns_members
+
+    def _support(self, table: str, sel: Selector) -> np.ndarray | None:
+        """The classes a pod or namespace selector possibly matches (ascending), when few."""
+        key = (table, sel)
+        if key not in self._support_cache:
+            if table == "labels":
+                idx = np.flatnonzero(self.labels_selector(sel)[1])
+                self._support_cache[key] = idx.astype(np.int32) if idx.size <= self._narrow else None
+            else:
+                self._support_cache[key] = self._namespace_support(sel)
+        return self._support_cache[key]
+
+    def _namespace_support(self, sel: Selector) -> np.ndarray | None:
+        """``flatnonzero(namespace_selector(sel)[1])`` from the namespaces (a class's namespace
+        labels and whether they are unknown are its namespace's), when it is narrow."""
+        members = self._members()
+        chosen = self._by_namespace(sel)[:-1]
+        if not sel.label_keys() <= _NAME_KEYS:
+            chosen = chosen | self.c.namespace_unknown[self._firsts()]
+        if int(self._ns_sizes[chosen].sum()) > self._narrow:
+            return None
+        picked = [members[k] for k in np.flatnonzero(chosen)]
+        return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int32)
+
+    def _candidates(self, em: EntityMatch) -> np.ndarray | None:
+        """A few classes (ascending) outside which the side's entity part matches nothing, not
+        even possibly; None when there is no such small set (then every class is evaluated)."""
+        scope = em.scope_namespace is not None and (em.entity_scoped or em.not_selector is not None)
+        if not (em.pods_only or em.entity_scoped or scope):
+            return None
+        found: list[np.ndarray] = []
+        if em.namespace_selector is not None:
+            hit = self._support("namespace_labels", em.namespace_selector)
+            if hit is not None:
+                found.append(hit)
+        elif not em.global_only and scope:
+            found.append(self.namespace_members(em.scope_namespace))
+        if em.selector is not None:
+            hit = self._support("labels", em.selector)
+            if hit is not None:
+                found.append(hit)
+        found = [f for f in found if f.size <= self._narrow]
+        return min(found, key=len) if found else None
 
     # -- addresses -------------------------------------------------------------------------
     def nets(self, nets: tuple[IPNetwork, ...]) -> Mask:
@@ -114,68 +211,97 @@ class Matcher:
             hit = self._side(em)
             if cache:
                 self._side_cache[em] = hit
-        return hit
+        return hit  # type: ignore[return-value]
 
-    def _side(self, em: EntityMatch) -> Mask:
+    @staticmethod
+    def mask_key(em: EntityMatch) -> EntityMatch:
+        """``em`` without what ``side`` does not read: ports, and the policy's namespace where a
+        namespace selector or ``global()`` overrides it. Sides that differ only there (one
+        peer per port list, the same namespaceSelector in many namespaces) match alike."""
+        keep_scope = em.namespace_selector is None and not em.global_only
+        if not (em.pods_only or em.entity_scoped):
+            keep_scope = True  # the scope alone decides whether the entity part applies
+        return replace(em, ports=None, not_ports=(), scope_namespace=em.scope_namespace if keep_scope else None)
+
+    def side_rows(self, em: EntityMatch) -> Mask:
+        """``side`` as the ascending class indices matched (definite, possible) when a few
+        candidate classes bound it, evaluated on those only; else as bool masks. Most sides are
+        a pod selector in one namespace: evaluating them on every class was the set-up cost."""
+        at = self._candidates(em)
+        if at is not None:
+            hit = self._side(em, at)
+            if hit is not None:
+                return at[hit[0]], at[hit[1]]
+        return self._side(em)  # type: ignore[return-value]
+
+    def _side(self, em: EntityMatch, at: np.ndarray | None = None) -> Mask | None:
         """CAL-25..32: selector, namespace scope and service accounts pick *entities*; a rule
         matches the IPs of those entities, so a network set also brings in every class whose
-        address lies inside its CIDRs (CAL-29, CAL-41); then notSelector and nets."""
-        d = self._ones.copy()
-        p = self._ones.copy()
+        address lies inside its CIDRs (CAL-29, CAL-41); then notSelector and nets.
+
+        ``at``: evaluated at these classes only, which the caller knows bound the entity part;
+        None when a network set is among them (its addresses may reach further)."""
         c = self.c
+        n = c.n if at is None else at.size
+        d = np.ones(n, dtype=bool)
+        p = np.ones(n, dtype=bool)
         scope = em.scope_namespace is not None and (em.entity_scoped or em.not_selector is not None)
         if em.pods_only or em.entity_scoped or scope:
-            base = c.is_pod if em.pods_only else self.is_entity
+            base = _at(c.is_pod if em.pods_only else self.is_entity, at)
             ed, ep = base.copy(), base.copy()
             if em.selector is not None:
                 sd, sp = self.labels_selector(em.selector)
-                ed &= sd
-                ep &= sp
+                ed &= _at(sd, at)
+                ep &= _at(sp, at)
             if em.namespace_selector is not None:
-                nd, np_ = self.namespace_selector(em.namespace_selector)
+                nd, np_ = self.namespace_selector(em.namespace_selector, at)
                 ed &= nd
                 ep &= np_
             elif em.global_only:
-                m = c.namespace_code < 0
+                m = _at(c.namespace_code, at) < 0
                 ed &= m
                 ep &= m
             elif scope:
-                code = c.namespaces.index(em.scope_namespace) if em.scope_namespace in c.namespaces else -2
-                m = c.namespace_code == code
+                m = _at(c.namespace_code, at) == self.ns_code.get(em.scope_namespace, -2)
                 ed &= m
                 ep &= m
             if em.service_account_names is not None:
                 names = em.service_account_names
+                accounts = c.service_account if at is None else [c.service_account[i] for i in at]
                 # CAL-7: a names match tests projectcalico.org/serviceaccount, absent for names of 63+ chars.
-                m = np.array([sa is not None and sa in names and len(sa) < 63 for sa in c.service_account],
-                             dtype=bool) & c.is_pod
+                m = np.array([sa is not None and sa in names and len(sa) < 63 for sa in accounts],
+                             dtype=bool) & _at(c.is_pod, at)
                 ed &= m
                 ep &= m
             if em.service_account_selector is not None and not always_true(em.service_account_selector):
                 # CAL-1: a selector true on every label set holds whatever the account's labels
-                m = self._sel("sa_labels", em.service_account_selector) & c.is_pod
-                ed &= m & ~c.sa_unknown
-                ep &= m | (c.sa_unknown & c.is_pod)
+                is_pod, sa_unknown = _at(c.is_pod, at), _at(c.sa_unknown, at)
+                m = _at(self._sel("sa_labels", em.service_account_selector), at) & is_pod
+                ed &= m & ~sa_unknown
+                ep &= m | (sa_unknown & is_pod)
             if not em.pods_only:
-                ed, ep = self._by_address(ed, ep)
+                if at is not None and (ep & _at(c.is_netset, at)).any():
+                    return None
+                if at is None:
+                    ed, ep = self._by_address(ed, ep)
             d &= ed
             p &= ep
         if em.pods_excluded:  # ADM-7: node / domain peers are never pod-network pods
-            d &= ~c.is_pod
-            p &= ~c.is_pod
+            d &= ~_at(c.is_pod, at)
+            p &= ~_at(c.is_pod, at)
         if em.not_selector is not None:
             sd, sp = self.labels_selector(em.not_selector)
             nd, np_ = self._by_address(sd & self.is_entity, sp & self.is_entity)
-            d &= ~np_
-            p &= ~nd
+            d &= ~_at(np_, at)
+            p &= ~_at(nd, at)
         if em.nets:
             nd, np_ = self.nets(em.nets)
-            d &= nd
-            p &= np_
+            d &= _at(nd, at)
+            p &= _at(np_, at)
         if em.not_nets:
             nd, np_ = self.nets(em.not_nets)
-            d &= ~np_
-            p &= ~nd
+            d &= ~_at(np_, at)
+            p &= ~_at(nd, at)
         return d, p
 
     def _by_address(self, ed: np.ndarray, ep: np.ndarray) -> Mask:
@@ -218,14 +344,31 @@ class Matcher:
             return hit
         out = np.zeros((self.c.n, len(self.ports)), dtype=bool)
         wanted = set(spec.names)
-        for cls, named in enumerate(self.c.named_ports):
-            for name, proto, number in named:
-                if name in wanted and (spec.protocol is None or spec.protocol == proto):
-                    idx = self.ports.index_of(proto, number)
-                    if idx is not None:
-                        out[cls, idx] = True
+        triples, owner, which = self._named_entries()
+        atom = np.full(len(triples) + 1, -1, dtype=np.int64)  # per distinct (name, protocol, number)
+        for t, (name, proto, number) in enumerate(triples):
+            if name in wanted and (spec.protocol is None or spec.protocol == proto):
+                idx = self.ports.index_of(proto, number)
+                if idx is not None:
+                    atom[t] = idx
+        hit = atom[which] >= 0
+        out[owner[hit], atom[which][hit]] = True
         self._named_cache[spec] = out
         return out
+
+    def _named_entries(self) -> tuple[list[tuple[str, str, int]], np.ndarray, np.ndarray]:
+        """Every class's named ports once: the distinct (name, protocol, number) triples, and per
+        entry its class and triple, so a spec costs a pass over the triples, not the classes."""
+        if self._named_flat is None:
+            index: dict[tuple[str, str, int], int] = {}
+            owner: list[int] = []
+            which: list[int] = []
+            for cls, named in enumerate(self.c.named_ports):
+                for triple in named:
+                    owner.append(cls)
+                    which.append(index.setdefault(tuple(triple), len(index)))  # type: ignore[arg-type]
+            self._named_flat = (list(index), np.array(owner, dtype=np.int64), np.array(which, dtype=np.int64))
+        return self._named_flat
 
     def named_code(self, spec: NamedPortSpec) -> np.ndarray:
         """A small int per class identifying its resolution of ``spec`` (for grouping)."""

@@ -54,10 +54,16 @@ class PeerPartitions:
         """Classes side ``side`` possibly or certainly matches (ascending), or None when it
         matches too many of them to be worth keeping as a list."""
         if side not in self._support:
-            d, p = self.sides_def.column(side), self.sides_pos.column(side)
-            idx = np.flatnonzero(d | p)
+            sd, sp = self.sides_def.sparse.get(side), self.sides_pos.sparse.get(side)
+            if sd is not None and sp is not None:  # kept as class lists: no pass over every class
+                idx = np.union1d(sd, sp)
+                certain = np.array_equal(sd, sp)
+            else:
+                d, p = self.sides_def.column(side), self.sides_pos.column(side)
+                idx = np.flatnonzero(d | p)
+                certain = np.array_equal(d, p)
             self._support[side] = idx.astype(np.int32) if idx.size <= self.n // _NARROW_FRACTION else None
-            self._certain[side] = bool(np.array_equal(d, p))
+            self._certain[side] = bool(certain)
         return self._support[side]
 
     def _possible(self, ids: tuple[int, ...] | list[int]) -> np.ndarray:
