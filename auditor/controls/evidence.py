@@ -88,18 +88,22 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
 
 BLOCK_ROWS: int | None = None  # forced source rows per block of the workload matrix (tests); None: the budget's
 EVIDENCE_PAIR_BYTES = 64  # peak bytes per pair of a block: the matrix (``DENSE_PAIR_BYTES``) and the masks read off it
+# a block has at least this many pairs (64 MB) even when the budget is spent: thousands of
+# blocks of a row or two would each pay the per-block costs that walk every destination
+MIN_BLOCK_PAIRS = 1 << 20
 
 
 def block_rows(analysis: Analysis, n: int, budget: int | None, forced: int | None = None) -> int:
     """Source rows per block of the n × n workload matrix: half the memory left under ``budget``
     (``DEFAULT_BLOCK_BYTES`` without one) at ``EVIDENCE_PAIR_BYTES`` a pair, so a matrix that
-    fits stays one block (no extra ``pairs`` calls); said on stderr when there is a budget."""
+    fits stays one block (no extra ``pairs`` calls), and at least ``MIN_BLOCK_PAIRS`` pairs; said
+    on stderr when there is a budget and more than one block."""
     from auditor.reach.budget import DEFAULT_BLOCK_BYTES, plan_blocks, rss_bytes
 
     if forced is None:
         in_use = rss_bytes()
         room = DEFAULT_BLOCK_BYTES if budget is None else max(0, budget - in_use) // 2
-        forced = room // max(1, n * EVIDENCE_PAIR_BYTES)
+        forced = max(room // max(1, n * EVIDENCE_PAIR_BYTES), MIN_BLOCK_PAIRS // max(1, n))
     plan = plan_blocks(n, n, len(analysis.ports), budget, rows=forced)
     if budget is not None and plan.blocks > 1:
         import click

@@ -96,7 +96,8 @@ def test_forced_blocks_never_ask_for_the_whole_matrix(tmp_path: Path, monkeypatc
 
 
 def test_the_block_size_comes_from_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A matrix that fits is one block (no extra ``pairs`` calls); a tight budget cuts it."""
+    """A matrix that fits is one block (no extra ``pairs`` calls); a tight budget cuts it, down to
+    ``MIN_BLOCK_PAIRS`` a block."""
     from auditor.reach import budget
 
     class A:
@@ -107,3 +108,5 @@ def test_the_block_size_comes_from_the_budget(monkeypatch: pytest.MonkeyPatch) -
     rows = evidence.block_rows(A(), 30_000, 2 << 30)  # type: ignore[arg-type]
     assert 1 <= rows < 30_000 and rows * 30_000 * evidence.EVIDENCE_PAIR_BYTES <= 1 << 29
     assert evidence.block_rows(A(), 30_000, 2 << 30, forced=3) == 3  # type: ignore[arg-type]
+    monkeypatch.setattr(budget, "rss_bytes", lambda: 3 << 30)  # over the budget: blocks of MIN_BLOCK_PAIRS
+    assert evidence.block_rows(A(), 30_000, 2 << 30) == evidence.MIN_BLOCK_PAIRS // 30_000  # type: ignore[arg-type]
