@@ -447,6 +447,28 @@ class _Records:
                           for f in fields(_Records)))
 
 
+Denied = tuple[tuple[int, int, str], tuple[str, set[str]]]  # (src, dst, ports), (decided_by, controls)
+
+
+def _citations(findings: Sequence[Finding], index: dict[str, int], n: int, several: bool
+               ) -> tuple[dict[str, np.ndarray], list[Denied]]:
+    """The pairs the findings cite (every violation and unknown flow, listed or not) per control,
+    as sorted flat cells (never an n × n mask), and the required flows found denied."""
+    flats: dict[str, list[np.ndarray]] = {}
+    denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
+    for f in findings:
+        name = control_name(f, several)
+        for t in (f.all_violations, f.all_unknown):
+            si, di = _ends(t, index)
+            ok = si >= 0
+            flats.setdefault(name, []).append(si[ok] * n + di[ok])
+            is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)[t.template]
+            for k in np.flatnonzero(is_denied & ok).tolist():  # required flows found denied: a handful
+                v = t.row(k)
+                denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
+    return {name: _sorted_cells(f) for name, f in flats.items()}, list(denied.items())
+
+
 class _FlowStream:
     """``flows`` of the result, block by block of source rows: every zone-crossing flow (allowed
     or unknown on some port) and every flow a control cites. Counts cover every block; the
@@ -467,20 +489,7 @@ class _FlowStream:
             codes: dict[tuple[str, ...], int] = {}
             self.codes.append((np.array([codes.setdefault(z, len(codes)) for z in zones], dtype=np.int64),
                                np.array([bool(z) for z in zones], dtype=bool)))
-        # pairs the findings cite (every violation and unknown flow, listed or not), per control
-        flats: dict[str, list[np.ndarray]] = {}
-        denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
-        for f in findings:
-            name = control_name(f, several)
-            for t in (f.all_violations, f.all_unknown):
-                si, di = _ends(t, index)
-                ok = si >= 0
-                flats.setdefault(name, []).append(si[ok] * n + di[ok])
-                is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)[t.template]
-                for k in np.flatnonzero(is_denied & ok).tolist():  # required flows found denied: a handful
-                    v = t.row(k)
-                    denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
-        self.cited = {name: _sorted_cells(f) for name, f in flats.items()}
+        self.cited, self.denied = _citations(findings, index, n, several)
         self.any_cited = _sorted_cells(list(self.cited.values()))
         # controls whose scope covers a pair: (name, [(source mask, destination mask)...]) in pack order
         self.scopes = [(control_name((pack.id, c.id), several), _scope_masks(zi, c, index, n, is_ext))
@@ -490,7 +499,6 @@ class _FlowStream:
         names = [e.name for e in ents]
         self.rank = np.empty(n, dtype=np.int64)
         self.rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(n)
-        self.denied = list(denied.items())
         d_ports = np.array([k[2] for k, _ in self.denied], dtype=object)
         d_sub = np.unique(d_ports, return_inverse=True)[1].reshape(-1) if self.denied else np.zeros(0, np.int64)
         d_i = np.array([k[0] for k, _ in self.denied], dtype=np.int64)
