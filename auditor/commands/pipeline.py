@@ -273,6 +273,7 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
                  evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
     the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
+    budget = budget if budget is not None else memory_budget(os.environ.get(MEMORY_ENV))
     analysis = analyse(loaded.snapshot, options, budget=budget)
     result = None
     if setup.packs:
@@ -280,7 +281,8 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
 
         with kept_until_exit():
             result = run_audit(analysis, list(setup.packs), zone_map=setup.zone_map, waivers=setup.waivers,
-                               as_of=setup.day, max_evidence=max_evidence, evidence_flows=evidence_flows)
+                               as_of=setup.day, max_evidence=max_evidence, evidence_flows=evidence_flows,
+                               budget=budget)
     return Audited(analysis=analysis, result=result, texts=loaded.texts)
 
 

@@ -20,6 +20,7 @@ Every list is sorted, so the same inputs give the same bytes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -44,10 +45,14 @@ FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "ver
 
 
 def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
-                   findings: Sequence[Finding], max_evidence: int = 0, flows: bool = True) -> dict[str, Any]:
+                   findings: Sequence[Finding], max_evidence: int = 0, flows: bool = True, *,
+                   budget: int | None = None, rows: int | None = None) -> dict[str, Any]:
     """The extra top-level keys of the audit result (see the module docstring); ``max_evidence``
     caps the flows listed (0: all), their counts stay exact. ``flows=False`` leaves out the
-    zone matrix and the flow list (the workload × workload matrix): the CI gate needs neither."""
+    zone matrix and the flow list (the workload × workload matrix): the CI gate needs neither.
+    The workload matrix is read in blocks of source rows sized from ``budget`` (bytes; None:
+    ``DEFAULT_BLOCK_BYTES`` a block), so it is never held whole when it does not fit; ``rows``
+    (or ``BLOCK_ROWS``) forces the block size. The result is the same for every block size."""
     ents = list(analysis.entities("workload"))
     several = len(packs) > 1
     zones_of = [[zi.zones_of(e.name) for e in ents] for zi in zone_indexes]
@@ -61,15 +66,50 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
     }
     if not flows:
         return evidence
-    pm = analysis.pairs("workload", ents, ents)
+    step = block_rows(analysis, len(ents), budget, rows if rows is not None else BLOCK_ROWS)
+    matrices = [_ZoneMatrix(analysis, ents, pack, zones) for pack, zones in zip(packs, zones_of, strict=True)]
+    stream = _FlowStream(analysis, ents, packs, zone_indexes, zones_of, findings, several, max_evidence)
+    whole: PairMatrix | None = None
+    lo = 0
+    for pm in analysis.pair_blocks("workload", ents, ents, rows=step):
+        for m in matrices:
+            m.add(pm, lo)
+        stream.add(pm, lo)
+        if step >= len(ents):  # one block: the kept flows' evidence is read from it directly
+            whole = pm
+        lo += len(pm.src)
+        del pm  # the next block is computed while the loop variable still holds this one
     return {
         **evidence,
-        "zones_matrix": {
-            pack.id: _matrix(analysis, pm, ents, pack, zi, zones)
-            for pack, zi, zones in zip(packs, zone_indexes, zones_of, strict=True)
-        },
-        "flows": _flows(analysis, pm, ents, packs, zone_indexes, zones_of, findings, several, max_evidence),
+        "zones_matrix": {pack.id: m.result() for pack, m in zip(packs, matrices, strict=True)},
+        "flows": stream.result(whole, step),
     }
+
+
+BLOCK_ROWS: int | None = None  # forced source rows per block of the workload matrix (tests); None: the budget's
+EVIDENCE_PAIR_BYTES = 64  # peak bytes per pair of a block: the matrix (``DENSE_PAIR_BYTES``) and the masks read off it
+# a block has at least this many pairs (64 MB) even when the budget is spent: thousands of
+# blocks of a row or two would each pay the per-block costs that walk every destination
+MIN_BLOCK_PAIRS = 1 << 20
+
+
+def block_rows(analysis: Analysis, n: int, budget: int | None, forced: int | None = None) -> int:
+    """Source rows per block of the n × n workload matrix: half the memory left under ``budget``
+    (``DEFAULT_BLOCK_BYTES`` without one) at ``EVIDENCE_PAIR_BYTES`` a pair, so a matrix that
+    fits stays one block (no extra ``pairs`` calls), and at least ``MIN_BLOCK_PAIRS`` pairs; said
+    on stderr when there is a budget and more than one block."""
+    from auditor.reach.budget import DEFAULT_BLOCK_BYTES, plan_blocks, rss_bytes
+
+    if forced is None:
+        in_use = rss_bytes()
+        room = DEFAULT_BLOCK_BYTES if budget is None else max(0, budget - in_use) // 2
+        forced = max(room // max(1, n * EVIDENCE_PAIR_BYTES), MIN_BLOCK_PAIRS // max(1, n))
+    plan = plan_blocks(n, n, len(analysis.ports), budget, rows=forced)
+    if budget is not None and plan.blocks > 1:
+        import click
+
+        click.echo(f"evidence: workload matrix in {plan.blocks} block(s) of {plan.rows:,} × {n:,} pairs", err=True)
+    return plan.rows
 
 
 def control_name(f: Finding | tuple[str, str], several: bool) -> str:
@@ -248,58 +288,85 @@ def policy_list(analysis: Analysis) -> list[dict[str, Any]]:
 # -- zone matrix -----------------------------------------------------------------------------------
 
 
-def _matrix(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], pack: Pack, zi: ZoneIndex,
-            zones_of: Sequence[tuple[str, ...]]) -> dict[str, Any]:
+class _ZoneMatrix:
     """Zone × zone over definite members: allowed (every member pair on some port), partial,
-    unknown (none certainly allowed, some may be), denied, empty (a zone without members)."""
-    is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
-    single = single_pods(analysis, ents)
-    names = list(pack.zones)
-    members: dict[str, np.ndarray] = {z: np.array([k for k, zs in enumerate(zones_of) if z in zs], dtype=np.int64)
-                                      for z in names}
-    unzoned = np.array([k for k, zs in enumerate(zones_of) if not zs and not is_ext[k]], dtype=np.int64)
-    order = sorted(names, key=lambda z: (pack.zones[z].external, names.index(z)))
-    if unzoned.size:
-        order.append(UNZONED)
-        members[UNZONED] = unzoned
-    allow_rows = pm.verdict == ALLOW
-    unknown_rows = pm.verdict == UNKNOWN
-    row_allow = allow_rows.any(axis=1)
-    row_unknown = unknown_rows.any(axis=1)
-    cells = []
-    for a in order:
-        for b in order:
-            si, dj = members[a], members[b]
-            rows = pm.row[np.ix_(si, dj)] if si.size and dj.size else np.zeros((0, 0), np.int32)
-            keep = np.ones(rows.shape, dtype=bool)
-            if rows.size:
-                keep &= ~(is_ext[si][:, None] & is_ext[dj][None, :])
-                same = si[:, None] == dj[None, :]
-                keep &= ~(same & single[si][:, None])
-            live = rows[keep]
-            n = int(live.size)
-            n_allow = int(row_allow[live].sum()) if n else 0
-            n_unknown = int((~row_allow[live] & row_unknown[live]).sum()) if n else 0
-            uniq = np.unique(live) if n else np.zeros(0, np.int64)
-            ports = analysis.ports.summary(allow_rows[uniq].any(axis=0)) if n_allow else ""
-            unknown_ports = analysis.ports.summary(unknown_rows[uniq].any(axis=0)) if n and row_unknown[uniq].any() else ""
-            if n == 0:
-                status = "empty"
-            elif n_allow == n:
-                status = "allowed"
-            elif n_allow:
-                status = "partial"
-            elif n_unknown:
-                status = "unknown"
-            else:
-                status = "denied"
-            cells.append({"src": a, "dst": b, "status": status, "pairs": n, "allowed_pairs": n_allow,
-                          "unknown_pairs": n_unknown, "ports": ports, "unknown_ports": unknown_ports})
-    return {
-        "zones": [{"name": z, "members": int(members[z].size),
-                   "external": bool(z != UNZONED and pack.zones[z].external)} for z in order],
-        "cells": cells,
-    }
+    unknown (none certainly allowed, some may be), denied, empty (a zone without members).
+    Accumulated block by block: pair counts and the port atoms of the pairs' verdict rows (row
+    ids are per block, atom masks are not); the status is derived at the end."""
+
+    def __init__(self, analysis: Analysis, ents: Sequence[Entity], pack: Pack,
+                 zones_of: Sequence[tuple[str, ...]]) -> None:
+        self.analysis = analysis
+        self.is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
+        self.single = single_pods(analysis, ents)
+        names = list(pack.zones)
+        self.members: dict[str, np.ndarray] = {
+            z: np.array([k for k, zs in enumerate(zones_of) if z in zs], dtype=np.int64) for z in names}
+        unzoned = np.array([k for k, zs in enumerate(zones_of) if not zs and not self.is_ext[k]], dtype=np.int64)
+        self.order = sorted(names, key=lambda z: (pack.zones[z].external, names.index(z)))
+        if unzoned.size:
+            self.order.append(UNZONED)
+            self.members[UNZONED] = unzoned
+        self.external = {z: bool(z != UNZONED and pack.zones[z].external) for z in self.order}
+        z, atoms = len(self.order), len(analysis.ports)
+        self.counts = np.zeros((z, z, 3), dtype=np.int64)  # pairs, allowed pairs, unknown pairs
+        self.allow = np.zeros((z, z, atoms), dtype=bool)  # atoms allowed on some member pair
+        self.unknown = np.zeros((z, z, atoms), dtype=bool)  # atoms undecided on some member pair
+
+    def add(self, pm: PairMatrix, lo: int) -> None:
+        """Count the member pairs whose source is in this block (rows ``lo`` … of the matrix)."""
+        hi = lo + len(pm.src)
+        allow_rows = pm.verdict == ALLOW
+        unknown_rows = pm.verdict == UNKNOWN
+        row_allow = allow_rows.any(axis=1)
+        row_unknown = unknown_rows.any(axis=1)
+        for a_k, a in enumerate(self.order):
+            m = self.members[a]
+            si = m[np.searchsorted(m, lo):np.searchsorted(m, hi)]
+            if not si.size:
+                continue
+            for b_k, b in enumerate(self.order):
+                dj = self.members[b]
+                if not dj.size:
+                    continue
+                rows = pm.row[np.ix_(si - lo, dj)]
+                keep = ~(self.is_ext[si][:, None] & self.is_ext[dj][None, :])
+                keep &= ~((si[:, None] == dj[None, :]) & self.single[si][:, None])
+                live = rows[keep]
+                if not live.size:
+                    continue
+                allowed = row_allow[live]
+                self.counts[a_k, b_k] += (live.size, int(allowed.sum()), int((~allowed & row_unknown[live]).sum()))
+                uniq = np.unique(live)
+                self.allow[a_k, b_k] |= allow_rows[uniq].any(axis=0)
+                self.unknown[a_k, b_k] |= unknown_rows[uniq].any(axis=0)
+
+    def result(self) -> dict[str, Any]:
+        summary = self.analysis.ports.summary
+        cells = []
+        for a_k, a in enumerate(self.order):
+            for b_k, b in enumerate(self.order):
+                n, n_allow, n_unknown = (int(x) for x in self.counts[a_k, b_k])
+                unknown = self.unknown[a_k, b_k]
+                cells.append({"src": a, "dst": b, "status": _status(n, n_allow, n_unknown), "pairs": n,
+                              "allowed_pairs": n_allow, "unknown_pairs": n_unknown,
+                              "ports": summary(self.allow[a_k, b_k]) if n_allow else "",
+                              "unknown_ports": summary(unknown) if unknown.any() else ""})
+        return {
+            "zones": [{"name": z, "members": int(self.members[z].size), "external": self.external[z]}
+                      for z in self.order],
+            "cells": cells,
+        }
+
+
+def _status(n: int, n_allow: int, n_unknown: int) -> str:
+    if n == 0:
+        return "empty"
+    if n_allow == n:
+        return "allowed"
+    if n_allow:
+        return "partial"
+    return "unknown" if n_unknown else "denied"
 
 
 # -- flows -------------------------------------------------------------------------------------
@@ -338,80 +405,243 @@ def _ends(t: ViolationTable, index: dict[str, int]) -> tuple[np.ndarray, np.ndar
     return np.where(ok, si, -1), np.where(ok, di, -1)
 
 
-def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Sequence[Pack],
-           zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]],
-           findings: Sequence[Finding], several: bool, max_evidence: int = 0) -> dict[str, Any]:
-    """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "decided_by_detail": [[side...]...],
-    "rows": [[...]...]}``; a row's ``decided_by`` is an index into the ``decided_by`` list and its
-    structured form ``decided_by_detail`` (the same texts repeat across many thousands of flows).
-    Rows are sorted by source, destination, verdict and ports."""
-    n = len(ents)
-    index = {e.name: k for k, e in enumerate(ents)}
-    is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
-    crossing = np.zeros((n, n), dtype=bool)
-    for zones in zones_of:
-        codes: dict[tuple[str, ...], int] = {}
-        code = np.array([codes.setdefault(z, len(codes)) for z in zones], dtype=np.int64)
-        zoned = np.array([bool(z) for z in zones], dtype=bool)
-        crossing |= (code[:, None] != code[None, :]) & (zoned[:, None] | zoned[None, :])
 
-    # pairs the findings cite (every violation and unknown flow, listed or not), per control
-    cited: dict[str, list[np.ndarray]] = {}  # control → flat (src * n + dst) cell indices
+
+def _sorted_cells(flats: Sequence[np.ndarray]) -> np.ndarray:
+    """Flat cell indices (``src * n + dst``) as one sorted, distinct int64 array."""
+    return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in flats])) if flats else \
+        np.zeros(0, np.int64)
+
+
+def _member(sorted_cells: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """``np.isin(cells, sorted_cells)`` by binary search (``sorted_cells`` sorted, distinct)."""
+    if not sorted_cells.size:
+        return np.zeros(cells.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_cells, cells), sorted_cells.size - 1)
+    return sorted_cells[pos] == cells
+
+
+@dataclass
+class _Records:
+    """Flow records in columns: source, destination, verdict code (0 allowed, 1 denied, 2
+    unknown), sub-order (denied items' ports), controls pattern id, denied item (-1: none)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    v: np.ndarray
+    sub: np.ndarray
+    pattern: np.ndarray
+    item: np.ndarray
+
+    @classmethod
+    def empty(cls) -> _Records:
+        z = np.zeros(0, np.int64)
+        return cls(z, z, z, z, z, z)
+
+    def take(self, order: np.ndarray) -> _Records:
+        return _Records(*(getattr(self, f.name)[order] for f in fields(self)))
+
+    @staticmethod
+    def join(parts: Sequence[_Records]) -> _Records:
+        return _Records(*(np.concatenate([getattr(p, f.name) for p in parts]).astype(np.int64)
+                          for f in fields(_Records)))
+
+
+Denied = tuple[tuple[int, int, str], tuple[str, set[str]]]  # (src, dst, ports), (decided_by, controls)
+
+
+def _citations(findings: Sequence[Finding], index: dict[str, int], n: int, several: bool
+               ) -> tuple[dict[str, np.ndarray], list[Denied]]:
+    """The pairs the findings cite (every violation and unknown flow, listed or not) per control,
+    as sorted flat cells (never an n × n mask), and the required flows found denied."""
+    flats: dict[str, list[np.ndarray]] = {}
     denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
     for f in findings:
         name = control_name(f, several)
         for t in (f.all_violations, f.all_unknown):
             si, di = _ends(t, index)
             ok = si >= 0
-            cited.setdefault(name, []).append(si[ok] * n + di[ok])
+            flats.setdefault(name, []).append(si[ok] * n + di[ok])
             is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)[t.template]
             for k in np.flatnonzero(is_denied & ok).tolist():  # required flows found denied: a handful
                 v = t.row(k)
                 denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
-    cited_mask = np.zeros((n, n), dtype=bool)
-    for flats in cited.values():
-        for flat in flats:
-            cited_mask.flat[flat] = True
+    return {name: _sorted_cells(f) for name, f in flats.items()}, list(denied.items())
 
-    table = AllowedFlows(analysis, pm, ents, ents, keep=crossing | cited_mask)
-    allow_rows, unknown_rows = table.allow_rows, table.unknown_rows
-    ii, jj = table.ii, table.jj
 
-    # controls whose scope covers each pair or that cite it, as a bit pattern per flow; the names
-    # are in pack order, sorted when some control cites the pair
-    control_ids: list[str] = []
-    scope_bits: list[np.ndarray] = []
-    cell = ii * n + jj
-    any_cited = cited_mask[ii, jj]
-    for pack, zi in zip(packs, zone_indexes, strict=True):
-        for control in pack.controls:
-            masks = _scope_masks(zi, control, index, n, is_ext)
-            hit = np.zeros(ii.size, dtype=bool)
+class _FlowStream:
+    """``flows`` of the result, block by block of source rows: every zone-crossing flow (allowed
+    or unknown on some port) and every flow a control cites. Counts cover every block; the
+    records kept are the first ``max_evidence`` by (source, destination, verdict, ports) of a
+    bounded candidate set merged after each block; their deciding rules, assurance and requests
+    are computed at the end (they depend only on the pair's classes, not on the block)."""
+
+    def __init__(self, analysis: Analysis, ents: Sequence[Entity], packs: Sequence[Pack],
+                 zone_indexes: Sequence[ZoneIndex], zones_of: Sequence[Sequence[tuple[str, ...]]],
+                 findings: Sequence[Finding], several: bool, max_evidence: int) -> None:
+        self.analysis, self.ents, self.max_evidence = analysis, ents, max_evidence
+        self.zones_of = zones_of
+        n = self.n = len(ents)
+        index = {e.name: k for k, e in enumerate(ents)}
+        is_ext = np.array([e.kind == "external" for e in ents], dtype=bool)
+        self.codes: list[tuple[np.ndarray, np.ndarray]] = []  # per pack: zone-set code, zoned
+        for zones in zones_of:
+            codes: dict[tuple[str, ...], int] = {}
+            self.codes.append((np.array([codes.setdefault(z, len(codes)) for z in zones], dtype=np.int64),
+                               np.array([bool(z) for z in zones], dtype=bool)))
+        self.cited, self.denied = _citations(findings, index, n, several)
+        self.any_cited = _sorted_cells(list(self.cited.values()))
+        # controls whose scope covers a pair: (name, [(source mask, destination mask)...]) in pack order
+        self.scopes = [(control_name((pack.id, c.id), several), _scope_masks(zi, c, index, n, is_ext))
+                       for pack, zi in zip(packs, zone_indexes, strict=True) for c in pack.controls]
+        self.patterns: list[list[str]] = []
+        self.pattern_id: dict[bytes, int] = {}
+        names = [e.name for e in ents]
+        self.rank = np.empty(n, dtype=np.int64)
+        self.rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(n)
+        d_ports = np.array([k[2] for k, _ in self.denied], dtype=object)
+        d_sub = np.unique(d_ports, return_inverse=True)[1].reshape(-1) if self.denied else np.zeros(0, np.int64)
+        d_i = np.array([k[0] for k, _ in self.denied], dtype=np.int64)
+        d_j = np.array([k[1] for k, _ in self.denied], dtype=np.int64)
+        m = len(self.denied)
+        self.kept = self._cut(_Records(d_i, d_j, np.ones(m, np.int64), d_sub.astype(np.int64),
+                                       np.full(m, -1, np.int64), np.arange(m, dtype=np.int64)))
+        self.total = m
+        self.crossing = int(self._crossing(d_i, d_j).sum()) if m else 0
+
+    def _crossing(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Per pair (broadcastable positions): its ends are in different zones of some pack."""
+        out = np.zeros(np.broadcast_shapes(i.shape, j.shape), dtype=bool)
+        for code, zoned in self.codes:
+            out |= (code[i] != code[j]) & (zoned[i] | zoned[j])
+        return out
+
+    def _cut(self, rec: _Records) -> _Records:
+        """The records in flow order, the first ``max_evidence`` only (0: all)."""
+        order = np.lexsort((rec.sub, rec.v, self.rank[rec.j], self.rank[rec.i]))
+        if self.max_evidence:
+            order = order[: self.max_evidence]
+        return rec.take(order)
+
+    def add(self, pm: PairMatrix, lo: int) -> None:
+        """Count and keep the flows of one block (sources ``lo`` … ``lo + len(pm.src)``)."""
+        n, hi = self.n, lo + len(pm.src)
+        cited = self.any_cited[np.searchsorted(self.any_cited, lo * n):np.searchsorted(self.any_cited, hi * n)]
+        cited_mask = np.zeros((hi - lo, n), dtype=bool)
+        cited_mask.flat[cited - lo * n] = True
+        keep = self._crossing(np.arange(lo, hi)[:, None], np.arange(n)[None, :])
+        table = AllowedFlows(self.analysis, pm, pm.src, self.ents, keep=keep | cited_mask)
+        ii, jj = table.ii.astype(np.int64) + lo, table.jj.astype(np.int64)
+        pattern = self._patterns(ii, jj, cited_mask[table.ii, table.jj])
+        ka, ku = np.flatnonzero(table.has_allowed()), np.flatnonzero(table.has_unknown())
+        both = np.concatenate([ka, ku])
+        self.total += int(both.size)
+        self.crossing += int(keep[table.ii[both], table.jj[both]].sum())
+        new = _Records(ii[both], jj[both], np.r_[np.zeros(ka.size, np.int64), np.full(ku.size, 2, np.int64)],
+                       np.zeros(both.size, np.int64), pattern[both], np.full(both.size, -1, np.int64))
+        self.kept = self._cut(_Records.join([self.kept, new]))
+
+    def _patterns(self, ii: np.ndarray, jj: np.ndarray, any_cited: np.ndarray) -> np.ndarray:
+        """Per flow, the id of its controls: those whose scope covers the pair or that cite it,
+        in pack order, sorted when some control cites the pair."""
+        if not ii.size:
+            return np.zeros(0, np.int64)
+        cell = ii * self.n + jj
+        bits = np.zeros((ii.size, len(self.scopes) + 1), dtype=bool)
+        for c, (name, masks) in enumerate(self.scopes):
+            hit = bits[:, c]
             for s, d in masks:
                 hit |= s[ii] & d[jj]
-            name = control_name((pack.id, control.id), several)
-            if name in cited:
-                mine = np.zeros(n * n, dtype=bool)
-                for flat in cited[name]:
-                    mine[flat] = True
-                hit |= mine[cell]
-            control_ids.append(name)
-            scope_bits.append(hit)
-    patterns: list[list[str]]
-    if scope_bits and ii.size:
-        bits = np.stack([*scope_bits, any_cited], axis=1)
-        packed = np.packbits(bits, axis=1)
-        uniq, inv = np.unique(packed, axis=0, return_inverse=True)
-        unpacked = np.unpackbits(uniq, axis=1)[:, : len(control_ids) + 1].astype(bool)
-        patterns = []
-        for u in unpacked:
-            names_ = [control_ids[c] for c in np.flatnonzero(u[:-1])]
-            patterns.append(sorted(names_) if u[-1] else names_)
-        pattern_of = np.asarray(inv).reshape(-1)
-    else:
-        patterns = [[]]
-        pattern_of = np.zeros(ii.size, dtype=np.int64)
+            if name in self.cited:
+                hit |= _member(self.cited[name], cell)
+        bits[:, -1] = any_cited
+        uniq, inv = np.unique(np.packbits(bits, axis=1), axis=0, return_inverse=True)
+        ids = np.empty(uniq.shape[0], dtype=np.int64)
+        for u, row in enumerate(uniq):
+            key = row.tobytes()
+            got = self.pattern_id.get(key)
+            if got is None:
+                on = np.unpackbits(row)[: len(self.scopes) + 1].astype(bool)
+                names_ = [self.scopes[c][0] for c in np.flatnonzero(on[:-1])]
+                got = self.pattern_id[key] = len(self.patterns)
+                self.patterns.append(sorted(names_) if on[-1] else names_)
+            ids[u] = got
+        return ids[np.asarray(inv).reshape(-1)]
 
+    def result(self, whole: PairMatrix | None, rows: int) -> dict[str, Any]:
+        """Columnar: ``{"columns": FLOW_COLUMNS, "decided_by": [text...], "decided_by_detail":
+        [[side...]...], "rows": [[...]...]}``; a row's ``decided_by`` is an index into the
+        ``decided_by`` list and its structured form ``decided_by_detail`` (the same texts repeat
+        across many thousands of flows). Rows are sorted by source, destination, verdict and ports;
+        total/omitted/crossing count every flow, listed or not."""
+        rec = self.kept
+        facts = self._facts(rec, whole, rows)
+        records: list[tuple[Any, ...]] = []  # (verdict, ports, i, j, assurance, decided_by, controls, request)
+        for k, (i, j, v, d, p) in enumerate(zip(rec.i.tolist(), rec.j.tolist(), rec.v.tolist(), rec.item.tolist(),
+                                                rec.pattern.tolist(), strict=True)):
+            if d >= 0:
+                (_, _, port_text), (why_d, controls_d) = self.denied[d]
+                records.append(("denied", port_text, i, j, "", why_d, sorted(controls_d), ANY_REQUEST))
+            else:
+                port_text, assurance, why, request = facts[k]
+                records.append(("allowed" if v == 0 else "unknown", port_text, i, j, assurance, why,
+                                self.patterns[p], request))
+        texts = sorted({x[5] for x in records})
+        text_id = {t: k for k, t in enumerate(texts)}
+        names = [e.name for e in self.ents]
+        flat_zones: dict[int, list[str]] = {}
+
+        def zones(k: int) -> list[str]:
+            hit = flat_zones.get(k)
+            if hit is None:
+                hit = flat_zones[k] = sorted({z for code in self.zones_of for z in code[k]})
+            return hit
+
+        crossing = self._crossing(rec.i, rec.j).tolist()
+        out_rows = [
+            [names[i], names[j], zones(i), zones(j), port, request, verdict, assurance_, text_id[why_],
+             controls, bool(crossing[n])]
+            for n, (verdict, port, i, j, assurance_, why_, controls, request) in enumerate(records)
+        ]
+        return {"columns": list(FLOW_COLUMNS), "decided_by": [str(t) for t in texts],
+                "decided_by_detail": [detail_of(t) for t in texts],
+                "rows": out_rows, "total": self.total,
+                "omitted": self.total - len(out_rows), "crossing": self.crossing}
+
+    def _facts(self, rec: _Records, whole: PairMatrix | None, rows: int) -> dict[int, tuple[str, str, Any, str]]:
+        """Per kept allowed/unknown record (its position): ports text, assurance, deciding rules
+        and request, from ``whole`` (the one block) or from small matrices over just the kept
+        records' distinct sources × destinations, ``rows`` sources at a time."""
+        live = np.flatnonzero(rec.item < 0)
+        out: dict[int, tuple[str, str, Any, str]] = {}
+        if not live.size:
+            return out
+        if whole is not None:
+            _pair_facts(self.analysis, whole, rec.i[live], rec.j[live], rec.v[live], live, out)
+            return out
+        sources = np.unique(rec.i[live])
+        step = max(1, rows)  # sized for all n destinations: at most n here
+        for c in range(0, sources.size, step):
+            chunk = sources[c:c + step]
+            mine = live[np.isin(rec.i[live], chunk)]
+            dst = np.unique(rec.j[mine])
+            pm = self.analysis.pairs("workload", [self.ents[s] for s in chunk.tolist()],
+                                     [self.ents[d] for d in dst.tolist()])
+            _pair_facts(self.analysis, pm, np.searchsorted(chunk, rec.i[mine]), np.searchsorted(dst, rec.j[mine]),
+                        rec.v[mine], mine, out)
+            del pm
+        return out
+
+
+def _pair_facts(analysis: Analysis, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, vv: np.ndarray,
+                at: np.ndarray, out: dict[int, tuple[str, str, Any, str]]) -> None:
+    """``out[at[k]]`` = (ports, assurance, decided_by, request) of pair (ii[k], jj[k]) of ``pm``,
+    allowed (vv 0) or unknown (vv 2) record; deciding rules in one batch per verdict, in order."""
+    allow_rows = pm.verdict == ALLOW
+    unknown_rows = pm.verdict == UNKNOWN
+    rows = pm.row[ii, jj]
+    summary = analysis.ports.summary
+    a, u = np.flatnonzero(vv == 0), np.flatnonzero(vv == 2)
     assurance_of: dict[int, str] = {}
 
     def assurance(i: int, j: int, r: int) -> str:
@@ -421,75 +651,19 @@ def _flows(analysis: Analysis, pm: PairMatrix, ents: Sequence[Entity], packs: Se
             hit = assurance_of[r] = analysis.assurance(pm, i, j, np.flatnonzero(allow_rows[r])) or ASSURANCE_UNKNOWN
         return hit
 
-    rows = table.rows
-    has_allow = table.has_allowed()
-    has_unknown = table.has_unknown()
+    if a.size:
+        whys = analysis.decided_by_many(pm, ii[a], jj[a])
+        # With an Istio layer: the request classes each allowed pair admits ("any request" without
+        # an AuthorizationPolicy at the destination); without one, "*" (L3/L4 admits every request).
+        requests = [""] * a.size
+        if getattr(analysis, "l7_active", False):
+            from auditor.reach import rows as reach_rows
 
-    def ports(row: int, which: int) -> str:
-        return table.text(table.ports(row, which))
-
-    names = [e.name for e in ents]
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(n)
-    flat_zones = [sorted({z for zones in zones_of for z in zones[k]}) for k in range(n)]
-
-    # Every record (an allowed and/or an unknown one per pair, plus the required flows found
-    # denied), sorted by source, destination, verdict and ports; only the first max_evidence
-    # are written out (and only theirs get deciding rules, assurance and requests).
-    ka, ku = np.flatnonzero(has_allow), np.flatnonzero(has_unknown)
-    d_items = list(denied.items())
-    d_ports = np.array([k[2] for k, _ in d_items], dtype=object)
-    d_sub = np.unique(d_ports, return_inverse=True)[1].reshape(-1) if d_items else np.zeros(0, np.int64)
-    rec_k = np.concatenate([ka, ku, -1 - np.arange(len(d_items))]).astype(np.int64)  # < 0: denied item
-    rec_i = np.concatenate([ii[ka], ii[ku], np.array([k[0] for k, _ in d_items], dtype=np.int64)]).astype(np.int64)
-    rec_j = np.concatenate([jj[ka], jj[ku], np.array([k[1] for k, _ in d_items], dtype=np.int64)]).astype(np.int64)
-    rec_v = np.concatenate([np.zeros(ka.size), np.full(ku.size, 2), np.ones(len(d_items))]).astype(np.int64)
-    rec_sub = np.concatenate([np.zeros(ka.size + ku.size, np.int64), d_sub.astype(np.int64)])
-    order = np.lexsort((rec_sub, rec_v, rank[rec_j], rank[rec_i]))
-    total = int(order.size)
-    n_crossing = int(crossing[rec_i, rec_j].sum()) if total else 0
-    if max_evidence:
-        order = order[:max_evidence]
-    rec_k, rec_v = rec_k[order], rec_v[order]
-    sel_a = rec_k[rec_v == 0]
-    sel_u = rec_k[rec_v == 2]
-    why: dict[tuple[int, int], str] = {}
-    if sel_a.size:
-        why.update(zip(((int(k), 0) for k in sel_a), analysis.decided_by_many(pm, ii[sel_a], jj[sel_a]), strict=True))
-    if sel_u.size:
-        texts_u = analysis.decided_by_many(pm, ii[sel_u], jj[sel_u], [np.flatnonzero(unknown_rows[r]) for r in rows[sel_u]])
-        why.update(zip(((int(k), 2) for k in sel_u), texts_u, strict=True))
-    # With an Istio layer: the request classes each allowed pair admits ("any request" without
-    # an AuthorizationPolicy at the destination); without one, "*" (L3/L4 admits every request).
-    requests: dict[int, str] = {}
-    if getattr(analysis, "l7_active", False) and sel_a.size:
-        from auditor.reach import rows as reach_rows
-
-        requests = dict(zip(sel_a.tolist(), reach_rows._requests(analysis, pm, ii[sel_a], jj[sel_a]).tolist(),
-                            strict=True))
-    # (verdict, ports, i, j, assurance, decided_by, controls, request)
-    records: list[tuple[Any, ...]] = []
-    for k, v in zip(rec_k.tolist(), rec_v.tolist(), strict=True):
-        if k < 0:
-            (i, j, port_text_), (why_d, controls_d) = d_items[-1 - k]
-            records.append(("denied", port_text_, i, j, "", why_d, sorted(controls_d), ANY_REQUEST))
-            continue
-        i, j, r = int(ii[k]), int(jj[k]), int(rows[k])
-        controls = patterns[int(pattern_of[k])]
-        if v == 0:
-            records.append(("allowed", ports(r, ALLOW), i, j, assurance(i, j, r), why[(k, 0)], controls,
-                            requests.get(k) or ANY_REQUEST))
-        else:
-            records.append(("unknown", ports(r, UNKNOWN), i, j, ASSURANCE_UNKNOWN, why[(k, 2)], controls, ANY_REQUEST))
-    texts = sorted({x[5] for x in records})
-    text_id = {t: k for k, t in enumerate(texts)}
-    out_rows = [
-        [names[i], names[j], flat_zones[i], flat_zones[j], port, request, verdict, assurance_, text_id[why_],
-         controls, bool(crossing[i, j])]
-        for verdict, port, i, j, assurance_, why_, controls, request in records
-    ]
-    # total/omitted/crossing count every flow, listed or not (``rows`` are the first ones)
-    return {"columns": list(FLOW_COLUMNS), "decided_by": [str(t) for t in texts],
-            "decided_by_detail": [detail_of(t) for t in texts],
-            "rows": out_rows, "total": total,
-            "omitted": total - len(out_rows), "crossing": n_crossing}
+            requests = reach_rows._requests(analysis, pm, ii[a], jj[a]).tolist()
+        for k, why, request in zip(a.tolist(), whys, requests, strict=True):
+            i, j, r = int(ii[k]), int(jj[k]), int(rows[k])
+            out[int(at[k])] = (summary(allow_rows[r]), assurance(i, j, r), why, request or ANY_REQUEST)
+    if u.size:
+        whys = analysis.decided_by_many(pm, ii[u], jj[u], [np.flatnonzero(unknown_rows[r]) for r in rows[u]])
+        for k, why in zip(u.tolist(), whys, strict=True):
+            out[int(at[k])] = (summary(unknown_rows[int(rows[k])]), ASSURANCE_UNKNOWN, why, ANY_REQUEST)
