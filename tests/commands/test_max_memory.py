@@ -136,7 +136,7 @@ def test_sizes_and_plans() -> None:
             parse_size(bad)
     plan = plan_blocks(total=20_000, cols=20_000, n_atoms=34, budget=4 << 30, in_use=1 << 30)
     assert isinstance(plan, BlockPlan) and 1 <= plan.rows < 20_000
-    assert plan.rows * plan.cols * plan.per_pair <= (3 << 30) // 2  # half of what is left
+    assert plan.rows * plan.cols * plan.per_pair <= (3 << 30) // 3  # a third of what is left
     assert plan.blocks == -(-20_000 // plan.rows)
     assert plan_blocks(10, 10, 34, budget=1 << 40, in_use=0).rows == 10  # never more than there are
     assert plan_blocks(10, 10, 34, budget=1, in_use=5).rows == 1  # over the budget: one row at a time
