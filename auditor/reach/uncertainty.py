@@ -11,6 +11,7 @@ computed once per distinct (σ, group, atoms) and cached.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,18 +165,20 @@ class CauseFinder:
         return found
 
     def _ties(self, pids: Sequence[int], possible: dict[int, set[str]]) -> list[Cause]:
-        """CAL-18: policies of one tier with equal order that may decide the cell differently."""
+        """CAL-18: policies of one tier with equal order that may decide the cell differently.
+        Policies without an order tie too (they run last, in a version-specific order), as the
+        engine's walk groups them."""
         by: dict[tuple[str, float], list[int]] = {}
         for pi in pids:
             pol = self.e.policies[pi]
-            if pol.order is not None:
-                by.setdefault((pol.tier, pol.order), []).append(pi)
+            by.setdefault((pol.tier, math.inf if pol.order is None else pol.order), []).append(pi)
         out = []
         for (_, order), group in sorted(by.items(), key=lambda x: (x[0][0], x[0][1])):
             actions = set().union(*(possible[pi] - {"Log"} for pi in group))
             if len(group) > 1 and len(actions) > 1:
                 refs = ", ".join(self.e.policies[pi].ref for pi in group)
-                out.append(Cause("equal-order-tie", f"{refs} have order {order:g} and decide differently", refs))
+                have = "have no order" if order == math.inf else f"have order {order:g}"
+                out.append(Cause("equal-order-tie", f"{refs} {have} and decide differently", refs))
         return out
 
     # -- the Istio layer ----------------------------------------------------------------------------

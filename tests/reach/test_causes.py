@@ -358,3 +358,22 @@ def test_egress_port_name_in_a_cause_is_resolved_on_the_destination(tmp_path: Pa
     row = next(r for r in rows if r["src"].startswith("web") and r["dst"].startswith("data"))
     assert row["allowed"] == "unknown"
     assert "source-ports" in row["why_unknown"] and "front-out" in row["why_unknown"]
+
+
+def test_policies_without_order_that_decide_differently_name_the_tie(tmp_path: Path) -> None:
+    """CAL-18: Calico policies of one tier without an order tie as equal-order ones do (their
+    tie-break is version-specific): the engine makes the cell unknown, and its cause must say
+    so, never "unexplained" (found at 10k pods with 500 Calico policies in 4 tiers)."""
+    objs = [*BASE,
+            calico("data", "a", {"selector": "app == 'db'", "types": ["Ingress"], "ingress": [ALLOW_FRONT]}),
+            calico("data", "b", {"selector": "app == 'db'", "types": ["Ingress"], "ingress": [{"action": "Deny"}]})]
+    src = tmp_path / "cluster.yaml"
+    src.write_text(yaml.safe_dump_all(objs, sort_keys=False))
+    rows = list(csv.DictReader(io.StringIO(_run("reach", str(src), "--format", "csv"))))
+    row = next(r for r in rows if r["src"] == "web/front" and r["dst"] in DB_NAMES)
+    assert row["allowed"] == "unknown"
+    assert "equal-order-tie" in row["why_unknown"] and "no order" in row["why_unknown"]
+    assert "unexplained" not in row["why_unknown"]
+    text = _run("explain", str(src), "--from", "web/front", "--to", "data/db", "--port", "8080/TCP")
+    because = [ln for ln in text.splitlines() if ln.startswith("unknown because ")]
+    assert because and "equal-order-tie" in because[0]
