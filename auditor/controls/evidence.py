@@ -46,12 +46,12 @@ FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "ver
 
 def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
                    findings: Sequence[Finding], max_evidence: int = 0, flows: bool = True, *,
-                   budget: int | None = None, rows: int | None = None) -> dict[str, Any]:
+                   rows: int | None = None) -> dict[str, Any]:
     """The extra top-level keys of the audit result (see the module docstring); ``max_evidence``
     caps the flows listed (0: all), their counts stay exact. ``flows=False`` leaves out the
     zone matrix and the flow list (the workload × workload matrix): the CI gate needs neither.
-    The workload matrix is read in blocks of source rows sized from ``budget`` (bytes; None:
-    ``DEFAULT_BLOCK_BYTES`` a block), so it is never held whole when it does not fit; ``rows``
+    The workload matrix is read in blocks of source rows sized from the analysis's memory budget
+    (``--max-memory``; none: ``DEFAULT_BLOCK_BYTES`` a block), so it is never held whole when it does not fit; ``rows``
     (or ``BLOCK_ROWS``) forces the block size. The result is the same for every block size."""
     ents = list(analysis.entities("workload"))
     several = len(packs) > 1
@@ -66,7 +66,7 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
     }
     if not flows:
         return evidence
-    step = block_rows(analysis, len(ents), budget, rows if rows is not None else BLOCK_ROWS)
+    step = block_rows(analysis, len(ents), analysis.memory_budget, rows if rows is not None else BLOCK_ROWS)
     matrices = [_ZoneMatrix(analysis, ents, pack, zones) for pack, zones in zip(packs, zones_of, strict=True)]
     stream = _FlowStream(analysis, ents, packs, zone_indexes, zones_of, findings, several, max_evidence)
     whole: PairMatrix | None = None
@@ -98,11 +98,11 @@ def block_rows(analysis: Analysis, n: int, budget: int | None, forced: int | Non
     (``DEFAULT_BLOCK_BYTES`` without one) at ``EVIDENCE_PAIR_BYTES`` a pair, so a matrix that
     fits stays one block (no extra ``pairs`` calls), and at least ``MIN_BLOCK_PAIRS`` pairs; said
     on stderr when there is a budget and more than one block."""
-    from auditor.reach.budget import DEFAULT_BLOCK_BYTES, plan_blocks, rss_bytes
+    from auditor.reach.budget import DEFAULT_BLOCK_BYTES, plan_blocks, room_left
 
     if forced is None:
-        in_use = rss_bytes()
-        room = DEFAULT_BLOCK_BYTES if budget is None else max(0, budget - in_use) // 2
+        left = room_left(budget) if budget is not None else None
+        room = DEFAULT_BLOCK_BYTES if left is None else left // 2
         forced = max(room // max(1, n * EVIDENCE_PAIR_BYTES), MIN_BLOCK_PAIRS // max(1, n))
     plan = plan_blocks(n, n, len(analysis.ports), budget, rows=forced)
     if budget is not None and plan.blocks > 1:

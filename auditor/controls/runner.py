@@ -26,12 +26,11 @@ def run_audit(
     as_of: dt.date | None = None,
     max_evidence: int = 0,
     evidence_flows: bool = True,
-    budget: int | None = None,
 ) -> AuditResult:
     """``max_evidence``: violations and unknown flows listed per control, and flows listed in
     the evidence (0: all; ``auditor audit`` lists DEFAULT_MAX_EVIDENCE). Counts, verdicts and
-    waivers always cover everything; ``Finding.all_violations`` holds every violation.
-    ``budget``: the memory budget in bytes, which sizes the evidence's blocks of the workload matrix."""
+    waivers always cover everything; ``Finding.all_violations`` holds every violation. The
+    evidence's blocks of the workload matrix are sized from ``analysis.memory_budget``."""
     findings: list[Finding] = []
     zones: dict[str, Any] = {}
     contexts: list[Context] = []
@@ -50,7 +49,7 @@ def run_audit(
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
     evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
-                              flows=evidence_flows, budget=budget)
+                              flows=evidence_flows)
     exposures = [e for c in contexts for e in c.__dict__.get("_exposure", {}).values()]
     if exposures:  # a control judged exposure paths (EXP-1): they are evidence too
         from auditor.controls.assertions.exposure import exposure_evidence

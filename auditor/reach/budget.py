@@ -78,6 +78,17 @@ def release_free_memory() -> None:
         pass
 
 
+def room_left(budget: int | None, in_use: int | None = None) -> int | None:
+    """Memory this process may still take: what is left under ``budget`` (bytes), capped by what
+    the container or the kernel has (``available_bytes``); without a budget, the latter alone;
+    None when neither is known. Every block size of the pair matrices is cut from this."""
+    room = available_bytes()
+    if budget is not None:
+        left = max(0, budget - (rss_bytes() if in_use is None else in_use))
+        room = left if room is None else min(room, left)
+    return room
+
+
 DENSE_PAIR_BYTES = 40  # peak bytes per cell of a pair matrix computed whole (int64 keys, temporaries, ids)
 
 
@@ -131,7 +142,7 @@ def plan_blocks(total: int, cols: int, n_atoms: int, budget: int | None, in_use:
     in_use = rss_bytes() if in_use is None else in_use
     per_pair = pair_cost(n_atoms) * max(1, rows_per_pair)
     if rows is None:
-        room = DEFAULT_BLOCK_BYTES if budget is None else max(0, budget - in_use) // 3
+        room = DEFAULT_BLOCK_BYTES if budget is None else (room_left(budget, in_use) or 0) // 3
         rows = room // max(1, cols * per_pair)
     rows = max(1, min(int(rows), max(1, total)))
     return BlockPlan(rows=rows, total=total, cols=cols, budget=budget, in_use=in_use, per_pair=per_pair)
@@ -144,6 +155,5 @@ MIN_CELLS, MAX_CELLS = 16, 16_000_000
 def class_cells(budget: int, in_use: int | None = None) -> int:
     """Class pairs per chunk inside ``Analysis.pairs``: a quarter of the room left under the
     budget (the row block and its rows take the rest), within [MIN_CELLS, MAX_CELLS]."""
-    in_use = rss_bytes() if in_use is None else in_use
-    room = max(0, budget - in_use) // 4
+    room = (room_left(budget, in_use) or 0) // 4
     return int(min(MAX_CELLS, max(MIN_CELLS, room // CLASS_PAIR_COST)))

@@ -81,13 +81,9 @@ class Context:
         fits, computed whole and cached for the controls judging the same or fewer units)."""
         if forced_block_cells is not None:
             return max(1, forced_block_cells // max(1, n_t))
-        from auditor.reach.budget import DENSE_PAIR_BYTES, available_bytes, rss_bytes
+        from auditor.reach.budget import DENSE_PAIR_BYTES, room_left
 
-        room = available_bytes()
-        budget = self.analysis.memory_budget
-        if budget is not None:
-            left = max(0, budget - rss_bytes())
-            room = left if room is None else min(room, left)
+        room = room_left(self.analysis.memory_budget)
         if room is None:
             room = 2 << 30
         if n_s * n_t * DENSE_PAIR_BYTES <= room // 2:
