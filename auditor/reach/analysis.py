@@ -448,11 +448,9 @@ class Analysis:
         for k in range(0, len(src), step):
             yield self.pairs(by, src[k:k + step], dst, request)
 
-    def single_class_codes_fit(self, l7: Any = False, hbone: Any = False) -> bool:
-        """Whether ``_single_class_rows`` can code a cell's (egress, ingress, Istio, ambient)
-        groups in 62 bits (``l7``/``hbone``: as ``pairs`` passes them; default: this analysis's)."""
-        l7 = self.l7_bits(None) if l7 is False else l7
-        hbone = self.hbone_bits() if hbone is False else hbone
+    def single_class_codes_fit(self, l7: Any, hbone: Any) -> bool:
+        """Whether ``combo_codes`` can code a cell's (egress, ingress, Istio, ambient) groups in
+        62 bits (``l7``/``hbone``: as ``pairs`` passes them)."""
         n_ge, n_gi = self.egress.verdict.shape[0], self.ingress.verdict.shape[0]
         n_gl = l7[0].verdict.shape[0] if l7 is not None else 1
         n_amb = 2 if hbone is not None else 1

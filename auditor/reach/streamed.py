@@ -50,7 +50,7 @@ class StreamedPairs:
             return None
         if not (np.array_equal(s_ent, np.arange(len(src))) and np.array_equal(t_ent, np.arange(len(dst)))):
             return None
-        if not analysis.single_class_codes_fit():
+        if not analysis.single_class_codes_fit(analysis.l7_bits(None), analysis.hbone_bits()):
             return None
         return cls(analysis, by, src, dst, s_cls, t_cls, rows)
 
