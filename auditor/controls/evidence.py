@@ -392,19 +392,21 @@ def _scope_masks(zi: ZoneIndex, control: Control, index: dict[str, int], n: int,
     return [(mask(s), mask(d)) for s, d in kind_of(a.kind).scope(zi, a)]
 
 
-def _ends(t: ViolationTable, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Entity positions of the source and destination of every row of ``t`` (-1 for both when the
-    row is not a flow between two entities of ``index``)."""
+def _ends(t: ViolationTable, index: dict[str, int], lo: int = 0, hi: int | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Entity positions of the source and destination of rows ``lo`` … ``hi`` of ``t`` (-1 for
+    both when the row is not a flow between two entities of ``index``)."""
     own = np.array([index.get(name, -1) for name in t.names] + [-1], dtype=np.int64)
     flow = np.array([v.kind == "flow" for v in t.templates] + [False], dtype=bool)
     t_src = np.array([index.get(v.src, -1) if v.src is not None else -1 for v in t.templates] + [-1], dtype=np.int64)
     t_dst = np.array([index.get(v.dst, -1) for v in t.templates] + [-1], dtype=np.int64)
-    si = np.where(t.src >= 0, own[t.src], t_src[t.template])
-    di = np.where(t.dst >= 0, own[t.dst], t_dst[t.template])
-    ok = flow[t.template] & (si >= 0) & (di >= 0)
-    return np.where(ok, si, -1), np.where(ok, di, -1)
-
-
+    template, src, dst = t.template[lo:hi], t.src[lo:hi], t.dst[lo:hi]
+    si = np.where(src >= 0, own[src], t_src[template])
+    di = np.where(dst >= 0, own[dst], t_dst[template])
+    ok = flow[template] & (si >= 0) & (di >= 0)
+    si[~ok] = -1
+    di[~ok] = -1
+    return si, di
 
 
 def _sorted_cells(flats: Sequence[np.ndarray]) -> np.ndarray:
@@ -450,23 +452,32 @@ class _Records:
 Denied = tuple[tuple[int, int, str], tuple[str, set[str]]]  # (src, dst, ports), (decided_by, controls)
 
 
+CITED_ROWS = 1 << 22  # violation rows turned into cells at a time (a control may have 13 M at 100k pods)
+
+
 def _citations(findings: Sequence[Finding], index: dict[str, int], n: int, several: bool
                ) -> tuple[dict[str, np.ndarray], list[Denied]]:
     """The pairs the findings cite (every violation and unknown flow, listed or not) per control,
-    as sorted flat cells (never an n × n mask), and the required flows found denied."""
+    as sorted flat cells (never an n × n mask), and the required flows found denied. Tables are
+    read ``CITED_ROWS`` rows at a time, so the temporaries stay small beside the cells kept."""
     flats: dict[str, list[np.ndarray]] = {}
+    cited: dict[str, np.ndarray] = {}
     denied: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
     for f in findings:
         name = control_name(f, several)
         for t in (f.all_violations, f.all_unknown):
-            si, di = _ends(t, index)
-            ok = si >= 0
-            flats.setdefault(name, []).append(si[ok] * n + di[ok])
-            is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)[t.template]
-            for k in np.flatnonzero(is_denied & ok).tolist():  # required flows found denied: a handful
-                v = t.row(k)
-                denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
-    return {name: _sorted_cells(f) for name, f in flats.items()}, list(denied.items())
+            is_denied = np.array([v.flow == "denied" for v in t.templates] + [False], dtype=bool)
+            for lo in range(0, max(len(t), 1), CITED_ROWS):
+                si, di = _ends(t, index, lo, lo + CITED_ROWS)
+                ok = si >= 0
+                flats.setdefault(name, []).append(si[ok] * n + di[ok])
+                for k in np.flatnonzero(is_denied[t.template[lo:lo + CITED_ROWS]] & ok).tolist():  # a handful
+                    v = t.row(lo + k)
+                    denied.setdefault((int(si[k]), int(di[k]), v.ports), (v.decided_by, set()))[1].add(name)
+                del si, di, ok
+        # sorted before the next control's temporaries (a name met twice: merged)
+        cited[name] = _sorted_cells([*([cited[name]] if name in cited else []), *flats.pop(name)])
+    return cited, list(denied.items())
 
 
 class _FlowStream:
@@ -489,8 +500,7 @@ class _FlowStream:
             codes: dict[tuple[str, ...], int] = {}
             self.codes.append((np.array([codes.setdefault(z, len(codes)) for z in zones], dtype=np.int64),
                                np.array([bool(z) for z in zones], dtype=bool)))
-        self.cited, self.denied = _citations(findings, index, n, several)
-        self.any_cited = _sorted_cells(list(self.cited.values()))
+        self.cited, self.denied = _citations(findings, index, n, several)  # per control: no union held
         # controls whose scope covers a pair: (name, [(source mask, destination mask)...]) in pack order
         self.scopes = [(control_name((pack.id, c.id), several), _scope_masks(zi, c, index, n, is_ext))
                        for pack, zi in zip(packs, zone_indexes, strict=True) for c in pack.controls]
@@ -526,9 +536,10 @@ class _FlowStream:
     def add(self, pm: PairMatrix, lo: int) -> None:
         """Count and keep the flows of one block (sources ``lo`` … ``lo + len(pm.src)``)."""
         n, hi = self.n, lo + len(pm.src)
-        cited = self.any_cited[np.searchsorted(self.any_cited, lo * n):np.searchsorted(self.any_cited, hi * n)]
         cited_mask = np.zeros((hi - lo, n), dtype=bool)
-        cited_mask.flat[cited - lo * n] = True
+        for cells in self.cited.values():
+            cited = cells[np.searchsorted(cells, lo * n):np.searchsorted(cells, hi * n)]
+            cited_mask.flat[cited - lo * n] = True
         keep = self._crossing(np.arange(lo, hi)[:, None], np.arange(n)[None, :])
         table = AllowedFlows(self.analysis, pm, pm.src, self.ents, keep=keep | cited_mask)
         ii, jj = table.ii.astype(np.int64) + lo, table.jj.astype(np.int64)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from auditor.reach.analysis import Analysis, Entity, PairMatrix, _bits, _flatten, _pack, _unpack
 from auditor.reach.engine import ALLOW
+from auditor.reach.rowhash import unique_rows
 
 GATHERED_BYTES = 256 << 20  # the egress partitions read at the destinations, held per matrix
 
@@ -65,7 +66,7 @@ class StreamedPairs:
         hbone = a.hbone_bits()
         valid_words = _pack(np.ones((1, len(a.ports)), dtype=bool))[0]
         codes = _GroupCodes(a, self._t_cls) if l7 is None and hbone is None else None
-        row_of: dict[int, int] = {}
+        row_of = _RowOf()
         n_s, n_t = len(self.src), len(self.dst)
         for lo in range(0, n_s, self.rows):
             hi = min(n_s, lo + self.rows)
@@ -73,28 +74,34 @@ class StreamedPairs:
             code = codes.of(s_cls) if codes is not None else a.combo_codes(s_cls[:, None], self._t_cls[None, :], l7, hbone)
             inv, combos = pd.factorize(code.reshape(-1))  # in order of first appearance
             del code
-            combo_list = np.asarray(combos, dtype=np.int64).tolist()
-            rows = np.array([row_of.get(c, -1) for c in combo_list], dtype=np.int32)
+            combos = np.asarray(combos, dtype=np.int64)
+            rows = row_of.get(combos)
             new = np.flatnonzero(rows < 0)
             if new.size:
-                fresh = np.array([combo_list[k] for k in new.tolist()], dtype=np.int64)
+                fresh = combos[new]  # in first-appearance order: global ids are numbered in it
                 ids = self._global_ids(a.combo_key_rows(fresh, l7, hbone, valid_words))
                 rows[new] = ids
-                row_of.update(zip(fresh.tolist(), ids.tolist(), strict=True))
+                row_of.add(fresh, ids)
             yield lo, rows[inv].reshape(hi - lo, n_t)
 
     def _global_ids(self, keys: np.ndarray) -> np.ndarray:
-        """Global ids of a block's distinct key rows (given in first-appearance order), new
-        ones numbered next and decoded into the verdict/network/identity tables."""
-        out = np.empty(keys.shape[0], dtype=np.int32)
+        """Global ids of a block's new combinations' key rows (given in first-appearance order),
+        new ones numbered next and decoded into the verdict/network/identity tables. Millions of
+        combinations share a few thousand key rows: each distinct row is looked up once."""
+        first, inv = unique_rows(keys)
+        order = np.argsort(first, kind="stable")  # distinct rows in order of first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        ids = np.empty(order.size, dtype=np.int32)
         new: list[int] = []
-        for k, raw in enumerate(keys):
-            b = raw.tobytes()
+        for k, f in enumerate(first[order].tolist()):
+            b = keys[f].tobytes()
             hit = self._ids.get(b)
             if hit is None:
                 hit = self._ids[b] = len(self._ids)
-                new.append(k)
-            out[k] = hit
+                new.append(f)
+            ids[k] = hit
+        out = ids[rank[inv]]
         if new:
             fresh = keys[np.array(new, dtype=np.int64)]
             w, n_atoms = self._n_words, self.verdict.shape[1]
@@ -109,6 +116,34 @@ class StreamedPairs:
         """The whole matrix of the sources at ``si`` × destinations at ``ti`` (small: for the
         deciding rules of the cells a report lists, which depend on their class pair alone)."""
         return self.analysis.pairs(self.by, [self.src[k] for k in si.tolist()], [self.dst[k] for k in ti.tolist()])
+
+
+class _RowOf:
+    """Combination code → global row id, as two sorted arrays. At 100,000 pods a matrix meets
+    millions of distinct combinations: a dict of Python ints (≈ 100 bytes an entry, and a heap
+    that does not shrink afterwards) grew the audit by > 1 GB; these cost 12 bytes an entry and
+    are looked up a block at a time."""
+
+    def __init__(self) -> None:
+        self.codes = np.zeros(0, dtype=np.int64)
+        self.rows = np.zeros(0, dtype=np.int32)
+
+    def get(self, combos: np.ndarray) -> np.ndarray:
+        """The row id of each code (-1: not met yet)."""
+        out = np.full(combos.size, -1, dtype=np.int32)
+        if self.codes.size:
+            pos = np.minimum(np.searchsorted(self.codes, combos), self.codes.size - 1)
+            hit = self.codes[pos] == combos
+            out[hit] = self.rows[pos[hit]]
+        return out
+
+    def add(self, combos: np.ndarray, rows: np.ndarray) -> None:
+        """Remember codes not met before (distinct) with their row ids."""
+        order = np.argsort(combos, kind="stable")
+        combos, rows = combos[order], rows[order]
+        at = np.searchsorted(self.codes, combos)
+        self.codes = np.insert(self.codes, at, combos)
+        self.rows = np.insert(self.rows, at, rows.astype(np.int32))
 
 
 class _GroupCodes:

@@ -125,3 +125,22 @@ def test_gathered_group_codes_equal_the_engine_s(open_: Setup, data: st.DataObje
     want = a.combo_codes(s[:, None], t[None, :], None, None)
     monkeypatch.setattr(streamed, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
     assert np.array_equal(streamed._GroupCodes(a, t).of(s), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(st.integers(-(1 << 62), 1 << 62), max_size=40), max_size=8))
+def test_row_lookup_remembers_codes_as_a_dict_would(batches: list[list[int]]) -> None:
+    """``_RowOf`` (sorted arrays) answers as a dict of code → row id filled block by block."""
+    import numpy as np
+
+    table = streamed._RowOf()
+    want: dict[int, int] = {}
+    for batch in batches:
+        combos = np.array(list(dict.fromkeys(batch)), dtype=np.int64)
+        got = table.get(combos)
+        assert got.tolist() == [want.get(c, -1) for c in combos.tolist()]
+        fresh = combos[got < 0]
+        ids = np.arange(len(want), len(want) + fresh.size, dtype=np.int32)
+        table.add(fresh, ids)
+        want.update(zip(fresh.tolist(), ids.tolist(), strict=True))
+    assert table.get(np.array(list(want), dtype=np.int64)).tolist() == list(want.values())

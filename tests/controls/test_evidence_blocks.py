@@ -76,6 +76,17 @@ def test_a_generated_cluster_gives_the_same_bytes_in_blocks(tmp_path: Path, cap:
         assert _audit(tmp_path, rows, source, *args) == whole, rows
 
 
+def test_citations_read_in_chunks_of_rows_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cited cells are gathered ``CITED_ROWS`` violation rows at a time: chunks of one, two
+    and seven rows give the bytes of one chunk (the generated cluster has hundreds per control)."""
+    source = _generated(tmp_path / "gen.yaml")
+    args = ("--controls", PCI, "--zones", PCI_ZONES, "--max-evidence", "0")
+    whole = _audit(tmp_path, 3, source, *args)
+    for chunk in (1, 2, 7):
+        monkeypatch.setattr(evidence, "CITED_ROWS", chunk)
+        assert _audit(tmp_path, 3, source, *args) == whole, chunk
+
+
 def test_forced_blocks_never_ask_for_the_whole_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With blocks of two sources, every matrix the evidence asks for (the blocks, and the small
     ones of the kept flows' deciding rules) has at most two sources."""
@@ -110,3 +121,23 @@ def test_the_block_size_comes_from_the_budget(monkeypatch: pytest.MonkeyPatch) -
     assert evidence.block_rows(A(), 30_000, 2 << 30, forced=3) == 3  # type: ignore[arg-type]
     monkeypatch.setattr(budget, "rss_bytes", lambda: 3 << 30)  # over the budget: blocks of MIN_BLOCK_PAIRS
     assert evidence.block_rows(A(), 30_000, 2 << 30) == evidence.MIN_BLOCK_PAIRS // 30_000  # type: ignore[arg-type]
+
+
+def test_required_flows_found_denied_are_listed_whatever_the_chunks(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A must-allow control's denied flows come into the flow list from the citations: with chunks
+    of one row each is still found with its own ports and deciding rules (rows after the first
+    chunk included)."""
+    from auditor.canonical import canonical_json
+    from tests.kits.controls_kit import audit, control, pack, two_zones
+
+    must = {"kind": "must-allow", "flows": [{"from": "web", "to": "data", "ports": ["5432/TCP", "5433/TCP"]},
+                                            {"from": "data", "to": "web", "ports": ["8080/TCP"]}]}
+    no_flow = {"kind": "no-flow", "from": "data", "to": "web"}
+    packs = pack([control("MUST", must), control("NONE", no_flow)])
+    whole = audit(tmp_path, two_zones(segmented=True), packs).to_dict()
+    denied = [r for r in whole["flows"]["rows"] if "denied" in r]
+    assert len(denied) >= 2, denied  # both required flows are denied by the segmented cluster
+    for chunk in (1, 2):
+        monkeypatch.setattr(evidence, "CITED_ROWS", chunk)
+        assert canonical_json(audit(tmp_path, two_zones(segmented=True), packs).to_dict()) == canonical_json(whole)

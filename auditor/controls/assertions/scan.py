@@ -15,6 +15,7 @@ from auditor.controls.assertions.context import MEMBERSHIP_UNKNOWN, Context, Flo
 from auditor.controls.result import Violation, ViolationTable
 from auditor.controls.zones import Unit
 from auditor.portset import PortSet
+from auditor.reach.budget import release_free_memory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN
 
 # judge(row, i, j) → (violating ports, why they violate, unknown ports, why unknown)
@@ -86,6 +87,19 @@ class _Cells:
         return ii, jj, rows, self.s_def[ii] & self.d_def[jj]
 
 
+def _joined(leads: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
+    """The blocks' lead columns concatenated, one column at a time, each block's part dropped as
+    soon as it is copied (at 100,000 pods a control has tens of millions of leads)."""
+    parts = [list(p) for p in leads]
+    leads.clear()
+    out = []
+    for c in range(len(parts[0])):
+        out.append(np.concatenate([p[c] for p in parts]))
+        for p in parts:
+            p[c] = None
+    return out
+
+
 def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
          key: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> tuple[ViolationTable, ViolationTable]:
     """Judge every live cell, aggregate per workload pair, return (violations, unknown flows).
@@ -147,7 +161,9 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
         return empty, empty
     # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
     # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
-    l_pair, l_res, l_i, l_j = (np.concatenate(parts) for parts in zip(*leads, strict=True))
+    l_pair, l_res, l_i, l_j = _joined(leads)
+    if fm.stream is not None:
+        release_free_memory()  # the blocks' temporaries, before the tables are built
     n_res = len(results)
     if len(leads) > 1:  # a pair met in two blocks: its first cells only
         once = np.flatnonzero(~pd.Series(l_pair * n_res + l_res.astype(np.int64)).duplicated().to_numpy())
