@@ -273,14 +273,18 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
                  evidence_flows: bool = True, budget: int | None = None) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
     the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
-    analysis = analyse(loaded.snapshot, options, budget=budget)  # sets analysis.memory_budget
+    progress = PhaseProgress()
+    analysis = analyse(loaded.snapshot, options, progress, budget=budget)  # sets analysis.memory_budget
     result = None
     if setup.packs:
         from auditor.controls.runner import run_audit
 
         with kept_until_exit():
             result = run_audit(analysis, list(setup.packs), zone_map=setup.zone_map, waivers=setup.waivers,
-                               as_of=setup.day, max_evidence=max_evidence, evidence_flows=evidence_flows)
+                               as_of=setup.day, max_evidence=max_evidence, evidence_flows=evidence_flows,
+                               progress=progress)
+        progress.say(f"judged {sum(len(p.controls) for p in setup.packs)} controls")
+    progress.close()
     return Audited(analysis=analysis, result=result, texts=loaded.texts)
 
 

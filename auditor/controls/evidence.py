@@ -33,7 +33,7 @@ from auditor.controls.zones import ZoneIndex
 from auditor.policy.summary import policy_rules
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.decision import detail_of
-from auditor.reach.engine import ALLOW, UNKNOWN
+from auditor.reach.engine import ALLOW, UNKNOWN, ProgressFn
 from auditor.reach.flows import AllowedFlows, single_pods
 
 UNZONED = "(unzoned)"
@@ -46,13 +46,14 @@ FLOW_COLUMNS = ("src", "dst", "src_zones", "dst_zones", "ports", "request", "ver
 
 def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequence[ZoneIndex],
                    findings: Sequence[Finding], max_evidence: int = 0, flows: bool = True, *,
-                   rows: int | None = None) -> dict[str, Any]:
+                   rows: int | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     """The extra top-level keys of the audit result (see the module docstring); ``max_evidence``
     caps the flows listed (0: all), their counts stay exact. ``flows=False`` leaves out the
     zone matrix and the flow list (the workload × workload matrix): the CI gate needs neither.
     The workload matrix is read in blocks of source rows sized from the analysis's memory budget
     (``--max-memory``; none: ``DEFAULT_BLOCK_BYTES`` a block), so it is never held whole when it does not fit; ``rows``
-    (or ``BLOCK_ROWS``) forces the block size. The result is the same for every block size."""
+    (or ``BLOCK_ROWS``) forces the block size. The result is the same for every block size.
+    ``progress``: (phase, done, total) per block."""
     ents = list(analysis.entities("workload"))
     several = len(packs) > 1
     zones_of = [[zi.zones_of(e.name) for e in ents] for zi in zone_indexes]
@@ -71,7 +72,11 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
     stream = _FlowStream(analysis, ents, packs, zone_indexes, zones_of, findings, several, max_evidence)
     whole: PairMatrix | None = None
     lo = 0
-    for pm in analysis.pair_blocks("workload", ents, ents, rows=step):
+    n_blocks = -(-len(ents) // max(1, step)) if ents else 1
+    phase = f"evidence: workload matrix ({n_blocks} blocks of {step:,} × {len(ents):,} pairs)"
+    for done, pm in enumerate(analysis.pair_blocks("workload", ents, ents, rows=step)):
+        if progress is not None:
+            progress(phase, done, n_blocks)
         for m in matrices:
             m.add(pm, lo)
         stream.add(pm, lo)
@@ -79,6 +84,8 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
             whole = pm
         lo += len(pm.src)
         del pm  # the next block is computed while the loop variable still holds this one
+    if progress is not None:
+        progress(phase, n_blocks, n_blocks)
     return {
         **evidence,
         "zones_matrix": {pack.id: m.result() for pack, m in zip(packs, matrices, strict=True)},

@@ -15,6 +15,7 @@ from auditor.controls.model import Control, Pack, ZoneMap
 from auditor.controls.result import AuditResult, Finding, ViolationTable, decide_counts, finish
 from auditor.controls.waivers import WaiverFile, apply_waivers
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, Analysis
+from auditor.reach.engine import ProgressFn
 
 
 def run_audit(
@@ -26,18 +27,21 @@ def run_audit(
     as_of: dt.date | None = None,
     max_evidence: int = 0,
     evidence_flows: bool = True,
+    progress: ProgressFn | None = None,
 ) -> AuditResult:
     """``max_evidence``: violations and unknown flows listed per control, and flows listed in
     the evidence (0: all; ``auditor audit`` lists DEFAULT_MAX_EVIDENCE). Counts, verdicts and
     waivers always cover everything; ``Finding.all_violations`` holds every violation. The
-    evidence's blocks of the workload matrix are sized from ``analysis.memory_budget``."""
+    evidence's blocks of the workload matrix are sized from ``analysis.memory_budget``.
+    ``progress``: (phase, done, total) as the streamed matrices and the evidence's blocks are read."""
     findings: list[Finding] = []
     zones: dict[str, Any] = {}
     contexts: list[Context] = []
     for pack in packs:
-        ctx = Context(analysis, pack, max_evidence=max_evidence)
+        ctx = Context(analysis, pack, max_evidence=max_evidence, progress=progress)
         contexts.append(ctx)
         for control in pack.controls:
+            ctx.phase = f"control {control.id}" if len(packs) == 1 else f"control {pack.id}/{control.id}"
             finding = evaluate(ctx, control)
             findings.append(replace(finding, mappings=control.mappings) if control.mappings else finding)
         ctx.release()
@@ -49,7 +53,7 @@ def run_audit(
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
     evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
-                              flows=evidence_flows)
+                              flows=evidence_flows, progress=progress)
     exposures = [e for c in contexts for e in c.__dict__.get("_exposure", {}).values()]
     if exposures:  # a control judged exposure paths (EXP-1): they are evidence too
         from auditor.controls.assertions.exposure import exposure_evidence

@@ -55,6 +55,10 @@ class StreamedPairs:
             return None
         return cls(analysis, by, src, dst, s_cls, t_cls, rows)
 
+    @property
+    def n_blocks(self) -> int:
+        return -(-len(self.src) // self.rows)
+
     def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first source row, row ids of the block's cells (rows × destinations, int32)).
 

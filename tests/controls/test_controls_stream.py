@@ -144,3 +144,38 @@ def test_row_lookup_remembers_codes_as_a_dict_would(batches: list[list[int]]) ->
         table.add(fresh, ids)
         want.update(zip(fresh.tolist(), ids.tolist(), strict=True))
     assert table.get(np.array(list(want), dtype=np.int64)).tolist() == list(want.values())
+
+
+def test_streamed_controls_and_evidence_blocks_report_progress(open_: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 100k pods a control reads its matrix for minutes: each streamed matrix reports every
+    block (phase named after the control) up to done == total, as do the evidence's blocks; a
+    matrix held whole reports nothing, and the result is the same with or without the hook."""
+    from auditor.controls import evidence
+
+    seen: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(context, "forced_block_cells", 97)
+    monkeypatch.setattr(evidence, "BLOCK_ROWS", 40)
+    plain = run_audit(open_.analysis, open_.packs, zone_map=open_.zone_map, waivers=open_.waivers, as_of=AS_OF,
+                      max_evidence=7)
+    reported = run_audit(open_.analysis, open_.packs, zone_map=open_.zone_map, waivers=open_.waivers, as_of=AS_OF,
+                         max_evidence=7, progress=lambda phase, done, total: seen.append((phase, done, total)))
+    assert canonical_json(reported.to_dict()) == canonical_json(plain.to_dict())
+    phases = list(dict.fromkeys(p for p, _, _ in seen))
+    controls = [p for p in phases if p.startswith("control ")]
+    assert controls and all(": flow matrix (" in p for p in controls)
+    assert {p.split(":")[0].removeprefix("control ") for p in controls} <= {c.id for pk in open_.packs
+                                                                         for c in pk.controls}
+    ev = [p for p in phases if p.startswith("evidence: workload matrix")]
+    assert len(ev) == 1
+    for phase in phases:
+        steps = [(d, t) for p, d, t in seen if p == phase]
+        total = steps[0][1]
+        assert total > 1 and all(t == total for _, t in steps)
+        done = [d for d, _ in steps]
+        assert done == sorted(done) and done[-1] == total, phase
+    monkeypatch.setattr(context, "forced_block_cells", None)
+    monkeypatch.setattr(evidence, "BLOCK_ROWS", None)
+    seen.clear()
+    run_audit(open_.analysis, open_.packs, zone_map=open_.zone_map, waivers=open_.waivers, as_of=AS_OF,
+              max_evidence=7, progress=lambda phase, done, total: seen.append((phase, done, total)))
+    assert not [p for p, _, _ in seen if p.startswith("control ")]  # whole matrices: nothing to report

@@ -18,7 +18,7 @@ from auditor.controls.result import Violation, ViolationTable
 from auditor.controls.zones import Unit, ZoneIndex
 from auditor.portset import PortSet, universe
 from auditor.reach.analysis import Analysis, Entity, PairMatrix
-from auditor.reach.engine import ALLOW, UNKNOWN
+from auditor.reach.engine import ALLOW, UNKNOWN, ProgressFn
 from auditor.reach.streamed import StreamedPairs
 from auditor.reach.subpairs import sub_pairs
 
@@ -52,6 +52,10 @@ class Context:
     pack: Pack
     zones: ZoneIndex = field(init=False)
     max_evidence: int = 0  # violations (and unknown flows) listed per control; 0 = all
+    # (phase, done, total) as streamed matrices advance (``auditor audit`` shows a bar with an
+    # ETA on a terminal); ``phase`` names the control being judged
+    progress: ProgressFn | None = field(default=None, repr=False)
+    phase: str = ""
 
     def __post_init__(self) -> None:
         self.zones = ZoneIndex(self.analysis, self.pack)

@@ -87,6 +87,24 @@ class _Cells:
         return ii, jj, rows, self.s_def[ii] & self.d_def[jj]
 
 
+def _reporter(ctx: Context, fm: FlowMatrix) -> Callable[[], None]:
+    """A call per block read of a streamed matrix (and one at the end) reports its progress;
+    a whole matrix is one step and reports nothing."""
+    stream = fm.stream
+    if ctx.progress is None or stream is None:
+        return lambda: None
+    phase = f"{ctx.phase or 'control'}: flow matrix ({stream.n_blocks} blocks of {stream.rows:,} × {len(fm.dst):,} pairs)"
+    done = -1
+
+    def report() -> None:
+        nonlocal done
+        done = min(done + 1, stream.n_blocks)
+        assert ctx.progress is not None
+        ctx.progress(phase, done, stream.n_blocks)
+
+    return report
+
+
 def _joined(leads: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
     """The blocks' lead columns concatenated, one column at a time, each block's part dropped as
     soon as it is copied (at 100,000 pods a control has tens of millions of leads)."""
@@ -127,7 +145,9 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     marks: list[tuple[bool, bool]] = []  # (violates, unknown) per judgement
     leads: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (pair, judgement, i, j)
     flagged = np.zeros(0, dtype=bool)  # per judgement: violates or unknown
+    report = _reporter(ctx, fm)
     for lo, rows_block in fm.row_blocks():
+        report()
         found = cells.live(lo, rows_block)
         if found is None:
             continue
@@ -161,6 +181,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
         return empty, empty
     # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
     # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
+    report()
     l_pair, l_res, l_i, l_j = _joined(leads)
     if fm.stream is not None:
         release_free_memory()  # the blocks' temporaries, before the tables are built
