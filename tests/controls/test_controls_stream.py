@@ -18,6 +18,7 @@ import auditor.controls.assertions.context as context
 import auditor.reach.streamed as streamed
 from auditor.canonical import canonical_json
 from auditor.controls.runner import run_audit
+from auditor.reach.firstseen import first_seen
 from auditor.reach.streamed import StreamedPairs
 from tests.controls.test_controls_scale import AS_OF, WAIVERS, Setup, _cluster
 
@@ -124,26 +125,13 @@ def test_gathered_group_codes_equal_the_engine_s(open_: Setup, data: st.DataObje
     t = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
     want = a.combo_codes(s[:, None], t[None, :], None, None)
     monkeypatch.setattr(streamed, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
-    assert np.array_equal(streamed._GroupCodes(a, t).of(s), want)
-
-
-@settings(max_examples=60, deadline=None)
-@given(batches=st.lists(st.lists(st.integers(-(1 << 62), 1 << 62), max_size=40), max_size=8))
-def test_row_lookup_remembers_codes_as_a_dict_would(batches: list[list[int]]) -> None:
-    """``_RowOf`` (sorted arrays) answers as a dict of code → row id filled block by block."""
-    import numpy as np
-
-    table = streamed._RowOf()
-    want: dict[int, int] = {}
-    for batch in batches:
-        combos = np.array(list(dict.fromkeys(batch)), dtype=np.int64)
-        got = table.get(combos)
-        assert got.tolist() == [want.get(c, -1) for c in combos.tolist()]
-        fresh = combos[got < 0]
-        ids = np.arange(len(want), len(want) + fresh.size, dtype=np.int32)
-        table.add(fresh, ids)
-        want.update(zip(fresh.tolist(), ids.tolist(), strict=True))
-    assert table.get(np.array(list(want), dtype=np.int64)).tolist() == list(want.values())
+    codes = streamed._GroupCodes(a, t)
+    assert np.array_equal(codes.of(s), want)
+    # the block's distinct combinations by local numbers: as hashing every cell numbers them
+    first, inv, combos = codes.distinct(s)
+    h_first, h_inv = first_seen(want.reshape(-1))
+    assert np.array_equal(first, h_first) and np.array_equal(inv, h_inv)
+    assert np.array_equal(combos, want.reshape(-1)[h_first])
 
 
 def test_streamed_controls_and_evidence_blocks_report_progress(open_: Setup, monkeypatch: pytest.MonkeyPatch) -> None:

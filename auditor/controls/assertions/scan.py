@@ -17,19 +17,10 @@ from auditor.controls.zones import Unit
 from auditor.portset import PortSet
 from auditor.reach.budget import release_free_memory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN
+from auditor.reach.firstseen import first_seen
 
 # judge(row, i, j) → (violating ports, why they violate, unknown ports, why unknown)
 Judge = Callable[[int, int, int], tuple[PortSet, str, PortSet, str]]
-
-
-def _factorize(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first index, inverse) of the distinct values of an int64 array, numbered in order of
-    first appearance (a hash table: no sort of the millions of cells)."""
-    inv, uniques = pd.factorize(code)
-    inv = inv.astype(np.int64)
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[inv[::-1]] = np.arange(inv.size - 1, -1, -1, dtype=np.int64)
-    return first, inv
 
 
 def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +35,7 @@ def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
             return first, inv.reshape(-1)
         code = code * hi + c
         span *= hi
-    return _factorize(code)
+    return first_seen(code, span)
 
 
 def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
