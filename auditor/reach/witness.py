@@ -26,11 +26,19 @@ class Kinds:
 
 
 def group_kinds(verdict: np.ndarray, rule: np.ndarray) -> Kinds:
-    """Number the groups by their (verdict, rule) rows: groups of one kind decide alike."""
+    """Number the groups by their (verdict, rule) rows: groups of one kind decide alike. Each
+    cell is coded ``rule * 3 + verdict`` in the narrowest dtype that holds it (at 10,000 pods
+    two bytes a cell instead of five: the rows of ≈ 245,000 groups are hashed)."""
     n = verdict.shape[0]
-    key = np.concatenate([np.ascontiguousarray(verdict).view(np.uint8).reshape(n, -1),
-                          np.ascontiguousarray(rule).view(np.uint8).reshape(n, -1)], axis=1)
-    first, inv = unique_rows(key)
+    small = verdict.size == 0 or (int(verdict.min()) >= 0 and int(verdict.max()) <= 2 and int(rule.min()) >= 0)
+    if small:
+        top = (int(rule.max()) if rule.size else 0) * 3 + 2
+        dt = np.uint16 if top < 1 << 16 else np.uint32 if top < 1 << 32 else np.uint64
+        key = rule.astype(dt) * dt(3) + verdict.astype(dt)
+    else:
+        key = np.concatenate([np.ascontiguousarray(verdict).view(np.uint8).reshape(n, -1),
+                              np.ascontiguousarray(rule).view(np.uint8).reshape(n, -1)], axis=1)
+    first, inv = unique_rows(np.ascontiguousarray(key))
     return Kinds(kind=inv, rep=first)
 
 
