@@ -715,8 +715,9 @@ class Analysis:
     def _with_causes(self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None,
                      whys: list[DecidedBy]) -> list[DecidedBy]:
         """Attach the causes of every unknown pair (derived on demand, ``reach/uncertainty.py``)."""
-        v = pm.verdict[pm.row[np.asarray(ii), np.asarray(jj)]]
-        unknown = (v == UNKNOWN).any(axis=1) if len(ii) else np.zeros(0, bool)
+        # per distinct verdict row, then per pair (not a pairs × atoms gather)
+        unknown = (pm.verdict == UNKNOWN).any(axis=1)[pm.row[np.asarray(ii), np.asarray(jj)]] if len(ii) \
+            else np.zeros(0, bool)
         if not unknown.any():
             return whys
         out = list(whys)
