@@ -1,6 +1,7 @@
 """``csvtext.frame_csv`` writes exactly the bytes of ``DataFrame.to_csv``: random text (quotes,
 commas, line breaks, unicode, empty and missing cells), shared and distinct objects, integer and
-boolean columns, with and without the header."""
+boolean columns, with and without the header; and ``frame_csv_chunks`` gives that text in
+pieces of whole rows (the header with the first piece) whatever the piece size."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.csvtext import frame_csv, identity_codes, quote
+from auditor.csvtext import frame_csv, frame_csv_chunks, identity_codes, quote
 
 CELL = st.one_of(st.text(alphabet=st.sampled_from(list('ab ,"\r\n;|é\t')), max_size=6), st.none())
 
@@ -35,6 +36,11 @@ def test_text_columns_as_pandas_writes_them(shape: tuple[int, list[list[str | No
             cols[k] = cols[k][np.zeros(len(rows), dtype=np.int64)]
     df = pd.DataFrame(cols) if rows else pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
     assert frame_csv(df, header=header) == pandas_csv(df, header=header)
+    for rows in (1, 2, 7):
+        chunks = list(frame_csv_chunks(df, header=header, rows=rows))
+        assert "".join(chunks) == pandas_csv(df, header=header)
+        if n_cols >= 3 and len(df) > rows:  # the formatted path: pieces of ``rows`` rows each
+            assert len(chunks) == -(-len(df) // rows)
 
 
 @settings(max_examples=100, deadline=None)

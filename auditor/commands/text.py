@@ -27,11 +27,11 @@ def to_csv(df: pd.DataFrame) -> str:
 
 def csv_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
     """``to_csv`` of the concatenated frames, one frame at a time (the header once)."""
-    from auditor.csvtext import frame_csv
+    from auditor.csvtext import frame_csv_chunks
 
     first = True
     for df in frames:
-        yield frame_csv(df, header=first)
+        yield from frame_csv_chunks(df, header=first)
         first = False
 
 

@@ -29,10 +29,11 @@ from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
 from auditor.reach.l7.evaluate import L7Result
 from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
-from auditor.reach.paths import PathComposer, Paths
+from auditor.reach.paths import PathComposer, Paths, _spans
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import column_blocks, refine, unique_rows
 from auditor.reach.uncertainty import CauseFinder
+from auditor.reach.witness import Kinds, group_kinds, sequence_ids
 from auditor.snapshot import Snapshot
 from auditor.sources.validate import check_snapshot
 
@@ -184,6 +185,7 @@ class Analysis:
     _allow_rule: np.ndarray | None = None
     _causes: CauseFinder | None = None
     _side_memo: dict[tuple[Any, ...], tuple[SideDecision, str] | None] = field(default_factory=dict)
+    _group_kinds: dict[tuple[str, int], tuple[Any, Kinds]] = field(default_factory=dict)
     _l7_bits: dict[Request | None, tuple[L7Result, np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
 
@@ -566,24 +568,39 @@ class Analysis:
         """Deciding egress, ingress and Istio rule per atom for entity pairs (ii, jj): those of
         the last most permissive class pair at each atom (exact: read off the pair's paths,
         ``reach/paths.py``, in bounded chunks). The Istio array is None without an Istio layer."""
+        wid, out_e, out_i, out_l = self.witness_ids(pm, ii, jj)
+        return out_e[wid], out_i[wid], None if out_l is None else out_l[wid]
+
+    def _kinds(self, side: str, res: Any) -> Kinds:
+        """``group_kinds`` of one layer's groups, once per layer (the Istio layer per request view)."""
+        key = (side, id(res))
+        hit = self._group_kinds.get(key)
+        if hit is None or hit[0] is not res:
+            hit = self._group_kinds[key] = (res, group_kinds(res.verdict, res.rule))
+        return hit[1]
+
+    def witness_ids(
+        self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """``witness_rules`` once per distinct sequence of path kinds (``reach/witness.py``):
+        (witness id per pair, then the egress, ingress and Istio rules per atom of each id).
+        Id 0 is the pairs with no class on a side (every rule EXTERNAL)."""
         b = pm.blocks
         assert b is not None
         ii = np.asarray(ii, dtype=np.int64)
         jj = np.asarray(jj, dtype=np.int64)
-        n_atoms = len(self.ports)
-        out_e = np.full((ii.size, n_atoms), self.engine.EXTERNAL, np.int32)
-        out_i = np.full((ii.size, n_atoms), self.engine.EXTERNAL, np.int32)
         l7 = pm.l7
-        out_l = np.zeros((ii.size, n_atoms), np.int32) if l7 is not None else None
         composer = pm.paths or self._composer(b, l7, self.hbone_bits() is not None)
         live = np.flatnonzero((b.s_cnt[ii] > 0) & (b.t_cnt[jj] > 0))
         live = live[np.argsort(ii[live], kind="stable")]
-        budget = max(1, self.block_cells // max(1, n_atoms))
-        cols = np.arange(n_atoms)
+        budget = max(1, self.block_cells // max(1, len(self.ports)))
         hb = self._hbone_atom()
-        hb_cols = cols.copy()  # IST-28: between ambient pods every TCP atom reads port 15008
-        if hb is not None:
-            hb_cols[self.ports.protocol_mask("TCP")] = hb
+        kinds = [self._kinds("egress", self.egress), self._kinds("ingress", self.ingress)]
+        if l7 is not None:
+            kinds.append(self._kinds("istio", l7))
+        ats: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
         by_i = ii[live]
         for chunk in composer.chunks(np.unique(by_i), self.block_cells):
             side = composer.source_side(chunk)
@@ -591,7 +608,45 @@ class Analysis:
             for lo, hi in composer.pair_spans(side, ii[mine], jj[mine], budget):
                 at = mine[lo:hi]
                 paths = composer.paths(side, ii[at], jj[at])
-                self._witness_paths(paths, at, cols, hb_cols if hb is not None else None, l7, (out_e, out_i, out_l))
+                groups = [paths.ge, paths.gi] + ([paths.gl] if l7 is not None else [])
+                cols = [k.kind[g].astype(np.int32) for k, g in zip(kinds, groups, strict=True)]
+                if hb is not None:
+                    cols.append(np.zeros(paths.ge.size, np.int32) if paths.amb is None else paths.amb.astype(np.int32))
+                ats.append(at)
+                counts.append(paths.count)
+                rows.append(np.stack(cols, axis=1))
+        at = np.concatenate(ats) if ats else np.zeros(0, np.int64)
+        count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+        row = np.concatenate(rows) if rows else np.zeros((0, len(kinds) + (hb is not None)), np.int32)
+        seq, first = sequence_ids(count, row)
+        wid = np.zeros(ii.size, dtype=np.int64)
+        wid[at] = seq + 1
+        return (wid, *self._witness_of(kinds, count[first], (np.cumsum(count) - count)[first], row, l7, hb, budget))
+
+    def _witness_of(self, kinds: list[Kinds], cnt: np.ndarray, start: np.ndarray, row: np.ndarray,
+                    l7: L7Result | None, hb: int | None, budget: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The witness rules of each distinct kind sequence (``row[start[k] : start[k] + cnt[k]]``),
+        read off paths through one group of each kind; row 0 is the no-class witness."""
+        n_atoms = len(self.ports)
+        n_u = cnt.size + 1
+        out_e = np.full((n_u, n_atoms), self.engine.EXTERNAL, np.int32)
+        out_i = np.full((n_u, n_atoms), self.engine.EXTERNAL, np.int32)
+        out_l = np.zeros((n_u, n_atoms), np.int32) if l7 is not None else None
+        cols = np.arange(n_atoms)
+        hb_cols = cols.copy()  # IST-28: between ambient pods every TCP atom reads port 15008
+        if hb is not None:
+            hb_cols[self.ports.protocol_mask("TCP")] = hb
+        for lo, hi in _spans(cnt, budget):
+            c = cnt[lo:hi]
+            local = np.cumsum(c) - c
+            idx = np.repeat(start[lo:hi] - local, c) + np.arange(int(c.sum()))
+            r = row[idx]
+            paths = Paths(start=local, count=c, ge=kinds[0].rep[r[:, 0]], gi=kinds[1].rep[r[:, 1]],
+                          gl=kinds[2].rep[r[:, 2]] if l7 is not None else None,
+                          amb=r[:, -1].astype(bool) if hb is not None else None)
+            self._witness_paths(paths, np.arange(lo + 1, hi + 1), cols, hb_cols if hb is not None else None, l7,
+                                (out_e, out_i, out_l))
         return out_e, out_i, out_l
 
     def _witness_paths(self, paths: Paths, at: np.ndarray, cols: np.ndarray, hb_cols: np.ndarray | None,
@@ -660,8 +715,9 @@ class Analysis:
     def _with_causes(self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None,
                      whys: list[DecidedBy]) -> list[DecidedBy]:
         """Attach the causes of every unknown pair (derived on demand, ``reach/uncertainty.py``)."""
-        v = pm.verdict[pm.row[np.asarray(ii), np.asarray(jj)]]
-        unknown = (v == UNKNOWN).any(axis=1) if len(ii) else np.zeros(0, bool)
+        # per distinct verdict row, then per pair (not a pairs × atoms gather)
+        unknown = (pm.verdict == UNKNOWN).any(axis=1)[pm.row[np.asarray(ii), np.asarray(jj)]] if len(ii) \
+            else np.zeros(0, bool)
         if not unknown.any():
             return whys
         out = list(whys)
@@ -688,22 +744,34 @@ class Analysis:
     def _decided_by_many(
         self, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, atoms: Sequence[np.ndarray] | None = None
     ) -> list[DecidedBy]:
-        re_, ri, rl = self.witness_rules(pm, ii, jj)
-        v = pm.verdict[pm.row[ii, jj]]
+        """The evidence of each distinct (witness id, verdict row), put in words once."""
+        ii = np.asarray(ii, dtype=np.int64)
+        jj = np.asarray(jj, dtype=np.int64)
+        wid, out_e, out_i, out_l = self.witness_ids(pm, ii, jj)
+        row = pm.row[ii, jj].astype(np.int64)
+        d = dense_codes(wid * pm.verdict.shape[0] + row)
+        first = first_positions(d)
+        v, w = pm.verdict[row[first]], wid[first]
+        re_, ri, rl = out_e[w], out_i[w], None if out_l is None else out_l[w]
         shared = atoms is None or (len(atoms) > 0 and all(a is atoms[0] for a in atoms))
-        if shared and len(ii) > 64:
-            # the same atoms for every pair: each side's words are worked out once per distinct
-            # (allowed, rules met at the atoms read), and a pair's evidence joins its sides' words
-            return self._why_by_sides(v, re_, ri, None if atoms is None else atoms[0], rl)
-        cache: dict[bytes, DecidedBy] = {}
+        if shared:
+            at = None if atoms is None else atoms[0]
+            if first.size > 64:
+                # each side's words are worked out once per distinct (allowed, rules met at the
+                # atoms read), and an entry's evidence joins its sides' words
+                made = self._why_by_sides(v, re_, ri, at, rl)
+            else:
+                made = [self._why(v[k], re_[k], ri[k], at, None if rl is None else rl[k]) for k in range(first.size)]
+            return list(map(made.__getitem__, d.tolist()))
+        assert atoms is not None
+        cache: dict[tuple[int, bytes], DecidedBy] = {}
         out: list[DecidedBy] = []
-        for k in range(len(ii)):
-            at = atoms[k] if atoms is not None else None
-            key = (v[k].tobytes() + re_[k].tobytes() + ri[k].tobytes() + (b"" if rl is None else rl[k].tobytes())
-                   + (b"" if at is None else np.asarray(at).tobytes()))
+        for k, c in enumerate(d.tolist()):
+            at_k = atoms[k]
+            key = (c, np.asarray(at_k).tobytes())
             hit = cache.get(key)
             if hit is None:
-                hit = cache[key] = self._why(v[k], re_[k], ri[k], at, None if rl is None else rl[k])
+                hit = cache[key] = self._why(v[c], re_[c], ri[c], at_k, None if rl is None else rl[c])
             out.append(hit)
         return out
 

@@ -50,6 +50,25 @@ class _Cells:
     pos: np.ndarray
 
 
+def lex_order(keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key most significant): one stable argsort of the keys combined
+    into one int64 when they are non-negative and fit, ~10x faster than ``lexsort`` on the
+    ≈ 10^6 paths of a row block; ``lexsort`` otherwise. Both are stable: the same order."""
+    if not keys or keys[0].size == 0:
+        return np.lexsort(keys) if keys else np.zeros(0, np.int64)
+    spans = []
+    for k in keys:
+        if int(k.min()) < 0:
+            return np.lexsort(keys)
+        spans.append(int(k.max()) + 1)
+    if np.prod([float(x) for x in spans]) >= 2.0 ** 62:
+        return np.lexsort(keys)
+    combined = np.zeros(keys[0].size, dtype=np.int64)
+    for k, span in zip(reversed(keys), reversed(spans), strict=True):
+        combined = combined * span + k.astype(np.int64)
+    return np.argsort(combined, kind="stable")
+
+
 def _cells(table: np.ndarray, pos: np.ndarray, seg_start: np.ndarray) -> _Cells:
     """Distinct values of ``table[r, segment s]`` with the last ``pos`` of each (``pos`` per
     column). Most cells hold one value: those are read off a min/max reduction; only the others
@@ -74,7 +93,7 @@ def _cells(table: np.ndarray, pos: np.ndarray, seg_start: np.ndarray) -> _Cells:
         col = np.repeat(seg_start[s] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
         v = table[r[owner], col].astype(np.int64)
         p = pos[col]
-        order = np.lexsort((p, v, owner))
+        order = lex_order((p, v, owner))
         owner, v, p = owner[order], v[order], p[order]
         last = np.ones(owner.size, dtype=bool)
         last[:-1] = (owner[1:] != owner[:-1]) | (v[1:] != v[:-1])
@@ -98,7 +117,7 @@ def _cells(table: np.ndarray, pos: np.ndarray, seg_start: np.ndarray) -> _Cells:
 def _runs(keys: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
     """(order, run id per sorted element): elements sorted by ``keys`` (last key most
     significant, as ``np.lexsort``); ``keys[0]`` only orders inside a run, the others split runs."""
-    order = np.lexsort(keys)
+    order = lex_order(tuple(keys))
     new = np.zeros(n, dtype=bool)
     if n:
         new[0] = True
@@ -224,7 +243,7 @@ class PathComposer:
         yi = side.y.start[y_cell][owner2] + off2 % ny[owner2]
         pair = owner[owner2]
         rank = side.y.pos[yi] * self.width + side.x.pos[xi]
-        order = np.lexsort((rank, pair))
+        order = lex_order((rank, pair))
         ge = side.x.val[xi][order]
         y = side.y.val[yi][order]
         n_gl = side.n_gl

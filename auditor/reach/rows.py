@@ -225,7 +225,7 @@ def summary_rows(analysis: Analysis, pm: PairMatrix, only: np.ndarray | None = N
         analysis.decided_by_many(pm, ii, jj, [row_atoms[int(r)] for r in rows])
     cols["decided_by"] = np.array(whys, dtype=object)
     cols["assurance"] = _assurance(analysis, pm, ii, jj, only=None if only is None else np.flatnonzero(mask))
-    cols[WHY] = _why_unknown(whys, ((pm.verdict[rows] == UNKNOWN) & mask).any(axis=1))
+    cols[WHY] = _why_unknown(whys, ((pm.verdict == UNKNOWN) & mask).any(axis=1)[rows])
     if detail:
         cols[DETAIL] = _details(whys)
     return pd.DataFrame(cols)
