@@ -48,6 +48,8 @@ CODES: dict[str, str] = {
     "invalid-object": "an invalid routing object was skipped under --lenient",
     "missing-service": "a route names a Service that is not in the input",
     "missing-port": "a route names a Service port that the Service does not declare",
+    "external-host": "a gateway route's destination is a host outside the input's Services (ServiceEntry or "
+                     "external name): where it leads is not modelled (EXP-14, EXP-16)",
     "no-reference-grant": "a cross-namespace backend reference without a ReferenceGrant (EXP-11)",
     "backend-kind": "a route backend of a kind other than Service is not modelled",
     "mesh-routing": "mesh routing (VirtualService/DestinationRule) beyond the gateway hop is not modelled (EXP-14)",

@@ -12,12 +12,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.causes import unique
 from auditor.controls.assertions.base import NETWORK_KINDS, AssertionKind, Side, zone_names
 from auditor.controls.assertions.context import MEMBERSHIP_UNKNOWN, Context, Outcome
 from auditor.controls.model import Assertion, Control, FlowSpec, Peer
 from auditor.controls.result import Violation
 from auditor.controls.specs import SpecReader
 from auditor.controls.zones import ZoneIndex
+from auditor.reach.decision import DecidedBy, SideDecision
 from auditor.yamlfile import Reader
 
 EXPOSURE_KINDS = (*NETWORK_KINDS, "Service", "Ingress", "IngressClass", "openshift/Route", "gateway/Gateway",
@@ -119,6 +121,9 @@ def _judge(ctx: Context, control: Control, allowed: Any = None) -> Outcome:
         checked += 1
         if allowed is not None and allowed(path):
             continue
+        # the path's rules as text, carrying its causes (the audit result's unknown causes)
+        decided_by: str = DecidedBy.of_sides([SideDecision("exposure", (), 0, unique(path.causes))], path.rules) \
+            if path.causes else path.rules
         for group, certain in ((definite, True), (possible, False)):
             workloads = sorted({names[m].workload for c in group for m in classes.members[c]})
             for wl in workloads:
@@ -128,7 +133,7 @@ def _judge(ctx: Context, control: Control, allowed: Any = None) -> Outcome:
                     reason += " (" + "; ".join(f"{c.code}: {c.words}" for c in path.causes) + ")"
                 flow = "allowed" if path.verdict == "allow" and certain else "unknown"
                 v = Violation(kind="flow", src=path.client, dst=wl, ports=path.port, flow=flow,
-                              decided_by=path.rules, reason=reason if certain else f"{reason}; {MEMBERSHIP_UNKNOWN}",
+                              decided_by=decided_by, reason=reason if certain else f"{reason}; {MEMBERSHIP_UNKNOWN}",
                               src_zones=(path.client,), dst_zones=zones)
                 (out.violations if flow == "allowed" else out.unknown).append(v)  # type: ignore[union-attr]
     out.checked = {"paths": checked}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from auditor.causes import Cause
 from auditor.policy.routes import Routing
+from auditor.reach.decision import causes_of
 from auditor.snapshot import Resource, Snapshot
 
 ALLOW, UNKNOWN, DENY = 2, 1, 0
@@ -113,7 +114,12 @@ def egress_paths(analysis: object, routing: Routing, sources: Sequence[object], 
     ext, _ = an.find(client)  # type: ignore[attr-defined]
     pm = an.pairs("workload", list(sources), [ext])  # type: ignore[attr-defined]
     out: list[EgressPath] = []
-    registry_only = {s.namespace for s in routing.sidecars if s.outbound == "REGISTRY_ONLY"}
+    registry_only: dict[str, str] = {}  # namespace → the REGISTRY_ONLY Sidecar(s) there
+    for s in routing.sidecars:
+        if s.outbound == "REGISTRY_ONLY":
+            named = f"Sidecar {s.namespace}/{s.name}"
+            registry_only[s.namespace] = f"{registry_only[s.namespace]}, {named}" if s.namespace in registry_only \
+                else named
     entries = [e for e in routing.service_entries if e.location == "MESH_EXTERNAL"]
     for i, src in enumerate(sources):
         v = pm.verdict[pm.row[i, 0]]
@@ -123,12 +129,13 @@ def egress_paths(analysis: object, routing: Routing, sources: Sequence[object], 
         notes: tuple[Cause, ...] = ()
         if getattr(src, "namespace", None) in registry_only:
             notes = (Cause("mesh-routing", "Sidecar REGISTRY_ONLY shapes routing only; a pod bypassing its "
-                           "sidecar leaves directly (EXP-16, IST-5)", str(src.namespace)),)  # type: ignore[attr-defined]
-        out.append(EgressPath(src.name, "direct", client, ports, WORDS[best], why, notes))  # type: ignore[attr-defined]
+                           "sidecar leaves directly (EXP-16, IST-5)", registry_only[src.namespace]),)  # type: ignore[attr-defined]
+        found = causes_of(why) if best == UNKNOWN else ()  # what makes the direct flow unknown
+        out.append(EgressPath(src.name, "direct", client, ports, WORDS[best], why, (*found, *notes)))  # type: ignore[attr-defined]
         for e in entries:
             out.append(EgressPath(src.name, f"service-entry {e.namespace}/{e.name}", ", ".join(e.hosts),  # type: ignore[attr-defined]
                                   ", ".join(str(p) for p in e.ports) or ports, WORDS[best],
-                                  f"as the direct flow: {why}", notes))
+                                  f"as the direct flow: {why}", (*found, *notes)))
     return out
 
 

@@ -131,23 +131,26 @@ def hostnames_intersect(a: str | None, b: str | None) -> bool:
     return gateway_host_matches(a, b.replace("*", "x", 1)) or gateway_host_matches(b, a.replace("*", "x", 1))
 
 
-def _resolve(routing: Routing, ref: BackendRef, kind: str, from_ns: str) -> tuple[Service | None, ServicePort | None,
-                                                                                  Cause | None, bool]:
-    """A route's Service backend: (service, port, cause, blocked)."""
+def _resolve(routing: Routing, ref: BackendRef, kind: str, from_ns: str, owner: str) -> tuple[
+        Service | None, ServicePort | None, Cause | None, bool]:
+    """A route's Service backend: (service, port, cause, blocked); ``owner`` is the route that
+    names it (the object of the cause)."""
     what = f"{ref.namespace}/{ref.name}"
     if ref.kind != "Service":
-        return None, None, Cause("backend-kind", f"backend {ref.kind} {what} is not a Service; not modelled"), False
+        return None, None, Cause("backend-kind", f"backend {ref.kind} {what} is not a Service; not modelled",
+                                 owner), False
     if ref.namespace != from_ns and not routing.granted(kind, from_ns, ref.namespace, ref.name):
         return None, None, Cause("no-reference-grant", f"backend Service {what} is in another namespace and no "
-                                 f"ReferenceGrant there allows {kind} from {from_ns}: not programmed (EXP-11)"), True
+                                 f"ReferenceGrant there allows {kind} from {from_ns}: not programmed (EXP-11)",
+                                 owner), True
     svc = routing.services.get((ref.namespace, ref.name))
     if svc is None:
-        return None, None, Cause("missing-service", f"backend Service {what} is not in the input"), False
+        return None, None, Cause("missing-service", f"backend Service {what} is not in the input", owner), False
     if ref.port is None:
         return svc, None, None, False
     port = svc.port(ref.port)
     if port is None:
-        return svc, None, Cause("missing-port", f"Service {what} has no port {ref.port}"), False
+        return svc, None, Cause("missing-port", f"Service {what} has no port {ref.port}", owner), False
     return svc, port, None, False
 
 
@@ -179,9 +182,10 @@ def _ingress_routes(routing: Routing) -> list[FrontRoute]:
         if ing.default_backend is not None:
             items.append(("*", "(default)", ing.default_backend, "default"))
         for host, path, ref, _ptype in items:
-            svc, port, cause, blocked = _resolve(routing, ref, "Ingress", ing.namespace)
+            svc, port, cause, blocked = _resolve(routing, ref, "Ingress", ing.namespace, ing.source.ref)
             if ref.kind != "Service":
-                cause = Cause("backend-kind", f"resource backend {ref.kind} {ref.name}: not modelled (EXP-8)")
+                cause = Cause("backend-kind", f"resource backend {ref.kind} {ref.name}: not modelled (EXP-8)",
+                              ing.source.ref)
             # ImplementationSpecific path matching (IMPL) changes which requests, not whether the backend is reachable
             for listen, proto in listens:
                 out.append(FrontRoute("ingress", ing.namespace, ing.name, ing.source, listen, proto, host, path, ctl,
@@ -202,7 +206,8 @@ def _openshift_routes(routing: Routing) -> list[FrontRoute]:
         for name in r.services:
             ref = BackendRef(r.namespace, name, r.target_port)
             svc = routing.services.get((r.namespace, name))
-            cause = None if svc is not None else Cause("missing-service", f"Service {r.namespace}/{name} is not in the input")
+            cause = None if svc is not None else Cause("missing-service", f"Service {r.namespace}/{name} is not in the input",
+                                                       r.source.ref)
             ports: list[ServicePort | None] = [None]
             if svc is not None:
                 if r.target_port is None:
@@ -211,7 +216,8 @@ def _openshift_routes(routing: Routing) -> list[FrontRoute]:
                     ports = [p for p in svc.ports if p.target == r.target_port or p.name == r.target_port
                              or p.port == r.target_port] or [None]
                     if ports == [None]:
-                        cause = Cause("missing-port", f"Service {r.namespace}/{name} has no target port {r.target_port}")
+                        cause = Cause("missing-port", f"Service {r.namespace}/{name} has no target port {r.target_port}",
+                                      r.source.ref)
             for port in ports:
                 for listen, proto in listens:
                     out.append(FrontRoute("route", r.namespace, r.name, r.source, listen, proto, r.host or "*", r.path,
@@ -265,7 +271,7 @@ def _gateway_routes(routing: Routing, ns_labels: Mapping[str, Mapping[str, str]]
                     continue
                 host = hosts[0] or li.hostname or "*"
                 for ref in route.backends or ():
-                    svc, port, cause, blocked = _resolve(routing, ref, route.kind, route.namespace)
+                    svc, port, cause, blocked = _resolve(routing, ref, route.kind, route.namespace, route.source.ref)
                     out.append(FrontRoute("gateway", gw.namespace, gw.name, gw.source, li.port, li.protocol.upper(),
                                           host, "/", ctl, ref, svc, port, cause, blocked,
                                           route=f"{route.kind} {route.namespace}/{route.name}"))
@@ -305,11 +311,11 @@ def _istio_routes(routing: Routing) -> list[FrontRoute]:
                     cause = None
                     if svc is None:
                         cause = Cause("missing-service" if ns else "external-host",
-                                      f"destination {dest.host} is not a Service in the input")
+                                      f"destination {dest.host} is not a Service in the input", vs.source.ref)
                     elif dest.port is not None:
                         port = svc.port(dest.port)
                         if port is None:
-                            cause = Cause("missing-port", f"Service {ns}/{name} has no port {dest.port}")
+                            cause = Cause("missing-port", f"Service {ns}/{name} has no port {dest.port}", vs.source.ref)
                     elif len(svc.ports) == 1:
                         port = svc.ports[0]
                     out.append(FrontRoute("istio-gateway", gw.namespace, gw.name, gw.source, server.port,

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from auditor.causes import Cause
+from auditor.causes import Cause, unique
 from auditor.policy.routes import Routing, Service, ServicePort, Source, load_routing
+from auditor.reach.decision import causes_of
 from auditor.reach.exposure.controllers import Proxy, ProxyFinder
 from auditor.reach.exposure.entries import FrontRoute, ServiceEntry, front_routes, service_entries
 
 ALLOW, UNKNOWN, DENY = 2, 1, 0
+_MAX_CAUSE_PAIRS = 64  # class pairs whose causes a hop names (enough in practice)
 WORDS = {ALLOW: "allow", UNKNOWN: "unknown", DENY: "deny"}
 DATAPLANES = ("iptables", "ipvs", "ebpf")
 
@@ -57,6 +59,7 @@ class Hop:
     verdict: str
     rule: str
     cause: Cause | None = None
+    policy: tuple[Cause, ...] = ()  # why a policy hop (CMP-1) is unknown, as ``reach`` names it
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,27 @@ class _Judge:
             rl = self.l7.rule[g, atom]
         shape = (src.size, dst.size)
         return v.reshape(shape), re_.reshape(shape), ri.reshape(shape), None if rl is None else rl.reshape(shape)
+
+    def causes(self, src: np.ndarray, dst: np.ndarray, atom: int) -> tuple[Cause, ...]:
+        """Why the class pairs ``src`` × ``dst`` are unknown at ``atom``: each unknown layer's
+        causes (``reach/uncertainty.py``), over at most ``_MAX_CAUSE_PAIRS`` pairs."""
+        ii, jj = np.nonzero(self.matrix(src, dst, atom) == UNKNOWN)
+        if not ii.size:
+            return ()
+        an = self.an
+        finder = an.cause_finder()  # type: ignore[attr-defined]
+        eg, ig = an.egress, an.ingress  # type: ignore[attr-defined]
+        atoms = np.array([atom], dtype=np.int64)
+        out: list[Cause] = []
+        for i, j in list(zip(ii.tolist(), jj.tolist(), strict=True))[:_MAX_CAUSE_PAIRS]:
+            s, t = src[i: i + 1], dst[j: j + 1]
+            if eg.verdict[int(eg.gid(s, t)[0]), atom] == UNKNOWN:
+                out.extend(finder.engine_causes("egress", eg, int(s[0]), int(t[0]), atoms))
+            if ig.verdict[int(ig.gid(t, s)[0]), atom] == UNKNOWN:
+                out.extend(finder.engine_causes("ingress", ig, int(t[0]), int(s[0]), atoms))
+            if self.l7 is not None and self.l7.verdict[int(self.l7.gid(t, s)[0]), atom] == UNKNOWN:
+                out.extend(finder.l7_causes(self.l7, int(t[0]), int(s[0]), atoms))
+        return unique(out) or (Cause("unexplained", "unknown by the composition of layers", ""),)
 
     def why(self, src: np.ndarray, dst: np.ndarray, atom: int, mask: np.ndarray | None = None) -> str:
         """The deciding rules of the most permissive class pair (``mask`` limits the pairs)."""
@@ -286,7 +310,11 @@ class _Builder:
             per = m.max(axis=0) if src.size else np.zeros(dst.size, np.int8)
             rule = self.judge.why(src, dst, atom) if src.size else "no source"
         v = int(per.max()) if per.size else DENY
-        return Hop(step, src_name, dst_name, pname, WORDS[v], rule, cause), per
+        policy: tuple[Cause, ...] = ()
+        if v == UNKNOWN and cause is None:  # the policies decide it: name their causes
+            policy = self.judge.causes(self.judge.client if svc is not None else src, dst[per == UNKNOWN], atom)
+        return Hop(step, src_name, dst_name, pname, WORDS[v], rule, cause or (policy[0] if policy else None),
+                   policy), per
 
     # -- paths ---------------------------------------------------------------------------------
     def service_paths(self, entry: ServiceEntry) -> list[ExposurePath]:
@@ -334,6 +362,7 @@ class _Builder:
               route: str) -> ExposurePath:
         code = {"allow": ALLOW, "unknown": UNKNOWN, "deny": DENY}
         v = _combine([code[h.verdict] for h in hops])
+        causes = [*causes, *(c for h in hops for c in h.policy)]
         return ExposurePath(self.settings.client, via, entry, source, service, self.workloads(classes),
                             tuple(int(c) for c in classes.tolist()), namespace, port, tuple(hops), WORDS[v],
                             tuple(dict.fromkeys(c for c in causes if c is not None)), listen, host, route)
@@ -484,7 +513,7 @@ class _Builder:
             hop = Hop("direct", self.settings.client, d.name, ports, WORDS[best], why)
             out.append(ExposurePath(self.settings.client, "direct", "pod IP", Source(d.name), "", (d.name,),
                                     tuple(int(c) for c in d.classes), d.namespace or "", ports, (hop,), WORDS[best],
-                                    listen=listen))
+                                    causes_of(why) if best == UNKNOWN else (), listen=listen))
         return out
 
 
