@@ -9,7 +9,7 @@ routable, which is printed as an assumption). A path allowed into the zones is a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from auditor.causes import unique
@@ -101,6 +101,22 @@ def _matches(path: Any, allow: Mapping[str, Any]) -> bool:
     return not (allow["ports"] and path.listen not in allow["ports"])
 
 
+# causes of a path whose backends are not in the input (a Service without a selector, a missing
+# Service or port, a backend of another kind): where it lands is unknown, so it may be in any zone
+UNKNOWN_BACKENDS = frozenset({"no-selector", "missing-service", "missing-port", "backend-kind"})
+
+
+def _unknown_backends(path: Any, zones: Sequence[str]) -> Violation:
+    """The unknown item of a path that reaches backends the input does not show."""
+    causes = unique(path.causes)
+    words = "; ".join(f"{c.code}: {c.words}" for c in causes)
+    return Violation(kind="flow", src=path.client, dst=path.service or path.entry, ports=path.port, flow="unknown",
+                     decided_by=DecidedBy.of_sides([SideDecision("exposure", (), 0, causes)], path.rules),
+                     reason=f"exposed to {path.client} via {path.via} at {path.entry}, to backends not in the input "
+                            f"({words}): they may be in zone {', '.join(zones)}",
+                     src_zones=(path.client,), dst_zones=())
+
+
 def _judge(ctx: Context, control: Control, allowed: Any = None) -> Outcome:
     a = control.assertion
     out = Outcome(blocking=ctx.collection_reasons(EXPOSURE_KINDS) + ctx.empty_zone_reasons(a))
@@ -112,7 +128,13 @@ def _judge(ctx: Context, control: Control, allowed: Any = None) -> Outcome:
     classes = ctx.analysis.classes
     checked = 0
     for path in ex.paths:
-        if path.verdict == "deny" or not path.backend_classes:
+        if path.verdict == "deny":
+            continue
+        if not path.backend_classes:
+            if any(c.code in UNKNOWN_BACKENDS for c in path.causes) and any(d.any() or p.any() for d, p in masks) \
+                    and not (allowed is not None and allowed(path)):
+                checked += 1  # lands on backends not in the input: maybe in the zone (loudly unknown, not a pass)
+                out.unknown.append(_unknown_backends(path, a.zones))  # type: ignore[union-attr]
             continue
         definite = [c for c in path.backend_classes if any(d[c] for d, _ in masks)]
         possible = [c for c in path.backend_classes if any(p[c] for _, p in masks) and c not in definite]
