@@ -18,8 +18,7 @@ import pandas as pd
 
 from auditor.reach.analysis import Analysis, Entity, PairMatrix, _bits, _flatten, _pack, _unpack
 from auditor.reach.engine import ALLOW
-
-GATHERED_BYTES = 256 << 20  # the egress partitions read at the destinations, held per matrix
+from auditor.reach.groupcodes import GroupCodes
 
 
 class StreamedPairs:
@@ -64,7 +63,7 @@ class StreamedPairs:
         l7 = a.l7_bits(None)
         hbone = a.hbone_bits()
         valid_words = _pack(np.ones((1, len(a.ports)), dtype=bool))[0]
-        codes = _GroupCodes(a, self._t_cls) if l7 is None and hbone is None else None
+        codes = GroupCodes(a, self._t_cls) if l7 is None and hbone is None else None
         row_of: dict[int, int] = {}
         n_s, n_t = len(self.src), len(self.dst)
         for lo in range(0, n_s, self.rows):
@@ -109,32 +108,3 @@ class StreamedPairs:
         """The whole matrix of the sources at ``si`` × destinations at ``ti`` (small: for the
         deciding rules of the cells a report lists, which depend on their class pair alone)."""
         return self.analysis.pairs(self.by, [self.src[k] for k in si.tolist()], [self.dst[k] for k in ti.tolist()])
-
-
-class _GroupCodes:
-    """``Analysis.combo_codes`` without an Istio layer or ambient pods, gathered cache-friendly:
-    the egress partitions are read at the destinations once per matrix (whole rows per source
-    after that), the ingress partitions at the block's sources once per block (a few columns),
-    instead of one random read per cell in partitions of 88,615 classes."""
-
-    def __init__(self, analysis: Analysis, t_cls: np.ndarray) -> None:
-        e, i = analysis.egress, analysis.ingress
-        self.e, self.i, self.t_cls = e, i, t_cls
-        self.n_gi = int(i.verdict.shape[0])
-        sig_t = i.sigma_of[t_cls]
-        self.off_i = i.offset[sig_t].astype(np.int64)
-        self.part_i = i.part_of[sig_t]
-        held = e.parts.shape[0] * t_cls.size * e.parts.itemsize
-        self.e_at_t = e.parts[:, t_cls] if held <= GATHERED_BYTES else None
-
-    def of(self, s_cls: np.ndarray) -> np.ndarray:
-        e, i = self.e, self.i
-        sig_s = e.sigma_of[s_cls]
-        part_e = e.part_of[sig_s]
-        ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts[part_e][:, self.t_cls]
-        code = ge.astype(np.int64)
-        code += e.offset[sig_s].astype(np.int64)[:, None]
-        code *= self.n_gi
-        code += i.parts[:, s_cls][self.part_i].T  # (sources, destinations): s's group in t's σ
-        code += self.off_i[None, :]
-        return code

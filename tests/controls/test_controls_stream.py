@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import auditor.controls.assertions.context as context
-import auditor.reach.streamed as streamed
+import auditor.reach.groupcodes as groupcodes
 from auditor.canonical import canonical_json
 from auditor.controls.runner import run_audit
 from auditor.reach.streamed import StreamedPairs
@@ -123,5 +123,5 @@ def test_gathered_group_codes_equal_the_engine_s(open_: Setup, data: st.DataObje
     s = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
     t = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
     want = a.combo_codes(s[:, None], t[None, :], None, None)
-    monkeypatch.setattr(streamed, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
-    assert np.array_equal(streamed._GroupCodes(a, t).of(s), want)
+    monkeypatch.setattr(groupcodes, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
+    assert np.array_equal(groupcodes.GroupCodes(a, t).of(s), want)

@@ -1,0 +1,50 @@
+"""A cell's (egress group, ingress group) code for one-class entities, gathered cache-friendly.
+
+Shared by the whole pair matrix of the controls' units (``Analysis.pairs``) and its streamed
+row blocks (``reach/streamed.py``): both number the distinct codes of millions of cells, so the
+code is built with in-place, contiguous operations, in int32 when every code fits (half the
+memory traffic of int64, and a faster hash table in ``pd.factorize``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from auditor.reach.analysis import Analysis
+
+GATHERED_BYTES = 256 << 20  # the egress partitions read at the destinations, held per matrix
+
+
+class GroupCodes:
+    """``Analysis.combo_codes`` without an Istio layer or ambient pods, gathered cache-friendly:
+    the egress partitions are read at the destinations once per matrix (whole rows per source
+    after that), the ingress partitions at the block's sources once per block (a few columns),
+    instead of one random read per cell in partitions of 88,615 classes."""
+
+    def __init__(self, analysis: Analysis, t_cls: np.ndarray) -> None:
+        e, i = analysis.egress, analysis.ingress
+        self.e, self.i, self.t_cls = e, i, t_cls
+        self.n_gi = int(i.verdict.shape[0])
+        # the largest code is below n_ge × n_gi: int32 when that fits
+        self.dtype = np.int32 if int(e.verdict.shape[0]) * self.n_gi < 1 << 31 else np.int64
+        sig_t = i.sigma_of[t_cls]
+        self.off_i = i.offset[sig_t].astype(self.dtype)
+        self.part_i = i.part_of[sig_t]
+        held = e.parts.shape[0] * t_cls.size * e.parts.itemsize
+        self.e_at_t = e.parts[:, t_cls] if held <= GATHERED_BYTES else None
+
+    def of(self, s_cls: np.ndarray) -> np.ndarray:
+        """(sources, destinations) codes, equal to ``combo_codes`` (int32 or int64, see above)."""
+        e, i = self.e, self.i
+        sig_s = e.sigma_of[s_cls]
+        part_e = e.part_of[sig_s]
+        ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts[part_e][:, self.t_cls]
+        code = ge.astype(self.dtype)
+        code += e.offset[sig_s].astype(self.dtype)[:, None]
+        code *= self.n_gi
+        code += i.parts[:, s_cls][self.part_i].T  # (sources, destinations): s's group in t's σ
+        code += self.off_i[None, :]
+        return code
