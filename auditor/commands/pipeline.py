@@ -153,16 +153,17 @@ def analyse(snapshot: Snapshot, options: AnalysisOptions, progress: PhaseProgres
     ``budget``: the memory budget in bytes (default ``$AUDITOR_MAX_MEMORY``, else none), from
     which the class-pair chunks of every pair matrix are sized."""
     from auditor.reach.analysis import analyze
+    from auditor.reach.budget import keep_large_blocks, release_free_memory
 
+    budget = budget if budget is not None else memory_budget(os.environ.get(MEMORY_ENV))
+    if budget is None:
+        keep_large_blocks()  # large arrays reused from the heap, not mapped afresh each time
     gc.collect()
     gc.freeze()
     progress = progress if progress is not None else PhaseProgress()
     with kept_until_exit():  # the analysis lives until exit too
         analysis = analyze(snapshot, options, progress=progress)
-    from auditor.reach.budget import release_free_memory
-
     release_free_memory()  # the analysis's temporaries: out of the resident set the budget counts
-    budget = budget if budget is not None else memory_budget(os.environ.get(MEMORY_ENV))
     if budget is not None:
         from auditor.reach.budget import class_cells, format_size, rss_bytes
 
