@@ -25,6 +25,7 @@ from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.decision import CauseAttacher, DecidedBy, Decision, SideDecision, side_text
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
+from auditor.reach.groupcodes import GroupCodes
 from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
 from auditor.reach.l7.evaluate import L7Result
 from auditor.reach.l7.layer import MeshLayer
@@ -471,9 +472,7 @@ class Analysis:
         if not self.single_class_codes_fit(l7, hbone):
             return None
         if l7 is None and hbone is None:  # the common case, gathered cache-friendly (int32 when it fits)
-            from auditor.reach.groupcodes import GroupCodes
-
-            code = GroupCodes(self, t_cls).of(s_cls)
+            code = GroupCodes(self.egress, self.ingress, t_cls).of(s_cls)
         else:
             code = self.combo_codes(s_cls[:, None], t_cls[None, :], l7, hbone)
         inv, combos = pd.factorize(code.reshape(-1))  # combos in order of first appearance

@@ -8,12 +8,9 @@ memory traffic of int64, and a faster hash table in ``pd.factorize``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from auditor.reach.analysis import Analysis
+from auditor.reach.engine import DirectionResult
 
 GATHERED_BYTES = 256 << 20  # the egress partitions read at the destinations, held per matrix
 
@@ -24,8 +21,7 @@ class GroupCodes:
     after that), the ingress partitions at the block's sources once per block (a few columns),
     instead of one random read per cell in partitions of 88,615 classes."""
 
-    def __init__(self, analysis: Analysis, t_cls: np.ndarray) -> None:
-        e, i = analysis.egress, analysis.ingress
+    def __init__(self, e: DirectionResult, i: DirectionResult, t_cls: np.ndarray) -> None:
         self.e, self.i, self.t_cls = e, i, t_cls
         self.n_gi = int(i.verdict.shape[0])
         # the largest code is below n_ge × n_gi: int32 when that fits

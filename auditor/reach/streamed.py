@@ -63,7 +63,7 @@ class StreamedPairs:
         l7 = a.l7_bits(None)
         hbone = a.hbone_bits()
         valid_words = _pack(np.ones((1, len(a.ports)), dtype=bool))[0]
-        codes = GroupCodes(a, self._t_cls) if l7 is None and hbone is None else None
+        codes = GroupCodes(a.egress, a.ingress, self._t_cls) if l7 is None and hbone is None else None
         row_of: dict[int, int] = {}
         n_s, n_t = len(self.src), len(self.dst)
         for lo in range(0, n_s, self.rows):

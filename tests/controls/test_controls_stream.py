@@ -124,4 +124,4 @@ def test_gathered_group_codes_equal_the_engine_s(open_: Setup, data: st.DataObje
     t = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
     want = a.combo_codes(s[:, None], t[None, :], None, None)
     monkeypatch.setattr(groupcodes, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
-    assert np.array_equal(groupcodes.GroupCodes(a, t).of(s), want)
+    assert np.array_equal(groupcodes.GroupCodes(a.egress, a.ingress, t).of(s), want)
