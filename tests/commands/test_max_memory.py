@@ -241,3 +241,15 @@ def test_keep_large_blocks_takes_on_glibc() -> None:
     from auditor.reach.budget import keep_large_blocks
 
     assert keep_large_blocks()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_the_console_keeps_large_blocks_in_the_heap_only_without_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m auditor``/``auditor`` sets it at start-up, before any input is read, unless a
+    budget is given on the command line or in the environment."""
+    from auditor.__main__ import large_blocks_from_the_heap
+
+    assert large_blocks_from_the_heap(["gate", "in.json"], {})
+    assert not large_blocks_from_the_heap(["audit", "in.json", "--max-memory", "4G"], {})
+    assert not large_blocks_from_the_heap(["audit", "in.json", "--max-memory=4G"], {})
+    assert not large_blocks_from_the_heap(["audit", "in.json"], {"AUDITOR_MAX_MEMORY": "4G"})
