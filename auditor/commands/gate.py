@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -72,7 +73,7 @@ def gate(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zon
         if junit_file or sarif_file:
             from auditor.report.data import view
             from auditor.report.junit import render as junit_render
-            from auditor.report.sarif import render as sarif_render
+            from auditor.report.sarif import document as sarif_document
             from auditor.sources.rendered import remap_origins
 
             assert audited.result is not None  # --controls is required
@@ -83,7 +84,7 @@ def gate(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zon
                 atomic_write(junit_file, junit_render(data))
                 click.echo(f"wrote {junit_file}", err=True)
             if sarif_file:
-                atomic_write(sarif_file, gate_sarif(sarif_render(data)))
+                atomic_write(sarif_file, gate_sarif(sarif_document(data)))
                 click.echo(f"wrote {sarif_file}", err=True)
     emit(render_gate(report, fmt), output)
     if output and output != "-":
@@ -92,14 +93,12 @@ def gate(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zon
     sys.exit(report.exit_code)
 
 
-def gate_sarif(raw: bytes) -> bytes:
-    """The report writer's SARIF under its own code-scanning category (``zone-auditor-gate/…``),
-    so that the gate's alerts and those of a scheduled ``auditor report`` do not replace each other."""
-    import orjson
-
+def gate_sarif(doc: dict[str, Any]) -> bytes:
+    """The report writer's SARIF document under its own code-scanning category
+    (``zone-auditor-gate/…``), so that the gate's alerts and those of a scheduled ``auditor
+    report`` do not replace each other; serialised once (not written, parsed and written again)."""
     from auditor.canonical import canonical_json
 
-    doc = orjson.loads(raw)
     for run in doc.get("runs", []):
         details = run.setdefault("automationDetails", {})
         details["id"] = "zone-auditor-gate/" + str(details.get("id", "")).removeprefix("zone-auditor/")

@@ -99,6 +99,7 @@ class ZoneIndex:
                 inside = tuple(i for i in ent.endpoints if i in members[cls])
                 self._all.append((ent, cls, inside))
         self._index = {(ent.name, cls): k for k, (ent, cls, _) in enumerate(self._all)}
+        self._units: dict[tuple[int, bool], Unit] = {}
 
     # -- masks -------------------------------------------------------------------------------------
     def selector_mask(self, selector: Selector | None, namespace_selector: Selector | None = None) -> Mask:
@@ -171,26 +172,30 @@ class ZoneIndex:
     def units(self, peers: Sequence[Peer]) -> list[Unit]:
         """Every (workload, class) that is — definitely or possibly — in any of ``peers``."""
         d, p = self.peer_masks_all(peers)
-        out = []
-        for k, (ent, cls, inside) in enumerate(self._all):
-            if p[k]:
-                out.append(self._unit(ent, cls, inside, bool(d[k])))
-        return out
+        return [self._unit(k, definite) for k, definite in zip(np.flatnonzero(p).tolist(),
+                                                                d[p].tolist(), strict=True)]
 
     def all_units(self, *, pods: bool = True, externals: bool = True) -> list[Unit]:
         out = []
-        for ent, cls, inside in self._all:
+        for k, (ent, _, _) in enumerate(self._all):
             ext = ent.kind == "external"
             if (ext and externals) or (not ext and pods):
-                out.append(self._unit(ent, cls, inside, True))
+                out.append(self._unit(k, True))
         return out
 
     def zone_units(self, zones: Sequence[str]) -> list[Unit]:
         return self.units([Peer(zone=z) for z in zones])
 
-    def _unit(self, ent: Entity, cls: int, inside: tuple[int, ...], definite: bool) -> Unit:
-        return Unit(entity=ent.name, kind=ent.kind, namespace=ent.namespace, cls=cls, definite=definite,
-                    single_pod=self._single[ent.name], endpoints=inside)
+    def _unit(self, k: int, definite: bool) -> Unit:
+        """The unit ``self._all[k]``, made once per membership (frozen: every control that
+        selects it shares it; a 10k-pod pack asks for its 6,597 units a dozen times)."""
+        key = (k, definite)
+        hit = self._units.get(key)
+        if hit is None:
+            ent, cls, inside = self._all[k]
+            hit = self._units[key] = Unit(entity=ent.name, kind=ent.kind, namespace=ent.namespace, cls=cls,
+                                          definite=definite, single_pod=self._single[ent.name], endpoints=inside)
+        return hit
 
     def peer_masks_all(self, peers: Sequence[Peer]) -> tuple[np.ndarray, np.ndarray]:
         """(definite, possible) over ``self._all`` for the union of ``peers``."""

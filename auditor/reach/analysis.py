@@ -25,6 +25,7 @@ from auditor.reach.classes import AddressClasses, ClassTable, build_classes
 from auditor.reach.decision import CauseAttacher, DecidedBy, Decision, SideDecision, side_text
 from auditor.reach.endpoints import DEFAULT_EXTERNALS, ExternalNetwork, Inventory, build_inventory
 from auditor.reach.engine import ALLOW, DENY, UNKNOWN, DirectionResult, Engine, ProgressFn
+from auditor.reach.groupcodes import GroupCodes
 from auditor.reach.l7.compile import Request, mesh_cuts, mesh_networks
 from auditor.reach.l7.evaluate import L7Result
 from auditor.reach.l7.layer import MeshLayer
@@ -413,8 +414,10 @@ class Analysis:
                             if n == 1:
                                 bits &= ~out[0][np.ix_(rows_, t_has, [w])][:, :, 0]
                             out[n][np.ix_(rows_, t_has, [w])] = bits[:, :, None]
-        valid = np.zeros((n_s, n_t), dtype=bool)
-        valid[np.ix_(s_has, t_has)] = True
+        valid = None  # cells of entities with an address class (all of them, but for a fully shadowed network)
+        if s_has.size != n_s or t_has.size != n_t:
+            valid = np.zeros((n_s, n_t), dtype=bool)
+            valid[np.ix_(s_has, t_has)] = True
         if fast is None:
             key = np.concatenate(list(out), axis=2).reshape(n_s * n_t, 4 * n_words)
             first, row = unique_rows(key)
@@ -427,12 +430,12 @@ class Analysis:
         network = allowed & ~_bits(distinct[:, 2 * n_words : 3 * n_words], n_atoms)
         identity = allowed & ~_bits(distinct[:, 3 * n_words :], n_atoms)
         row = row.reshape(n_s, n_t)
-        if not valid.all():  # an entity with no address class left (fully shadowed network)
+        if valid is not None and not valid.all():  # an entity with no address class left (fully shadowed network)
             verdict = np.concatenate([verdict, np.full((1, n_atoms), DENY, np.int8)])
             network = np.concatenate([network, np.zeros((1, n_atoms), bool)])
             identity = np.concatenate([identity, np.zeros((1, n_atoms), bool)])
             row[~valid] = verdict.shape[0] - 1
-        return PairMatrix(src=src, dst=dst, row=row.astype(np.int32), verdict=verdict,
+        return PairMatrix(src=src, dst=dst, row=row.astype(np.int32, copy=False), verdict=verdict,
                           excluded_self=(by == "pod"), blocks=blocks, network=network, identity=identity,
                           request=request, l7=l7[0] if l7 is not None else None, paths=composer)
 
@@ -470,12 +473,15 @@ class Analysis:
         None when the combination codes would not fit in 62 bits."""
         if not self.single_class_codes_fit(l7, hbone):
             return None
-        code = self.combo_codes(s_cls[:, None], t_cls[None, :], l7, hbone)
+        if l7 is None and hbone is None:  # the common case, gathered cache-friendly (int32 when it fits)
+            code = GroupCodes(self.egress, self.ingress, t_cls).of(s_cls)
+        else:
+            code = self.combo_codes(s_cls[:, None], t_cls[None, :], l7, hbone)
         inv, combos = pd.factorize(code.reshape(-1))  # combos in order of first appearance
         del code
         key = self.combo_key_rows(np.asarray(combos, dtype=np.int64), l7, hbone, valid_words)
         first, inv_k = unique_rows(key)
-        return inv_k[inv], key[first]
+        return inv_k.astype(np.int32)[inv], key[first]
 
     def combo_codes(self, sc: np.ndarray, tc: np.ndarray, l7: Any, hbone: Any) -> np.ndarray:
         """One int64 code per cell of broadcastable source/destination class arrays: its

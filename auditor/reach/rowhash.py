@@ -45,6 +45,27 @@ def _words(m: np.ndarray) -> np.ndarray:
     return raw.view(np.uint64)
 
 
+RADIX_WORDS = 8  # rows of at most this many words are first tried as mixed-radix codes
+
+
+def _radix_code(words: np.ndarray) -> np.ndarray | None:
+    """One int64 per row, equal for equal rows only: each word column numbered by a hash table
+    (``pd.factorize``), the numbers combined in mixed radix; None when the product of the
+    columns' distinct counts does not fit in 62 bits. Rows of a few words with few distinct
+    values per word (the pair matrices' keys: allow/unknown/assurance bits of 64 atoms) cost a
+    few cheap passes this way instead of mixing, hashing and verifying every word."""
+    code: np.ndarray | None = None
+    span = 1
+    for c in range(words.shape[1]):
+        inv, uniq = pd.factorize(words[:, c])
+        k = max(1, len(uniq))
+        if span * k >= 1 << 62:
+            return None
+        code = inv.astype(np.int64) if code is None else code * k + inv
+        span *= k
+    return code
+
+
 def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first, inverse): ``m[first[inverse]] == m`` row for row; ``first`` indexes one
     representative row per distinct row."""
@@ -57,6 +78,14 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inverse = np.array([index.setdefault(words[i].tobytes(), i) for i in range(n)], dtype=np.int64)
         first, inverse = np.unique(inverse, return_inverse=True)
         return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    if words.shape[1] <= RADIX_WORDS:
+        code = _radix_code(words)
+        if code is not None:  # exact: no hash, no check
+            inverse, uniques = pd.factorize(code)
+            inverse = inverse.astype(np.int64)
+            first = np.empty(len(uniques), dtype=np.int64)
+            first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
+            return first, inverse
     with np.errstate(over="ignore"):
         # each word mixed with its position before summing: a plain linear sum collides on
         # bit-packed keys (two words differing only in bit 63 cancel: 2^63 + 2^63 = 2^64),

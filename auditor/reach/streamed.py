@@ -17,10 +17,9 @@ import numpy as np
 
 from auditor.reach.analysis import Analysis, Entity, PairMatrix, _bits, _flatten, _pack, _unpack
 from auditor.reach.engine import ALLOW
-from auditor.reach.firstseen import compact, first_seen
+from auditor.reach.firstseen import first_seen
+from auditor.reach.groupcodes import GroupCodes
 from auditor.reach.rowhash import unique_rows
-
-GATHERED_BYTES = 256 << 20  # the egress partitions read at the destinations, held per matrix
 
 
 class StreamedPairs:
@@ -71,7 +70,7 @@ class StreamedPairs:
         l7 = a.l7_bits(None)
         hbone = a.hbone_bits()
         valid_words = _pack(np.ones((1, len(a.ports)), dtype=bool))[0]
-        codes = _GroupCodes(a, self._t_cls) if l7 is None and hbone is None else None
+        codes = GroupCodes(a.egress, a.ingress, self._t_cls) if l7 is None and hbone is None else None
         n_s, n_t = len(self.src), len(self.dst)
         for lo in range(0, n_s, self.rows):
             hi = min(n_s, lo + self.rows)
@@ -118,54 +117,3 @@ class StreamedPairs:
         """The whole matrix of the sources at ``si`` × destinations at ``ti`` (small: for the
         deciding rules of the cells a report lists, which depend on their class pair alone)."""
         return self.analysis.pairs(self.by, [self.src[k] for k in si.tolist()], [self.dst[k] for k in ti.tolist()])
-
-
-class _GroupCodes:
-    """``Analysis.combo_codes`` without an Istio layer or ambient pods, gathered cache-friendly:
-    the egress partitions are read at the destinations once per matrix (whole rows per source
-    after that), the ingress partitions at the block's sources once per block (a few columns),
-    instead of one random read per cell in partitions of 88,615 classes."""
-
-    def __init__(self, analysis: Analysis, t_cls: np.ndarray) -> None:
-        e, i = analysis.egress, analysis.ingress
-        self.e, self.i, self.t_cls = e, i, t_cls
-        self.n_gi = int(i.verdict.shape[0])
-        self.n_ge = int(e.verdict.shape[0])
-        sig_t = i.sigma_of[t_cls]
-        self.off_i = i.offset[sig_t].astype(np.int64)
-        self.part_i = i.part_of[sig_t]
-        held = e.parts.shape[0] * t_cls.size * e.parts.itemsize
-        self.e_at_t = e.parts[:, t_cls] if held <= GATHERED_BYTES else None
-
-    def parts(self, s_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(egress group, ingress group) of every cell of the block's sources, global ids."""
-        e, i = self.e, self.i
-        sig_s = e.sigma_of[s_cls]
-        part_e = e.part_of[sig_s]
-        ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts[part_e][:, self.t_cls]
-        ge = ge.astype(np.int64)
-        ge += e.offset[sig_s].astype(np.int64)[:, None]
-        gi = i.parts[:, s_cls][self.part_i].T.astype(np.int64)  # (sources, destinations): s's group in t's σ
-        gi += self.off_i[None, :]
-        return ge, gi
-
-    def of(self, s_cls: np.ndarray) -> np.ndarray:
-        """``Analysis.combo_codes`` of the block's cells."""
-        ge, gi = self.parts(s_cls)
-        ge *= self.n_gi
-        ge += gi
-        return ge
-
-    def distinct(self, s_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(first cell, inverse, combination code) of the block's distinct combinations in order of
-        first appearance, as ``first_seen`` of ``of`` gives them: a block meets a few hundred
-        groups on each side, so the pairs of their local numbers are addressed directly."""
-        ge, gi = self.parts(s_cls)
-        ge, gi = ge.reshape(-1), gi.reshape(-1)
-        le, n_le = compact(ge, self.n_ge)
-        li, n_li = compact(gi, self.n_gi)
-        le *= n_li
-        le += li
-        del li
-        first, inv = first_seen(le, n_le * n_li)
-        return first, inv, ge[first] * self.n_gi + gi[first]

@@ -113,6 +113,11 @@ def _message(v: Mapping[str, Any], c: Control) -> str:
 
 
 def render(data: ReportData) -> bytes:
+    return canonical_json(document(data)) + b"\n"
+
+
+def document(data: ReportData) -> dict[str, Any]:
+    """The SARIF document before serialising (``auditor gate`` sets its category on it)."""
     rules = []
     index: dict[str, int] = {}
     for c in data.controls:
@@ -221,7 +226,7 @@ def render(data: ReportData) -> bytes:
             },
         }],
     }
-    return canonical_json(doc) + b"\n"
+    return doc
 
 
 class SarifWriter:

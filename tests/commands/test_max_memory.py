@@ -214,3 +214,42 @@ def test_free_heap_pages_go_back_to_the_kernel() -> None:
     del arrays
     release_free_memory()
     assert held - rss_bytes() > 100 << 20
+
+
+@pytest.mark.parametrize("budget", [None, 1 << 30])
+def test_large_blocks_stay_in_the_heap_only_without_a_budget(budget: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a budget the analysis has glibc keep large blocks in its heap (fewer page faults);
+    under one it must not, so that freed memory leaves the resident set the budget counts."""
+    import auditor.reach.budget as budget_mod
+    from auditor.commands.pipeline import (
+        AnalysisFlags,
+        InputSpec,
+        analyse,
+        analysis_options,
+        read_inputs,
+    )
+
+    calls: list[bool] = []
+    monkeypatch.setattr(budget_mod, "keep_large_blocks", lambda: calls.append(True) or True)
+    loaded = read_inputs(InputSpec(inputs=(str(BANK / "after"),)))
+    analyse(loaded.snapshot, analysis_options(AnalysisFlags()), budget=budget)
+    assert calls == ([True] if budget is None else [])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_keep_large_blocks_takes_on_glibc() -> None:
+    from auditor.reach.budget import keep_large_blocks
+
+    assert keep_large_blocks()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_the_console_keeps_large_blocks_in_the_heap_only_without_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m auditor``/``auditor`` sets it at start-up, before any input is read, unless a
+    budget is given on the command line or in the environment."""
+    from auditor.__main__ import large_blocks_from_the_heap
+
+    assert large_blocks_from_the_heap(["gate", "in.json"], {})
+    assert not large_blocks_from_the_heap(["audit", "in.json", "--max-memory", "4G"], {})
+    assert not large_blocks_from_the_heap(["audit", "in.json", "--max-memory=4G"], {})
+    assert not large_blocks_from_the_heap(["audit", "in.json"], {"AUDITOR_MAX_MEMORY": "4G"})

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import auditor.controls.assertions.context as context
-import auditor.reach.streamed as streamed
+import auditor.reach.groupcodes as groupcodes
 from auditor.canonical import canonical_json
 from auditor.controls.runner import run_audit
 from auditor.reach.firstseen import first_seen
@@ -124,9 +124,9 @@ def test_gathered_group_codes_equal_the_engine_s(open_: Setup, data: st.DataObje
     s = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
     t = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30)), dtype=np.int64)
     want = a.combo_codes(s[:, None], t[None, :], None, None)
-    monkeypatch.setattr(streamed, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
-    codes = streamed._GroupCodes(a, t)
-    assert np.array_equal(codes.of(s), want)
+    monkeypatch.setattr(groupcodes, "GATHERED_BYTES", data.draw(st.sampled_from([0, 1 << 30])))
+    codes = groupcodes.GroupCodes(a.egress, a.ingress, t)
+    assert np.array_equal(codes.of(s), want)  # int32 or int64
     # the block's distinct combinations by local numbers: as hashing every cell numbers them
     first, inv, combos = codes.distinct(s)
     h_first, h_inv = first_seen(want.reshape(-1))

@@ -41,3 +41,25 @@ def test_refining_block_by_block_equals_one_pass(n: int, widths: list[int], seed
     assert np.array_equal(first, f2) and np.array_equal(inv, i2)
     first3, inv3 = refine(column_blocks(whole, max_bytes=max(1, n)), n)
     assert np.array_equal(first3, f2) and np.array_equal(inv3, i2)
+
+
+@settings(max_examples=120, deadline=None)
+@given(n=st.integers(65, 400), w=st.integers(1, 10), values=st.integers(1, 1 << 40), seed=st.integers(0, 2**32 - 1))
+def test_mixed_radix_path_numbers_rows_as_the_hash_path(n: int, w: int, values: int, seed: int) -> None:
+    """Rows of a few words are grouped through per-column numbers in mixed radix (exact, no
+    hash): the same ids (order of first appearance) and representatives as the hashed path,
+    also when the columns have too many distinct values to combine (then it hashes)."""
+    import auditor.reach.rowhash as rowhash
+
+    rng = np.random.default_rng(seed)
+    m = rng.integers(0, values, size=(n, w), dtype=np.uint64)
+    m[n // 2:] = m[: n - n // 2]  # repeats
+    first, inv = unique_rows(m)
+    saved = rowhash.RADIX_WORDS
+    rowhash.RADIX_WORDS = 0
+    try:
+        f2, i2 = unique_rows(m)
+    finally:
+        rowhash.RADIX_WORDS = saved
+    assert np.array_equal(first, f2) and np.array_equal(inv, i2)
+    assert np.array_equal(inv[first], np.arange(first.size))  # ids in order of first appearance

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from auditor.reach.analysis import Analysis, Entity, PairMatrix
 from auditor.reach.engine import ALLOW, UNKNOWN, ProgressFn
 from auditor.reach.streamed import StreamedPairs
 from auditor.reach.subpairs import sub_pairs
+
+if TYPE_CHECKING:
+    from auditor.policy.routes import Routing
 
 STREAM_CELL_BYTES = 320  # peak bytes per cell of a streamed block (codes, row ids, live cells, key columns: measured at 100k)
 WHYS_CHUNK = 256  # cells explained per small pair matrix when the flow matrix streams
@@ -63,6 +67,7 @@ class Context:
         self.universe = universe(self.analysis.ports)
         self.tcp = PortSet.everything(["TCP"])
         self._masks: dict[PortSet, np.ndarray] = {}
+        self._routing: dict[bool, Routing] = {}
         self._pairs: dict[tuple[tuple[tuple[str, int], ...], ...], PairMatrix] = {}
         self.l7_present = bool(self.analysis.snapshot.of_kind("istio/AuthorizationPolicy")) or any(
             getattr(rule, "http", None) for pol in self.analysis.policies.policies for rule in (*pol.ingress, *pol.egress)
@@ -78,6 +83,22 @@ class Context:
             if hit is None:
                 hit = self.analysis.pairs("workload", [entity_of(u) for u in src], [entity_of(u) for u in dst])
             self._pairs[key] = hit
+        return hit
+
+    def routing(self, lenient: bool) -> Routing:
+        """``load_routing`` of the snapshot, once for the pack (egress-only-to and the exposure
+        controls both read it). A lenient load that skipped nothing is also the strict load
+        (no parser failed), and a strict load that succeeded is also the lenient one."""
+        hit = self._routing.get(lenient)
+        if hit is None:
+            other = self._routing.get(not lenient)
+            if other is not None and not other.skipped:
+                hit = other
+            else:
+                from auditor.policy.routes import load_routing
+
+                hit = load_routing(self.analysis.snapshot, lenient=lenient)
+            self._routing[lenient] = hit
         return hit
 
     def stream_rows(self, n_s: int, n_t: int) -> int | None:

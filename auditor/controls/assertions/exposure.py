@@ -75,7 +75,8 @@ def exposure_of(ctx: Context, a: Assertion) -> Any:
     cache = ctx.__dict__.setdefault("_exposure", {})
     hit = cache.get(settings)
     if hit is None:
-        hit = cache[settings] = build_exposure(ctx.analysis, settings, lenient=ctx.analysis.options.lenient)
+        lenient = ctx.analysis.options.lenient
+        hit = cache[settings] = build_exposure(ctx.analysis, settings, ctx.routing(lenient), lenient=lenient)
     return hit
 
 
@@ -261,7 +262,6 @@ class EgressOnlyTo(AssertionKind):
 
     def evaluate(self, ctx: Context, control: Control) -> Outcome:
         from auditor.controls.assertions.flows import _egress_restricted
-        from auditor.policy.routes import load_routing
 
         a = control.assertion
         out = _egress_restricted(ctx, control)
@@ -271,7 +271,7 @@ class EgressOnlyTo(AssertionKind):
                 f"flows to external addresses outside the listed CIDRs may go to {', '.join(hosts)}: whether an "
                 "address belongs to a host is decided by DNS at run time (dns-runtime, EXP-17); only Calico "
                 "Enterprise domain rules enforce it, and this version does not evaluate them")
-        routing = load_routing(ctx.analysis.snapshot, lenient=True)
+        routing = ctx.routing(lenient=True)
         spaces = {u.namespace for u in ctx.zones.zone_units(a.zones)}
         for e in routing.service_entries:
             if e.location == "MESH_EXTERNAL" and (e.namespace in spaces or not spaces):

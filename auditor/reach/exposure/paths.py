@@ -105,7 +105,10 @@ class _Judge:
         self.an = an
         self.settings = settings
         self.classes = an.classes  # type: ignore[attr-defined]
-        ent, _ = an.find(settings.client)  # type: ignore[attr-defined]
+        try:  # an external network is an entity at every level: found without listing every pod
+            ent, _ = an.find(settings.client, "workload")  # type: ignore[attr-defined]
+        except LookupError:
+            ent, _ = an.find(settings.client)  # type: ignore[attr-defined]
         if ent.kind != "external":
             raise LookupError(f"--client {settings.client!r} is not an external network")
         self.client = np.array(ent.classes, dtype=np.int64)
