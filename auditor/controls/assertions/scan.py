@@ -173,20 +173,34 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
     # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
     report()
+    n_blocks = len(leads)
     l_pair, l_res, l_i, l_j = _joined(leads)
     if fm.stream is not None:
         release_free_memory()  # the blocks' temporaries, before the tables are built
     n_res = len(results)
-    if len(leads) > 1:  # a pair met in two blocks: its first cells only
-        once = np.flatnonzero(~pd.Series(l_pair * n_res + l_res.astype(np.int64)).duplicated().to_numpy())
+    if n_blocks > 1:  # a pair met in two blocks: its first cells only
+        key = l_pair * n_res
+        key += l_res
+        once = np.flatnonzero(~pd.Series(key).duplicated().to_numpy())
+        del key
         l_pair, l_res, l_i, l_j = l_pair[once], l_res[once], l_i[once], l_j[once]
+        del once
+    # grouped by pair, each column moved and its unsorted copy dropped at once (tens of
+    # millions of leads at 100,000 pods: four copies of them would not fit the budget)
     order = np.argsort(l_pair, kind="stable")
-    u_pair, u_res, lead_i, lead_j = l_pair[order], l_res[order], l_i[order], l_j[order]
-    del l_pair, l_res, l_i, l_j, order
+    u_pair = l_pair[order]
+    del l_pair
+    u_res = l_res[order]
+    del l_res
+    lead_i = l_i[order]
+    del l_i
+    lead_j = l_j[order]
+    del l_j, order
     has_viol = np.array([m[0] for m in marks], dtype=bool)
     has_unk = np.array([m[1] for m in marks], dtype=bool)
     g_start = np.flatnonzero(np.r_[True, u_pair[1:] != u_pair[:-1]])  # one group per workload pair
     g_len = np.diff(np.r_[g_start, u_pair.size])
+    del u_pair
     combo = u_res[g_start].astype(np.int64)  # a pair meeting one judgement: its id
     sequences: dict[tuple[int, ...], int] = {}
     multi = np.flatnonzero(g_len > 1)  # pairs meeting several judgements: their sequences, in Python
@@ -197,6 +211,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     for g, n in zip(multi.tolist(), lens.tolist(), strict=True):
         combo[g] = n_res + sequences.setdefault(tuple(seq_res[at:at + n]), len(sequences))
         at += n
+    del seq_res, pos
     seqs = [(r,) for r in range(n_res)] + list(sequences)
     # per sequence: (violating ports, reasons, unknown ports not violating, reasons)
     agg: dict[int, tuple[PortSet, str, PortSet, str]] = {}
@@ -213,15 +228,21 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
                 unk = unk.union(u)
                 u_why[uwhy] = None
         agg[c] = (viol, "; ".join(v_why), unk.minus(viol), "; ".join(u_why))
-    src = s_eid[lead_i[g_start]]
-    dst = d_eid[lead_j[g_start]]
-    # the witness cells of decided_by: the pair's first cell that violates (is unknown), as
-    # positions in the lead cells
-    v_at, u_at = (np.where(at >= 0, at, -1) for at in (_first_where(has_viol[u_res], g_start),
-                                                             _first_where(has_unk[u_res], g_start)))
+    src = s_eid[lead_i[g_start]].astype(np.int32)
+    dst = d_eid[lead_j[g_start]].astype(np.int32)
+    # the witness cells of decided_by: per pair, its first cell that violates (is unknown), as
+    # (source row, destination column); -1: none
+    witness = []
+    for has in (has_viol, has_unk):
+        first_at = _first_where(has[u_res], g_start)
+        witness.append((np.where(first_at >= 0, lead_i[first_at], -1).astype(np.int32),
+                        np.where(first_at >= 0, lead_j[first_at], -1).astype(np.int32)))
+        del first_at
+    del u_res, lead_i, lead_j
     rank = ctx.name_rank
 
-    def table(flow: str, pick: int, at: np.ndarray, verdicts: tuple[int, ...]) -> ViolationTable:
+    def table(flow: str, pick: int, cells: tuple[np.ndarray, np.ndarray], verdicts: tuple[int, ...]
+              ) -> ViolationTable:
         templates: list[Violation] = []
         tid: dict[int, int] = {}
         for c, a in agg.items():
@@ -236,19 +257,18 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
         t_of = lookup[combo]
         keep = np.flatnonzero(t_of >= 0)
         keep = keep[np.lexsort((rank[dst[keep]], rank[src[keep]]))]
-        t_of, cell = t_of[keep], at[keep]
-        wi, wj = lead_i[cell], lead_j[cell]
+        t_of = t_of[keep].astype(np.int32)
+        wi, wj = cells[0][keep], cells[1][keep]
 
         def explainer(n: int) -> list[str]:
             asks = [((int(wi[k]), int(wj[k])), templates[int(t_of[k])].port_set or PortSet(), verdicts)
                     for k in range(n)]
             return fm.whys(asks)
 
-        return ViolationTable(templates=tuple(templates), template=t_of.astype(np.int32),
-                              src=src[keep].astype(np.int32), dst=dst[keep].astype(np.int32), names=ctx.names,
-                              zones=ctx.name_zones, explainer=explainer)
+        return ViolationTable(templates=tuple(templates), template=t_of, src=src[keep], dst=dst[keep],
+                              names=ctx.names, zones=ctx.name_zones, explainer=explainer)
 
-    return table("allowed", 0, v_at, (ALLOW,)), table("unknown", 2, u_at, (ALLOW, UNKNOWN))
+    return table("allowed", 0, witness[0], (ALLOW,)), table("unknown", 2, witness[1], (ALLOW, UNKNOWN))
 
 
 def pairs_checked(src: Sequence[Unit], dst: Sequence[Unit]) -> dict[str, int]:
