@@ -52,6 +52,9 @@ def run_audit(
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
+    from auditor.reach.budget import release_free_memory
+
+    release_free_memory()  # the controls' temporaries: the evidence's blocks are sized from what is left
     evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
                               flows=evidence_flows, progress=progress)
     exposures = [e for c in contexts for e in c.__dict__.get("_exposure", {}).values()]

@@ -115,7 +115,7 @@ def test_the_block_size_comes_from_the_budget(monkeypatch: pytest.MonkeyPatch) -
         ports = [0] * 10
 
     monkeypatch.setattr(budget, "rss_bytes", lambda: 1 << 30)
-    assert evidence.block_rows(A(), 3000, None) == 3000  # type: ignore[arg-type]
+    assert evidence.block_rows(A(), 2000, None) == 2000  # type: ignore[arg-type]
     rows = evidence.block_rows(A(), 30_000, 2 << 30)  # type: ignore[arg-type]
     assert 1 <= rows < 30_000 and rows * 30_000 * evidence.EVIDENCE_PAIR_BYTES <= 1 << 29
     assert evidence.block_rows(A(), 30_000, 2 << 30, forced=3) == 3  # type: ignore[arg-type]

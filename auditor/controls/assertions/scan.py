@@ -251,13 +251,18 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
                 tid[c] = len(templates)
                 templates.append(Violation(kind="flow", src=None, dst="", ports=ports.text(ctx.universe), flow=flow,
                                            reason=a[pick + 1], port_set=ports))
-        lookup = np.full(n_res + len(sequences), -1, dtype=np.int64)
+        lookup = np.full(n_res + len(sequences), -1, dtype=np.int32)
         for c, t in tid.items():
             lookup[c] = t
         t_of = lookup[combo]
         keep = np.flatnonzero(t_of >= 0)
-        keep = keep[np.lexsort((rank[dst[keep]], rank[src[keep]]))]
-        t_of = t_of[keep].astype(np.int32)
+        # by source then destination name: one combined key (a pair is listed once), sorted
+        # stably; half the temporaries of a lexsort of two keys over tens of millions of pairs
+        order = rank[src[keep]] * len(rank)
+        order += rank[dst[keep]]
+        keep = keep[np.argsort(order, kind="stable")]
+        del order
+        t_of = t_of[keep]
         wi, wj = cells[0][keep], cells[1][keep]
 
         def explainer(n: int) -> list[str]:
