@@ -34,30 +34,33 @@ class GroupCodes:
         held = e.parts.shape[0] * t_cls.size * e.parts.itemsize
         self.e_at_t = e.parts[:, t_cls] if held <= GATHERED_BYTES else None
 
-    def of(self, s_cls: np.ndarray) -> np.ndarray:
-        """(sources, destinations) codes, equal to ``combo_codes`` (int32 or int64, see above)."""
-        e, i = self.e, self.i
+    def _egress(self, s_cls: np.ndarray, dtype: type) -> np.ndarray:
+        """(sources, destinations): each destination's egress group in its source's σ, global ids."""
+        e = self.e
         sig_s = e.sigma_of[s_cls]
         part_e = e.part_of[sig_s]
         ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts[part_e][:, self.t_cls]
-        code = ge.astype(self.dtype)
-        code += e.offset[sig_s].astype(self.dtype)[:, None]
+        ge = ge.astype(dtype)
+        ge += e.offset[sig_s].astype(dtype)[:, None]
+        return ge
+
+    def _ingress(self, s_cls: np.ndarray) -> np.ndarray:
+        """(sources, destinations): each source's group in its destination's σ, σ-local ids."""
+        return self.i.parts[:, s_cls][self.part_i].T
+
+    def of(self, s_cls: np.ndarray) -> np.ndarray:
+        """(sources, destinations) codes, equal to ``combo_codes`` (int32 or int64, see above)."""
+        code = self._egress(s_cls, self.dtype)
         code *= self.n_gi
-        code += i.parts[:, s_cls][self.part_i].T  # (sources, destinations): s's group in t's σ
+        code += self._ingress(s_cls)
         code += self.off_i[None, :]
         return code
 
     def parts(self, s_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(egress group, ingress group) of every cell of the sources ``s_cls``, global ids (int64)."""
-        e, i = self.e, self.i
-        sig_s = e.sigma_of[s_cls]
-        part_e = e.part_of[sig_s]
-        ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts[part_e][:, self.t_cls]
-        ge = ge.astype(np.int64)
-        ge += e.offset[sig_s].astype(np.int64)[:, None]
-        gi = i.parts[:, s_cls][self.part_i].T.astype(np.int64)  # (sources, destinations): s's group in t's σ
+        gi = self._ingress(s_cls).astype(np.int64)
         gi += self.off_i.astype(np.int64)[None, :]
-        return ge, gi
+        return self._egress(s_cls, np.int64), gi
 
     def distinct(self, s_cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first cell, inverse, combination code) of the cells' distinct combinations in order of
