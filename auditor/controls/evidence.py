@@ -67,9 +67,10 @@ def build_evidence(analysis: Analysis, packs: Sequence[Pack], zone_indexes: Sequ
     }
     if not flows:
         return evidence
-    step = block_rows(analysis, len(ents), analysis.memory_budget, rows if rows is not None else BLOCK_ROWS)
     matrices = [_ZoneMatrix(analysis, ents, pack, zones) for pack, zones in zip(packs, zones_of, strict=True)]
     stream = _FlowStream(analysis, ents, packs, zone_indexes, zones_of, findings, several, max_evidence)
+    # sized after the cited cells are held (hundreds of MB at 100,000 pods): they count against the room
+    step = block_rows(analysis, len(ents), analysis.memory_budget, rows if rows is not None else BLOCK_ROWS)
     whole: PairMatrix | None = None
     lo = 0
     n_blocks = -(-len(ents) // max(1, step)) if ents else 1
