@@ -168,11 +168,11 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
         lead = np.flatnonzero(~pd.Series(pair * len(results) + inv).duplicated().to_numpy())
         leads.append((pair[lead], inv[lead].astype(np.int32), ii[lead].astype(np.int32), jj[lead].astype(np.int32)))
         del pair, ii, jj, inv, sel
+    report()  # every block read
     if not leads:
         return empty, empty
     # the distinct judgements of each pair, in the order its cells (row-major) meet them: the
     # first cell of each (pair, judgement), grouped by pair (no sort of every cell)
-    report()
     n_blocks = len(leads)
     l_pair, l_res, l_i, l_j = _joined(leads)
     if fm.stream is not None:
