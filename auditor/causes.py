@@ -138,6 +138,8 @@ def classify_reason(reason: str) -> str:
         return "service-endpoints-unknown"
     if "dataplane" in low:
         return "dataplane-unknown"
+    if "dns-runtime" in low:  # e.g. ANP domainNames peers (EXP-17)
+        return "dns-runtime"
     return "unmodelled-field"
 
 
@@ -150,4 +152,6 @@ def classify_blocking(reason: str) -> str:
         return "kind-unreadable"
     if "dataplane" in low:
         return "dataplane-unknown"
+    if "dns-runtime" in low:  # e.g. egress-only-to over names: DNS decides at run time (EXP-17)
+        return "dns-runtime"
     return "control-blocked"

@@ -380,3 +380,36 @@ def test_policy_hop_of_an_entry_path_names_the_policy_cause(tmp_path: Path) -> N
     rows = list(csv.DictReader(io.StringIO(_run("reach", src, "--from", "internet", "--format", "csv"))))
     row = next(r for r in rows if r["via"] == "lb data/db")
     assert row["allowed"] == "unknown" and "source-ports" in row["why_unknown"] and where in row["why_unknown"]
+
+
+DOMAIN_EGRESS = {
+    "apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy", "metadata": {"name": "no-partner"},
+    "spec": {"priority": 5, "subject": {"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "front"}}}},
+             "egress": [{"name": "partner", "action": "Deny", "to": [{"domainNames": ["api.partner.example"]}]}]}}
+
+
+def test_domain_names_peer_is_named_dns_runtime(tmp_path: Path) -> None:
+    """EXP-17 / ADM-7: an AdminNetworkPolicy ``domainNames`` peer matches addresses DNS gives at
+    run time, so web/front → internet is unknown, and the cause is filed as ``dns-runtime`` (it
+    was ``unmodelled-field``, whose words said dns-runtime) in the CSV and JSON rows."""
+    src = _write(tmp_path, [*BASE, DOMAIN_EGRESS])
+    rows = list(csv.DictReader(io.StringIO(_run("reach", src, "--format", "csv", "--dataplane", "upstream"))))
+    row = next(r for r in rows if r["src"] == "web/front" and r["dst"] == "internet")
+    assert row["allowed"] == "unknown" and row["why_unknown"].startswith("dns-runtime:"), row
+    doc = json.loads(_run("reach", src, "--format", "json", "--dataplane", "upstream"))
+    jrow = next(r for r in doc["rows"] if r["src"] == "web/front" and r["dst"] == "internet")
+    assert {c["code"] for c in jrow["why_unknown"]} == {"dns-runtime"}
+    assert "AdminNetworkPolicy no-partner" in " ".join(c["object"] for c in jrow["why_unknown"])
+
+
+def test_blocking_reasons_over_dns_are_filed_as_dns_runtime() -> None:
+    """An ``egress-only-to`` control over host names is blocked because DNS decides at run time
+    (EXP-17): its reason is filed under ``dns-runtime``, not the generic ``control-blocked``;
+    other blocking reasons keep their codes."""
+    from auditor.causes import classify_blocking
+
+    dns = ("flows to external addresses outside the listed CIDRs may go to api.partner.example: whether an "
+           "address belongs to a host is decided by DNS at run time (dns-runtime, EXP-17)")
+    assert classify_blocking(dns) == "dns-runtime"
+    assert classify_blocking("zone cde selects no workload in the input") == "zone-empty"
+    assert classify_blocking("ports ICMPv6 are not distinguished by any policy") == "control-blocked"
