@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 
 from auditor.reach.bitmatrix import BitColumns
+from auditor.reach.firstseen import first_seen
 from auditor.reach.rowhash import unique_rows
 
 _NARROW_FRACTION = 16  # a side is narrow when it matches at most classes / 16 of them
@@ -146,9 +146,7 @@ class PeerPartitions:
 def _first_appearance(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(group per class, first class per group) of equal codes, groups in order of first
     appearance (the numbering ``unique_rows`` gives)."""
-    inv, uniq = pd.factorize(code)
-    first = np.empty(len(uniq), dtype=np.int64)
-    first[inv[::-1]] = np.arange(code.size - 1, -1, -1, dtype=np.int64)
+    first, inv = first_seen(code)
     return inv.astype(group_dtype(first.size)), first
 
 

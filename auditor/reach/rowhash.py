@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from auditor.reach.firstseen import first_seen
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -81,11 +83,7 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if words.shape[1] <= RADIX_WORDS:
         code = _radix_code(words)
         if code is not None:  # exact: no hash, no check
-            inverse, uniques = pd.factorize(code)
-            inverse = inverse.astype(np.int64)
-            first = np.empty(len(uniques), dtype=np.int64)
-            first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
-            return first, inverse
+            return first_seen(code)
     with np.errstate(over="ignore"):
         # each word mixed with its position before summing: a plain linear sum collides on
         # bit-packed keys (two words differing only in bit 63 cancel: 2^63 + 2^63 = 2^64),
@@ -93,10 +91,7 @@ def unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         coeffs = _coefficients(words.shape[1])
         h = mix64(mix64(words ^ coeffs).sum(axis=1, dtype=np.uint64))
     # a hash table (pandas' factorize) instead of sorting: ids in order of first appearance
-    inverse, uniques = pd.factorize(h)
-    inverse = inverse.astype(np.int64)
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
+    first, inverse = first_seen(h)
     if not np.array_equal(words[first[inverse]], words):  # a collision: be exact instead
         _, first, inverse = np.unique(words, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)

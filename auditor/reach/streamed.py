@@ -86,9 +86,9 @@ class StreamedPairs:
             yield lo, ids[inv].reshape(hi - lo, n_t)
 
     def _global_ids(self, keys: np.ndarray) -> np.ndarray:
-        """Global ids of a block's new combinations' key rows (given in first-appearance order),
-        new ones numbered next and decoded into the verdict/network/identity tables. Millions of
-        combinations share a few thousand key rows: each distinct row is looked up once."""
+        """Global ids of a block's combinations' key rows (given in first-appearance order): rows
+        not met before are numbered next and decoded into the verdict/network/identity tables.
+        Millions of combinations share a few thousand key rows: each distinct row is looked up once."""
         first, inv = unique_rows(keys)
         order = np.argsort(first, kind="stable")  # distinct rows in order of first appearance
         rank = np.empty_like(order)
