@@ -15,6 +15,7 @@ from auditor.controls.model import Control, Pack, ZoneMap
 from auditor.controls.result import AuditResult, Finding, ViolationTable, decide_counts, finish
 from auditor.controls.waivers import WaiverFile, apply_waivers
 from auditor.reach.analysis import IMPL_ASSUMPTIONS, Analysis
+from auditor.reach.budget import release_free_memory
 from auditor.reach.engine import ProgressFn
 
 
@@ -52,8 +53,6 @@ def run_audit(
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     findings, statuses = apply_waivers(findings, waivers, as_of)
     snap = analysis.snapshot
-    from auditor.reach.budget import release_free_memory
-
     release_free_memory()  # the controls' temporaries: the evidence's blocks are sized from what is left
     evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
                               flows=evidence_flows, progress=progress)

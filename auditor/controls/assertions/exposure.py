@@ -107,12 +107,18 @@ def _matches(path: Any, allow: Mapping[str, Any]) -> bool:
 UNKNOWN_BACKENDS = frozenset({"no-selector", "missing-service", "missing-port", "backend-kind"})
 
 
+def _decided_by(path: Any) -> Any:
+    """The path's rules as text, carrying its causes (the audit result's unknown causes)."""
+    if not path.causes:
+        return path.rules
+    return DecidedBy.of_sides([SideDecision("exposure", (), 0, unique(path.causes))], path.rules)
+
+
 def _unknown_backends(path: Any, zones: Sequence[str]) -> Violation:
     """The unknown item of a path that reaches backends the input does not show."""
-    causes = unique(path.causes)
-    words = "; ".join(f"{c.code}: {c.words}" for c in causes)
+    words = "; ".join(f"{c.code}: {c.words}" for c in unique(path.causes))
     return Violation(kind="flow", src=path.client, dst=path.service or path.entry, ports=path.port, flow="unknown",
-                     decided_by=DecidedBy.of_sides([SideDecision("exposure", (), 0, causes)], path.rules),
+                     decided_by=_decided_by(path),
                      reason=f"exposed to {path.client} via {path.via} at {path.entry}, to backends not in the input "
                             f"({words}): they may be in zone {', '.join(zones)}",
                      src_zones=(path.client,), dst_zones=())
@@ -144,9 +150,7 @@ def _judge(ctx: Context, control: Control, allowed: Any = None) -> Outcome:
         checked += 1
         if allowed is not None and allowed(path):
             continue
-        # the path's rules as text, carrying its causes (the audit result's unknown causes)
-        decided_by: str = DecidedBy.of_sides([SideDecision("exposure", (), 0, unique(path.causes))], path.rules) \
-            if path.causes else path.rules
+        decided_by = _decided_by(path)
         for group, certain in ((definite, True), (possible, False)):
             workloads = sorted({names[m].workload for c in group for m in classes.members[c]})
             for wl in workloads:
