@@ -9,10 +9,12 @@ pair (bitsets, deciding rules per port atom, the formatted row).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import resource
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_BLOCK_BYTES = 1 << 30  # working set of one block without a budget
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -64,18 +66,28 @@ def available_bytes() -> int | None:
     return None
 
 
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the kernel (glibc ``malloc_trim``): the analysis
-    frees ≈ 0.6 GB of temporaries at 100,000 pods that would otherwise stay resident and count
-    against a container's limit. A no-op where glibc is not the C library."""
+@functools.cache
+def _glibc() -> Any:
+    """The C library when it is glibc (``malloc_trim``, ``mallopt``), else None."""
     import ctypes
     import ctypes.util
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        libc.malloc_trim  # noqa: B018 - glibc only: raises AttributeError elsewhere
+        libc.mallopt  # noqa: B018
     except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
+        return None
+    return libc
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the kernel (glibc ``malloc_trim``): the analysis
+    frees ≈ 0.6 GB of temporaries at 100,000 pods that would otherwise stay resident and count
+    against a container's limit. A no-op where glibc is not the C library."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 LARGE_BLOCK_BYTES = 1 << 30  # blocks up to this size come from the C heap (M_MMAP_THRESHOLD)
@@ -90,14 +102,8 @@ def keep_large_blocks() -> bool:
     reused; ``release_free_memory`` still hands free pages back. Only without a memory budget
     (commands/pipeline.py): under one, freed memory must leave the resident set at once. Returns
     whether the setting took (False where glibc is not the C library)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES))
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return False
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES))
 
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
