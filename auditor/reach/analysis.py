@@ -32,7 +32,7 @@ from auditor.reach.l7.layer import MeshLayer
 from auditor.reach.matching import Matcher, _proto
 from auditor.reach.paths import PathComposer, Paths, _spans
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
-from auditor.reach.rowhash import column_blocks, refine, unique_rows
+from auditor.reach.rowhash import refine, unique_rows
 from auditor.reach.uncertainty import CauseFinder
 from auditor.reach.witness import Kinds, group_kinds, sequence_ids
 from auditor.snapshot import Snapshot
@@ -262,7 +262,7 @@ class Analysis:
             # 100,000 pods); ids in order of first appearance, so the result is that of one pass
             blocks: list[np.ndarray] = [self.egress.sigma_of[:, None], self.ingress.sigma_of[:, None]]
             for res in (self.egress, self.ingress):
-                blocks += list(column_blocks(res.parts.T, _BEHAVIOUR_BYTES))
+                blocks += list(res.parts.class_major(_BEHAVIOUR_BYTES))
             if self.l7_active:
                 assert self.l7 is not None
                 blocks += [self.l7.result.sigma_of[:, None], self.l7.result.group_of.T]
@@ -990,6 +990,7 @@ def analyze(snapshot: Snapshot, options: AnalysisOptions | None = None,
     engine = Engine(policies, classes, matcher, progress=progress)
     egress = engine.run("egress")
     ingress = engine.run("ingress")
+    engine.release_partitions()
     meshed = bool((classes.sidecar | classes.ambient | classes.mesh_uncertain).any())
     l7 = MeshLayer(istio, snapshot, inventory, classes, matcher, ports) if (istio.present or meshed) else None
     if istio.present:

@@ -21,6 +21,7 @@ import numpy as np
 from auditor.policy.ir import Action, Direction, EntityMatch, Policy, PolicySet, Rule, RuleRef, Tier
 from auditor.policy.selectors import always_true
 from auditor.reach.bitmatrix import BitColumns
+from auditor.reach.blockparts import BlockedParts
 from auditor.reach.classes import ClassTable
 from auditor.reach.decision import Decision, Reason, rule_text
 from auditor.reach.matching import Matcher, NamedPortSpec, _at, _proto, named_spec
@@ -78,13 +79,14 @@ class DirectionResult:
     """Verdicts of one direction for every (subject class, peer class, port atom).
 
     σ's peer groups are a *partition* of the classes; σs whose rules name the same peer
-    sides share one (``parts[part_of[σ]]``), stored in the smallest unsigned dtype that
-    holds the group ids: a dense (σ × classes) int32 map was ≈ 4 GB at 100,000 pods."""
+    sides share one (``parts.row(part_of[σ])``), stored in the smallest unsigned dtype that
+    holds the group ids, as distinct blocks of classes (``BlockedParts``): a dense (σ ×
+    classes) int32 map was ≈ 4 GB at 100,000 pods, a dense partition matrix 750 MiB."""
 
     direction: Direction
     sigma_of: np.ndarray  # (C,) subject class → σ
     part_of: np.ndarray  # (nσ,) σ → row of ``parts``
-    parts: np.ndarray  # (partitions, C) peer class → group inside σ (uint8/uint16/int32)
+    parts: BlockedParts  # (partitions, C) peer class → group inside σ (uint8/uint16/int32)
     offset: np.ndarray  # (nσ,) first global group id of σ
     verdict: np.ndarray  # (groups, A) int8: DENY / UNKNOWN / ALLOW
     rule: np.ndarray  # (groups, A) int32 deciding rule id
@@ -95,11 +97,11 @@ class DirectionResult:
     def gid(self, subject: np.ndarray, peer: np.ndarray) -> np.ndarray:
         """Global group ids for broadcastable arrays of subject and peer classes."""
         sig = self.sigma_of[subject]
-        return self.offset[sig] + self.parts[self.part_of[sig], peer]
+        return self.offset[sig] + self.parts.at(self.part_of[sig], peer)
 
     def groups(self, s: int) -> np.ndarray:
         """(C,) peer class → group inside σ ``s``."""
-        return self.parts[self.part_of[s]]
+        return self.parts.row(int(self.part_of[s]))
 
     def group_count(self, s: int) -> int:
         end = int(self.offset[s + 1]) if s + 1 < self.offset.size else int(self.verdict.shape[0])
@@ -394,13 +396,9 @@ class Engine:
             verdicts.append(v)
             rules.append(r)
         del results, sent
-        parts = _stack_parts(part_rows, c.n)
+        parts = BlockedParts.from_rows(part_rows, c.n)
         del part_rows
-        for key, k in part_index.items():  # the cache now points into ``parts``: no second copy
-            hit = self._group_cache.get(key)
-            if hit is not None:
-                self._group_cache[key] = (parts[k], hit[1])
-        self._partitions.release()  # its broad-side partitions would keep the old copies alive
+        self._partitions.release()  # its broad-side partitions would keep second copies alive
         return DirectionResult(
             direction=d,
             sigma_of=sigma_of,
@@ -413,6 +411,13 @@ class Engine:
             sigma_uncertain=sig_unc,
             sigma_rep=reps,
         )
+
+    def release_partitions(self) -> None:
+        """Both directions are evaluated: forget the peer partitions kept for σs still to walk
+        (each direction's result holds its own, as distinct blocks; the rows kept here were
+        the 750 MiB of dense partitions at 100,000 pods)."""
+        self._group_cache.clear()
+        self._partitions.release()
 
     def _evaluate_all(
         self, tasks: list[tuple[Direction, int, list[int], list[int]]], phase: str = "signatures"
@@ -743,17 +748,6 @@ def _once(res: tuple[tuple, np.ndarray, np.ndarray, np.ndarray],
         return key, None, v, r
     sent.add(key)
     return key, groups, v, r
-
-
-def _stack_parts(rows: list[np.ndarray], n: int) -> np.ndarray:
-    """The partitions as one matrix in the smallest dtype that holds every group id."""
-    if not rows:
-        return np.zeros((0, n), dtype=np.uint8)
-    dtype = max((np.dtype(r.dtype) for r in rows), key=lambda t: t.itemsize)
-    out = np.empty((len(rows), n), dtype=dtype)
-    for k, r in enumerate(rows):
-        out[k] = r
-    return out
 
 
 def default_workers() -> int:

@@ -32,21 +32,21 @@ class GroupCodes:
         self.off_i = i.offset[sig_t].astype(self.dtype)
         self.part_i = i.part_of[sig_t]
         held = e.parts.shape[0] * t_cls.size * e.parts.itemsize
-        self.e_at_t = e.parts[:, t_cls] if held <= GATHERED_BYTES else None
+        self.e_at_t = e.parts.columns(t_cls) if held <= GATHERED_BYTES else None
 
     def _egress(self, s_cls: np.ndarray, dtype: type) -> np.ndarray:
         """(sources, destinations): each destination's egress group in its source's σ, global ids."""
         e = self.e
         sig_s = e.sigma_of[s_cls]
         part_e = e.part_of[sig_s]
-        ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts[part_e][:, self.t_cls]
+        ge = self.e_at_t[part_e] if self.e_at_t is not None else e.parts.at(part_e[:, None], self.t_cls[None, :])
         ge = ge.astype(dtype)
         ge += e.offset[sig_s].astype(dtype)[:, None]
         return ge
 
     def _ingress(self, s_cls: np.ndarray) -> np.ndarray:
         """(sources, destinations): each source's group in its destination's σ, σ-local ids."""
-        return self.i.parts[:, s_cls][self.part_i].T
+        return self.i.parts.columns(s_cls)[self.part_i].T
 
     def of(self, s_cls: np.ndarray) -> np.ndarray:
         """(sources, destinations) codes, equal to ``combo_codes`` (int32 or int64, see above)."""

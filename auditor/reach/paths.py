@@ -290,13 +290,13 @@ class _SourceSide:
         # X: every egress σ of these sources × every destination class, reduced per part Q
         eg = comp.egress
         x_tab = (eg.offset[sigmas][:, None].astype(np.int64)
-                 + eg.parts[eg.part_of[sigmas][:, None], comp.t_cls[None, :]].astype(np.int64))
+                 + eg.parts.at(eg.part_of[sigmas][:, None], comp.t_cls[None, :]).astype(np.int64))
         x = _cells(x_tab, comp.t_pos, comp.q_start)
         del x_tab
         # Y: every destination τ × every source class, reduced per part P
         ig = comp.ingress
         y_tab = (ig.offset[comp.tau_i][:, None].astype(np.int64)
-                 + ig.parts[ig.part_of[comp.tau_i][:, None], s_cls[None, :]].astype(np.int64))
+                 + ig.parts.at(ig.part_of[comp.tau_i][:, None], s_cls[None, :]).astype(np.int64))
         n_gl = 1
         if comp.l7 is not None:
             l7 = comp.l7

@@ -300,8 +300,8 @@ class CauseFinder:
         for sc in sc_all.tolist():
             for tc in tc_all.tolist():
                 se, si = int(eg.sigma_of[sc]), int(ig.sigma_of[tc])  # gid() on scalars, without arrays
-                ge = int(eg.offset[se]) + int(eg.parts[eg.part_of[se], tc])
-                gi = int(ig.offset[si]) + int(ig.parts[ig.part_of[si], sc])
+                ge = int(eg.offset[se]) + int(eg.parts.at(eg.part_of[se], tc))
+                gi = int(ig.offset[si]) + int(ig.parts.at(ig.part_of[si], sc))
                 gl = -1 if pm.l7 is None else int(pm.l7.gid(np.array([tc]), np.array([sc]))[0])
                 if (ge, gi, gl) in seen:
                     continue

@@ -38,15 +38,25 @@ def _distinct(cols: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return first_seen(code, span)
 
 
-def _first_where(has: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per group (``starts``: first position of each group in a grouped array), the first position
-    where ``has`` holds (-1: none)."""
+FIRST_WHERE_CHUNK = 1 << 22  # positions searched at a time (tens of millions of leads at 100k pods)
+
+
+def first_where(has: np.ndarray, codes: np.ndarray, starts: np.ndarray, chunk: int = FIRST_WHERE_CHUNK
+                ) -> np.ndarray:
+    """Per group (``starts``: first position of each group in the grouped array ``codes``), the
+    first position whose code ``has`` holds for (-1: none). Read ``chunk`` positions at a time, so
+    the temporaries stay small beside the codes; a group's first hit is in its first chunk with one."""
     out = np.full(starts.size, -1, dtype=np.int64)
-    pos = np.flatnonzero(has)
-    if pos.size:
+    for lo in range(0, codes.size, chunk):
+        pos = np.flatnonzero(has[codes[lo:lo + chunk]])
+        if not pos.size:
+            continue
+        pos += lo
         group = np.searchsorted(starts, pos, side="right") - 1  # non-decreasing
         at = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        out[group[at]] = pos[at]
+        group, pos = group[at], pos[at]
+        fresh = out[group] < 0  # only a group's first chunk with a hit sets it
+        out[group[fresh]] = pos[fresh]
     return out
 
 
@@ -234,7 +244,7 @@ def scan(ctx: Context, fm: FlowMatrix, judge: Judge,
     # (source row, destination column); -1: none
     witness = []
     for has in (has_viol, has_unk):
-        first_at = _first_where(has[u_res], g_start)
+        first_at = first_where(has, u_res, g_start)
         witness.append((np.where(first_at >= 0, lead_i[first_at], -1).astype(np.int32),
                         np.where(first_at >= 0, lead_j[first_at], -1).astype(np.int32)))
         del first_at

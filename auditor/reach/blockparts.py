@@ -1,0 +1,104 @@
+"""The engine's peer partitions (partition × class → peer group) as a table of distinct blocks.
+
+A σ's partition gives every peer class its group; the partitions of one direction were one
+dense (partitions × classes) matrix. At 100,000 pods those were 3,328 × 88,615 and 5,530 ×
+88,615 bytes: 750 MiB that every command held to its end. Cut into blocks of 64 consecutive
+classes, they hold one distinct block in six to eleven (most are all-zero, or repeat: a σ's
+rules see whole namespaces alike), so a table of the distinct blocks and a block id per
+(partition, block of classes) take about 140 MiB. A read is two gathers instead of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.reach.rowhash import unique_rows
+
+BLOCK = 64  # classes per block: smaller blocks repeat more, but need more block ids
+_CHUNK_BLOCKS = 1 << 20  # blocks deduplicated at a time while building (≈ 64 MB of uint8)
+
+
+@dataclass(frozen=True)
+class BlockedParts:
+    """``dense()[p, c] == table[block_of[p, c // BLOCK], c % BLOCK]`` for every partition ``p``
+    and class ``c``; the values and dtype are those of the dense matrix."""
+
+    table: np.ndarray  # (distinct blocks × BLOCK) peer groups
+    block_of: np.ndarray  # (partitions × ⌈classes / BLOCK⌉) int32: a row of ``table``
+    n_classes: int
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[np.ndarray], n_classes: int) -> BlockedParts:
+        """From the partitions' (classes,) rows, in the smallest dtype that holds every group
+        id, without stacking them into the dense matrix first."""
+        dtype = max((np.dtype(r.dtype) for r in rows), key=lambda t: t.itemsize, default=np.dtype(np.uint8))
+        n_blocks = -(-n_classes // BLOCK)
+        per_chunk = max(1, _CHUNK_BLOCKS // max(n_blocks, 1))
+        block_of = np.zeros((len(rows), n_blocks), dtype=np.int32)
+        kept: list[np.ndarray] = []  # each chunk's distinct blocks, numbered across chunks below
+        for lo in range(0, len(rows), per_chunk):
+            part = rows[lo:lo + per_chunk]
+            padded = np.zeros((len(part), n_blocks * BLOCK), dtype=dtype)
+            for k, r in enumerate(part):
+                padded[k, :n_classes] = r
+            blocks = padded.reshape(-1, BLOCK)
+            first, inv = unique_rows(blocks)
+            block_of[lo:lo + len(part)] = (inv + sum(b.shape[0] for b in kept)).reshape(len(part), n_blocks)
+            kept.append(blocks[first])
+        if not kept:
+            return cls(np.zeros((1, BLOCK), dtype=dtype), block_of, n_classes)
+        local = np.concatenate(kept)
+        first, inv = unique_rows(local)  # a block met in several chunks: one row of the table
+        block_of = inv.astype(np.int32)[block_of]
+        return cls(np.ascontiguousarray(local[first]), block_of, n_classes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.block_of.shape[0], self.n_classes)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.table.dtype
+
+    @property
+    def itemsize(self) -> int:
+        return int(self.table.itemsize)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.table.nbytes + self.block_of.nbytes)
+
+    def at(self, part: np.ndarray | int, cls: np.ndarray | int) -> np.ndarray:
+        """The peer group of classes ``cls`` in partitions ``part`` (broadcastable)."""
+        c = np.asarray(cls, dtype=np.int64)
+        b = self.block_of[part, c // BLOCK]
+        return self.table[b, c % BLOCK]
+
+    def rows(self, parts: np.ndarray) -> np.ndarray:
+        """(len(parts) × classes): the partitions ``parts`` whole."""
+        p = np.asarray(parts, dtype=np.int64)
+        out = self.table[self.block_of[p]].reshape(p.size, self.block_of.shape[1] * BLOCK)
+        return out[:, :self.n_classes]
+
+    def row(self, part: int) -> np.ndarray:
+        """(classes,): one partition whole."""
+        return self.rows(np.array([part]))[0]
+
+    def columns(self, cls: np.ndarray) -> np.ndarray:
+        """(partitions × len(cls)): every partition at the classes ``cls``."""
+        return self.at(np.arange(self.block_of.shape[0])[:, None], np.asarray(cls)[None, :])
+
+    def class_major(self, max_bytes: int) -> Iterator[np.ndarray]:
+        """The transposed matrix (classes × partitions) in slices of consecutive partitions of
+        at most ``max_bytes`` each (behaviour classes group classes by these)."""
+        n_parts = self.block_of.shape[0]
+        step = max(1, max_bytes // max(1, self.n_classes * self.itemsize))
+        for lo in range(0, n_parts, step):
+            yield self.rows(np.arange(lo, min(lo + step, n_parts))).T
+
+    def dense(self) -> np.ndarray:
+        """The whole (partitions × classes) matrix (tests, small inputs)."""
+        return self.rows(np.arange(self.block_of.shape[0]))
