@@ -2,23 +2,25 @@
 
 A σ's partition gives every peer class its group; the partitions of one direction were one
 dense (partitions × classes) matrix. At 100,000 pods those were 3,328 × 88,615 and 5,530 ×
-88,615 bytes: 750 MiB that every command held to its end. Cut into blocks of 64 consecutive
-classes, they hold one distinct block in six to eleven (most are all-zero, or repeat: a σ's
+88,615 bytes: 750 MiB that every command held to its end. Cut into blocks of 256 consecutive
+classes, they hold one distinct block in four or five (most are all-zero, or repeat: a σ's
 rules see whole namespaces alike), so a table of the distinct blocks and a block id per
-(partition, block of classes) take about 140 MiB. A read is two gathers instead of one.
+(partition, block of classes) take about 185 MiB. A read is two gathers instead of one; the
+block ids are also kept class-block-major, so a few classes of every partition (the streamed
+control blocks' sources) are contiguous reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from auditor.reach.rowhash import unique_rows
 
-BLOCK = 64  # classes per block: smaller blocks repeat more, but need more block ids
-_CHUNK_BLOCKS = 1 << 20  # blocks deduplicated at a time while building (≈ 64 MB of uint8)
+BLOCK = 256  # classes per block: smaller blocks repeat more, but need more ids and hashing
+_CHUNK_BYTES = 64 << 20  # partition bytes deduplicated at a time while building
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class BlockedParts:
     table: np.ndarray  # (distinct blocks × BLOCK) peer groups
     block_of: np.ndarray  # (partitions × ⌈classes / BLOCK⌉) int32: a row of ``table``
     n_classes: int
+    block_of_t: np.ndarray = field(init=False, repr=False, compare=False)  # the same, class-block-major
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "block_of_t", np.ascontiguousarray(self.block_of.T))
 
     @classmethod
     def from_rows(cls, rows: Sequence[np.ndarray], n_classes: int) -> BlockedParts:
@@ -36,7 +42,7 @@ class BlockedParts:
         id, without stacking them into the dense matrix first."""
         dtype = max((np.dtype(r.dtype) for r in rows), key=lambda t: t.itemsize, default=np.dtype(np.uint8))
         n_blocks = -(-n_classes // BLOCK)
-        per_chunk = max(1, _CHUNK_BLOCKS // max(n_blocks, 1))
+        per_chunk = max(1, _CHUNK_BYTES // max(n_blocks * BLOCK * dtype.itemsize, 1))
         block_of = np.zeros((len(rows), n_blocks), dtype=np.int32)
         kept: list[np.ndarray] = []  # each chunk's distinct blocks, numbered across chunks below
         for lo in range(0, len(rows), per_chunk):
@@ -72,10 +78,15 @@ class BlockedParts:
         return int(self.table.nbytes + self.block_of.nbytes)
 
     def at(self, part: np.ndarray | int, cls: np.ndarray | int) -> np.ndarray:
-        """The peer group of classes ``cls`` in partitions ``part`` (broadcastable)."""
-        c = np.asarray(cls, dtype=np.int64)
-        b = self.block_of[part, c // BLOCK]
-        return self.table[b, c % BLOCK]
+        """The peer group of classes ``cls`` in partitions ``part`` (broadcastable); a column of
+        partitions against a row of classes decodes those partitions whole first."""
+        p, c = np.asarray(part), np.asarray(cls, dtype=np.int64)
+        if p.ndim == 2 and c.ndim == 2 and p.shape[1] == 1 and c.shape[0] == 1:
+            return self.rows(p[:, 0])[:, c[0]]
+        flat = self.block_of[p, c // BLOCK].astype(np.int64)
+        flat *= BLOCK
+        flat += c % BLOCK
+        return self.table.reshape(-1)[flat]
 
     def rows(self, parts: np.ndarray) -> np.ndarray:
         """(len(parts) × classes): the partitions ``parts`` whole."""
@@ -87,9 +98,25 @@ class BlockedParts:
         """(classes,): one partition whole."""
         return self.rows(np.array([part]))[0]
 
-    def columns(self, cls: np.ndarray) -> np.ndarray:
-        """(partitions × len(cls)): every partition at the classes ``cls``."""
-        return self.at(np.arange(self.block_of.shape[0])[:, None], np.asarray(cls)[None, :])
+    def columns_t(self, cls: np.ndarray) -> np.ndarray:
+        """(len(cls) × partitions): every partition at a few classes ``cls``, class-major (the
+        block ids of a class are contiguous in ``block_of_t``)."""
+        c = np.asarray(cls, dtype=np.int64)
+        flat = self.block_of_t[c // BLOCK].astype(np.int64)
+        flat *= BLOCK
+        flat += (c % BLOCK)[:, None]
+        return self.table.reshape(-1)[flat]
+
+    def columns(self, cls: np.ndarray, step: int = 64) -> np.ndarray:
+        """(partitions × len(cls)): every partition at many classes ``cls``, ``step`` partitions
+        decoded whole at a time and read at the classes (a decoded row sits in the cache: twice
+        as fast as the dense matrix's strided reads)."""
+        c = np.asarray(cls, dtype=np.int64)
+        n_parts = self.block_of.shape[0]
+        out = np.empty((n_parts, c.size), dtype=self.table.dtype)
+        for lo in range(0, n_parts, step):
+            out[lo:lo + step] = self.rows(np.arange(lo, min(lo + step, n_parts)))[:, c]
+        return out
 
     def class_major(self, max_bytes: int) -> Iterator[np.ndarray]:
         """The transposed matrix (classes × partitions) in slices of consecutive partitions of

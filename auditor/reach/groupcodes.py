@@ -46,7 +46,7 @@ class GroupCodes:
 
     def _ingress(self, s_cls: np.ndarray) -> np.ndarray:
         """(sources, destinations): each source's group in its destination's σ, σ-local ids."""
-        return self.i.parts.columns(s_cls)[self.part_i].T
+        return self.i.parts.columns_t(s_cls)[:, self.part_i]
 
     def of(self, s_cls: np.ndarray) -> np.ndarray:
         """(sources, destinations) codes, equal to ``combo_codes`` (int32 or int64, see above)."""

@@ -37,12 +37,12 @@ def _partitions(draw: st.DrawFn) -> tuple[list[np.ndarray], int]:
 def test_blocked_parts_read_as_the_dense_matrix(case: tuple[list[np.ndarray], int], chunk: int,
                                                 data: st.DataObject) -> None:
     rows, n = case
-    old = blockparts._CHUNK_BLOCKS
-    blockparts._CHUNK_BLOCKS = chunk * (-(-n // BLOCK))  # a few partitions per chunk: blocks repeat across chunks
+    old = blockparts._CHUNK_BYTES
+    blockparts._CHUNK_BYTES = chunk * (-(-n // BLOCK)) * BLOCK  # a few partitions per chunk: blocks repeat across chunks
     try:
         bp = BlockedParts.from_rows(rows, n)
     finally:
-        blockparts._CHUNK_BLOCKS = old
+        blockparts._CHUNK_BYTES = old
     dtype = max((r.dtype for r in rows), key=lambda t: t.itemsize, default=np.dtype(np.uint8))
     dense = np.stack(rows).astype(dtype) if rows else np.zeros((0, n), dtype)
     assert bp.shape == dense.shape and bp.dtype == dense.dtype
@@ -55,6 +55,8 @@ def test_blocked_parts_read_as_the_dense_matrix(case: tuple[list[np.ndarray], in
     assert np.array_equal(bp.rows(p), dense[p])
     assert np.array_equal(bp.row(int(p[0])), dense[p[0]])
     assert np.array_equal(bp.columns(c), dense[:, c])
+    assert np.array_equal(bp.columns_t(c), dense[:, c].T)
+    assert np.array_equal(bp.at(np.array([[int(p[0])]]), c[None, :]), dense[[p[0]]][:, c])  # whole rows first
     assert int(bp.at(int(p[0]), int(c[0]))) == int(dense[p[0], c[0]])
     slices = list(bp.class_major(max_bytes=n * dense.itemsize * 2))  # two partitions a slice
     assert np.array_equal(np.concatenate(slices, axis=1), dense.T)
