@@ -34,7 +34,7 @@ from auditor.reach.paths import PathComposer, Paths, _spans
 from auditor.reach.ports import ICMP_PROTOCOLS, PortSpace
 from auditor.reach.rowhash import refine, unique_rows
 from auditor.reach.uncertainty import CauseFinder
-from auditor.reach.witness import Kinds, group_kinds, last_distinct, sequence_ids
+from auditor.reach.witness import Kinds, group_kinds, sequence_ids
 from auditor.snapshot import Snapshot
 from auditor.sources.validate import check_snapshot
 
@@ -624,7 +624,6 @@ class Analysis:
         at = np.concatenate(ats) if ats else np.zeros(0, np.int64)
         count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
         row = np.concatenate(rows) if rows else np.zeros((0, len(kinds) + (hb is not None)), np.int32)
-        count, row = last_distinct(count, row)
         seq, first = sequence_ids(count, row)
         wid = np.zeros(ii.size, dtype=np.int64)
         wid[at] = seq + 1

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.reach.firstseen import first_seen
 from auditor.reach.rowhash import unique_rows
 
 
@@ -60,24 +59,3 @@ def sequence_ids(count: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
         firsts.append(items[first])
         offset += first.size
     return ids, (np.concatenate(firsts) if firsts else np.zeros(0, np.int64))
-
-
-def last_distinct(count: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(count, rows) with each item's repeated rows dropped but the last, the rest in order.
-
-    An entity pair's witness at an atom is its last path with the best verdict there, and paths
-    of equal kinds decide alike: the last occurrence of each kind stands for the others without
-    changing which kind that is. Entities spanning several classes meet the same few kinds
-    over and over (at 100,000 pods, 20 pods a namespace), so the shortened sequences are fewer
-    and shorter to work out."""
-    if rows.shape[0] == 0:
-        return count, rows
-    owner = np.repeat(np.arange(count.size, dtype=np.int64), count)
-    _, code = unique_rows(np.ascontiguousarray(rows))
-    span = int(code.max()) + 1
-    key = owner * span
-    key += code
-    del code
-    first_rev, _ = first_seen(key[::-1].copy())
-    keep = np.sort(rows.shape[0] - 1 - first_rev)
-    return np.bincount(owner[keep], minlength=count.size).astype(count.dtype), rows[keep]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from auditor.reach.analysis import Analysis, analyze
 from auditor.reach.engine import ALLOW, UNKNOWN
-from auditor.reach.witness import group_kinds, last_distinct, sequence_ids
+from auditor.reach.witness import group_kinds, sequence_ids
 from auditor.sources.manifests import load_manifests
 from tests.reach.test_engine_reference import NAMESPACES, clusters, manifests
 from tests.reach.test_paths import with_ambient
@@ -95,44 +95,3 @@ def test_evidence_is_pair_by_pair_on_random_clusters(tmp_path: Path, cluster: di
 def test_evidence_is_pair_by_pair_on_bank_samples(sample: str, by: str) -> None:
     analysis = analyze(load_manifests([str(BANK / sample)]))
     check(analysis, by)
-
-
-@st.composite
-def _sequences(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(paths per pair, kind row per path, verdict per kind and atom): few kinds, many repeats."""
-    n_kinds = draw(st.integers(1, 4))
-    count = np.array(draw(st.lists(st.integers(0, 6), min_size=1, max_size=8)), dtype=np.int64)
-    kinds = draw(st.lists(st.integers(0, n_kinds - 1), min_size=int(count.sum()), max_size=int(count.sum())))
-    rows = np.array([[k, k % 2] for k in kinds], dtype=np.int32).reshape(-1, 2)
-    verdict = np.array(draw(st.lists(st.lists(st.integers(0, 2), min_size=3, max_size=3),
-                                     min_size=n_kinds, max_size=n_kinds)), dtype=np.int8)
-    return count, rows, verdict
-
-
-def _last_best(count: np.ndarray, rows: np.ndarray, verdict: np.ndarray) -> list[list[int]]:
-    """Per pair and atom, the kind of its last path with the best verdict (the witness)."""
-    out, at = [], 0
-    for c in count.tolist():
-        kinds = rows[at:at + c, 0].tolist()
-        at += c
-        pair = []
-        for a in range(verdict.shape[1]):
-            best = max((int(verdict[k, a]) for k in kinds), default=-1)
-            pair.append(max((p for p, k in enumerate(kinds) if verdict[k, a] == best), default=-1))
-            pair[-1] = kinds[pair[-1]] if pair[-1] >= 0 else -1
-        out.append(pair)
-    return out
-
-
-@given(_sequences())
-def test_last_distinct_keeps_each_kind_s_last_path_and_the_witness(case: tuple[np.ndarray, np.ndarray, np.ndarray]
-                                                                    ) -> None:
-    count, rows, verdict = case
-    new_count, new_rows = last_distinct(count, rows)
-    at, got_at = 0, 0
-    for c, n in zip(count.tolist(), new_count.tolist(), strict=True):
-        seq = [tuple(r) for r in rows[at:at + c].tolist()]
-        expected = [r for p, r in enumerate(seq) if r not in seq[p + 1:]]
-        assert [tuple(r) for r in new_rows[got_at:got_at + n].tolist()] == expected
-        at, got_at = at + c, got_at + n
-    assert _last_best(new_count, new_rows, verdict) == _last_best(count, rows, verdict)
