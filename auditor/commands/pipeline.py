@@ -276,9 +276,10 @@ class Audited:
 
 
 def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, max_evidence: int = 0,
-                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None, with_policy_rules: bool = True) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
-    the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
+    the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all;
+    ``evidence_flows``, ``with_policy_rules``: see ``build_evidence``)."""
     progress = PhaseProgress()
     analysis = analyse(loaded.snapshot, options, progress, budget=budget)  # sets analysis.memory_budget
     result = None
@@ -288,17 +289,18 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
         with kept_until_exit():
             result = run_audit(analysis, list(setup.packs), zone_map=setup.zone_map, waivers=setup.waivers,
                                as_of=setup.day, max_evidence=max_evidence, evidence_flows=evidence_flows,
-                               progress=progress)
+                               progress=progress, with_policy_rules=with_policy_rules)
         progress.say(f"judged {sum(len(p.controls) for p in setup.packs)} controls")
     progress.close()
     return Audited(analysis=analysis, result=result, texts=loaded.texts)
 
 
 def audit_inputs(spec: InputSpec, flags: AnalysisFlags, setup: AuditSetup, max_evidence: int = 0,
-                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None, with_policy_rules: bool = True) -> Audited:
     """INPUT... → Analysis → AuditResult: options are checked before the (slow) read."""
     options = analysis_options(flags, setup.zones())
-    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows, budget)
+    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows, budget,
+                        with_policy_rules)
 
 
 # -- the baseline view (gate, baseline) ----------------------------------------------------------
