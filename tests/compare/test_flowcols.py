@@ -67,3 +67,4 @@ def test_bad_rows_fail_as_the_dict_comprehension_does(rows: list[Any]) -> None:
     with pytest.raises(Exception) as got:
         FlowColumns.from_rows(rows)
     assert (type(got.value), str(got.value)) == (type(want.value), str(want.value))
+
