@@ -56,17 +56,17 @@ def gate(source: InputSpec, flags: AnalysisFlags, controls: tuple[str, ...], zon
     from auditor.compare.baseline import Baseline
     from auditor.compare.gate import explain_rows, report_result, run_gate
     from auditor.compare.render import render_gate
-    from auditor.snapshot import gc_paused
 
     start = time.perf_counter()
     setup = AuditSetup.load(controls, zones_file, waivers_file, as_of)
     with kept_until_exit():  # a bad baseline fails before the analysis
         base = Baseline.load(baseline_file)
-    # the gate compares controls and flows from the analysis: no zone matrix or flow list needed
-    audited = audit_inputs(source, flags, setup, listed_evidence(), evidence_flows=False)
+    # the gate compares controls and flows from the analysis: no zone matrix or flow list needed,
+    # and neither its comparison nor its reports read the policies' rule summaries (auditor diff does)
+    audited = audit_inputs(source, flags, setup, listed_evidence(), evidence_flows=False, with_policy_rules=False)
     # what follows builds acyclic tables and documents that are dropped at exit: no collection
-    # (each full one would walk them all again)
-    with gc_paused():
+    # (each full one would walk them all again, and so would the first one after the pause)
+    with kept_until_exit():
         current, explain = current_baseline(audited, setup)
         report = run_gate(base, current, strict=strict, explain=explain,
                           explain_violations=functools.partial(explain_rows, audited.analysis))

@@ -97,8 +97,9 @@ def read_inputs(spec: InputSpec, lenient: bool = False, cluster_name: str = "") 
             raise AuditorError(f"cannot read: {exc.strerror or exc}", where=STDIN_NAME) from exc
         texts[STDIN_NAME] = _decode(raw, STDIN_NAME)
         stdin = io.StringIO(texts[STDIN_NAME])
-    snapshot = load_input(list(spec.inputs), stdin=stdin, default_namespace=spec.default_namespace, lenient=lenient,
-                          cluster_name=cluster_name)
+    with kept_until_exit():  # the snapshot lives until exit
+        snapshot = load_input(list(spec.inputs), stdin=stdin, default_namespace=spec.default_namespace,
+                              lenient=lenient, cluster_name=cluster_name)
     return Loaded(snapshot, texts)
 
 
@@ -184,12 +185,16 @@ def kept_until_exit() -> Iterator[None]:
     again: ≈ 1–2 s of CPU of a 10k-pod gate), then the survivors are frozen, so that later
     collections skip them. No collection first: what these blocks build is acyclic, and one
     would walk every object they made only to find nothing to free (a 10k-pod gate: 9 cyclic
-    objects in four collections costing ≈ 0.6 s of CPU); those few stay until exit."""
+    objects in four collections costing ≈ 0.6 s of CPU); those few stay until exit.
+
+    The freeze comes before the collector is re-enabled: every object allocated while it was
+    paused is still in the youngest generation, so the first allocation after re-enabling would
+    otherwise start a collection that walks them all (a 10k-pod gate: ≈ 1.5 s over its blocks)."""
     from auditor.snapshot import gc_paused
 
     with gc_paused():
         yield
-    gc.freeze()
+        gc.freeze()
 
 
 MEMORY_ENV = "AUDITOR_MAX_MEMORY"  # the budget of commands without --max-memory (audit, gate, ...)
@@ -271,9 +276,10 @@ class Audited:
 
 
 def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, max_evidence: int = 0,
-                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None, with_policy_rules: bool = True) -> Audited:
     """Analyse, and audit when there are packs (``max_evidence``: violations and flows listed in
-    the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all)."""
+    the result, 0 = all; counts, verdicts and ``Finding.all_violations`` always cover all;
+    ``evidence_flows``, ``with_policy_rules``: see ``build_evidence``)."""
     progress = PhaseProgress()
     analysis = analyse(loaded.snapshot, options, progress, budget=budget)  # sets analysis.memory_budget
     result = None
@@ -283,17 +289,18 @@ def audit_loaded(loaded: Loaded, setup: AuditSetup, options: AnalysisOptions, ma
         with kept_until_exit():
             result = run_audit(analysis, list(setup.packs), zone_map=setup.zone_map, waivers=setup.waivers,
                                as_of=setup.day, max_evidence=max_evidence, evidence_flows=evidence_flows,
-                               progress=progress)
+                               progress=progress, with_policy_rules=with_policy_rules)
         progress.say(f"judged {sum(len(p.controls) for p in setup.packs)} controls")
     progress.close()
     return Audited(analysis=analysis, result=result, texts=loaded.texts)
 
 
 def audit_inputs(spec: InputSpec, flags: AnalysisFlags, setup: AuditSetup, max_evidence: int = 0,
-                 evidence_flows: bool = True, budget: int | None = None) -> Audited:
+                 evidence_flows: bool = True, budget: int | None = None, with_policy_rules: bool = True) -> Audited:
     """INPUT... → Analysis → AuditResult: options are checked before the (slow) read."""
     options = analysis_options(flags, setup.zones())
-    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows, budget)
+    return audit_loaded(read_inputs(spec, flags.lenient), setup, options, max_evidence, evidence_flows, budget,
+                        with_policy_rules)
 
 
 # -- the baseline view (gate, baseline) ----------------------------------------------------------

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from auditor.canonical import dumps_lines
+from auditor.compare.flowcols import FlowColumns, ProtectedFlow
 from auditor.compare.protected import into_protected, protected_from_document
 from auditor.documents import (
     BASELINE_KIND,
     BASELINE_SCHEMA,
-    NONE,
     RESULT_KIND,
     AuditDocument,
     ControlFinding,
@@ -42,7 +42,6 @@ from auditor.documents import (
     Inventory,
     Row,
     as_written,
-    parse_ports,
     ports_text,
     read_json,
 )
@@ -53,14 +52,6 @@ from auditor.reach.engine import ALLOW, UNKNOWN
 from auditor.reach.flows import AllowedFlows
 
 FLOW_COLUMNS = ("src", "dst", "allowed", "unknown")
-
-
-@dataclass(frozen=True)
-class ProtectedFlow:
-    """A (src, dst) pair into a protected zone from outside it: its allowed and undecided ports."""
-
-    allowed: PortSet = NONE
-    unknown: PortSet = NONE
 
 
 @dataclass
@@ -106,7 +97,7 @@ class Baseline:
     verdict: str
     protected: dict[str, tuple[str, ...]]
     findings: dict[tuple[str, str], BaselineFinding]
-    flows: dict[tuple[str, str], ProtectedFlow]
+    flows: Mapping[tuple[str, str], ProtectedFlow]  # FlowColumns when read from a file or an analysis
     zones: dict[str, dict[str, tuple[str, ...]]]
     labels: dict[str, dict[str, str]]
     policy_rules: list[dict[str, Any]] | None
@@ -145,7 +136,7 @@ class Baseline:
                     violations=tuple_rows(f.get("violations", [])), unknown=tuple_rows(f.get("unknown", [])),
                     blocking=[str(x) for x in f.get("blocking", [])], waived=int(f.get("waived", 0)))
                 findings[(bf.pack, bf.control)] = bf
-            flows = _flow_rows(data["flows"]["rows"])
+            flows = FlowColumns.from_rows(data["flows"]["rows"])
             inv = data.get("inventory") or {}
             zones = {str(w[0]): {p: tuple(z) for p, z in w[1].items()} for w in inv.get("workloads", [])}
             labels = {str(w[0]): dict(w[2]) for w in inv.get("workloads", [])}
@@ -256,22 +247,6 @@ class Baseline:
         return dumps_lines(self.to_dict())
 
 
-def _flow_rows(rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str], ProtectedFlow]:
-    """``flows.rows`` of a baseline file as (src, dst) → ProtectedFlow. A few (allowed, unknown)
-    port texts repeat over hundreds of thousands of rows: each distinct pair is parsed once and
-    its ``ProtectedFlow`` shared (frozen), so rows cost a tuple and a dict lookup each."""
-    shared: dict[tuple[str, str], ProtectedFlow] = {}
-
-    def flow(allowed: object, unknown: object) -> ProtectedFlow:
-        key = (str(allowed), str(unknown))
-        hit = shared.get(key)
-        if hit is None:
-            hit = shared[key] = ProtectedFlow(parse_ports(key[0]), parse_ports(key[1]))
-        return hit
-
-    return {(str(r[0]), str(r[1])): flow(r[2], r[3]) for r in rows}
-
-
 def tuple_rows(rows: Iterable[Sequence[Any]]) -> list[Row]:
     """``tuple_row`` of many rows, inlined (a baseline holds hundreds of thousands)."""
     return [(str(kind), None if src is None else str(src), str(dst), str(ports), None if flow is None else str(flow),
@@ -333,12 +308,14 @@ def protected_flows(flows: FlowTable | None, zones: Mapping[str, Mapping[str, Se
 
 
 def analysis_flows(analysis: Analysis, zones: Mapping[str, Mapping[str, Sequence[str]]],
-                   protected: Mapping[str, Sequence[str]]) -> tuple[dict[tuple[str, str], ProtectedFlow], Any]:
+                   protected: Mapping[str, Sequence[str]]) -> tuple[FlowColumns, Any]:
     """(src, dst) → allowed and unknown ports of every flow into a protected zone from outside
     it, computed from the analysis (only destinations in protected zones: cheaper than the whole
-    matrix); and a function giving the deciding rules of some of those pairs."""
+    matrix), as columns over the workload names (distinct, as entity names are); and a function
+    giving the deciding rules of some of those pairs."""
     ents = analysis.entities("workload")
-    out: dict[tuple[str, str], ProtectedFlow] = {}
+    names = [e.name for e in ents]
+    out = FlowColumns.of({})
     # per protected zone: who is in it (definite members); a pair counts when its destination is
     # in a protected zone its source is not in
     inside: list[np.ndarray] = []
@@ -356,7 +333,6 @@ def analysis_flows(analysis: Analysis, zones: Mapping[str, Mapping[str, Sequence
     for m in inside:
         into |= ~m[:, None] & m[d_idx][None, :]
     table = AllowedFlows(analysis, analysis.pairs("workload", ents, dsts), ents, dsts, keep=into)
-    names = [e.name for e in ents]
     dnames = [e.name for e in dsts]
     every = table.universe
     written: dict[PortSet, PortSet] = {}  # flows repeat a few port sets: compare each with the universe once
@@ -370,14 +346,13 @@ def analysis_flows(analysis: Analysis, zones: Mapping[str, Mapping[str, Sequence
     # one ProtectedFlow per distinct verdict row (frozen, shared by its pairs), not per pair
     rows, inv = np.unique(table.rows, return_inverse=True)
     per_row = [ProtectedFlow(write(table.ports(r, ALLOW)), write(table.ports(r, UNKNOWN))) for r in rows.tolist()]
-    keys = zip(np.array(names, dtype=object)[table.ii].tolist(), np.array(dnames, dtype=object)[table.jj].tolist(),
-               strict=True)
-    out.update(zip(keys, map(per_row.__getitem__, inv.reshape(-1).tolist()), strict=True))
+    out = FlowColumns(names, table.ii, d_idx[table.jj], inv.reshape(-1), per_row)
     s_pos = {n: k for k, n in enumerate(names)}
     d_pos = {n: k for k, n in enumerate(dnames)}
 
     def explain(pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        pairs = [p for p in pairs if p in out]
+        # the pairs among the flows: live cells of the table
+        pairs = [p for p in pairs if p[0] in s_pos and p[1] in d_pos and table.live[s_pos[p[0]], d_pos[p[1]]]]
         if not pairs:
             return {}
         a = np.array([s_pos[p[0]] for p in pairs], dtype=np.int64)

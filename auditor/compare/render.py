@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.canonical import canonical_json
-from auditor.compare.drift import DriftReport
 from auditor.compare.gate import GateReport
+
+if TYPE_CHECKING:  # annotations only: the gate renders without importing auditor diff's module
+    from auditor.compare.drift import DriftReport
 
 TABLE_LIMIT = 50  # lines per section in table and Markdown output (JSON and CSV have everything)
 CSV_COLUMNS = ("section", "change", "subject", "src", "dst", "ports", "old", "new", "detail", "decided_by",

@@ -29,12 +29,14 @@ def run_audit(
     max_evidence: int = 0,
     evidence_flows: bool = True,
     progress: ProgressFn | None = None,
+    with_policy_rules: bool = True,
 ) -> AuditResult:
     """``max_evidence``: violations and unknown flows listed per control, and flows listed in
     the evidence (0: all; ``auditor audit`` lists DEFAULT_MAX_EVIDENCE). Counts, verdicts and
     waivers always cover everything; ``Finding.all_violations`` holds every violation. The
     evidence's blocks of the workload matrix are sized from ``analysis.memory_budget``.
-    ``progress``: (phase, done, total) as the streamed matrices and the evidence's blocks are read."""
+    ``progress``: (phase, done, total) as the streamed matrices and the evidence's blocks are read.
+    ``with_policy_rules=False``: no ``policy_rules`` in the evidence (``build_evidence``)."""
     findings: list[Finding] = []
     zones: dict[str, Any] = {}
     contexts: list[Context] = []
@@ -55,7 +57,7 @@ def run_audit(
     snap = analysis.snapshot
     release_free_memory()  # the controls' temporaries: the evidence's blocks are sized from what is left
     evidence = build_evidence(analysis, packs, [c.zones for c in contexts], findings, max_evidence=max_evidence,
-                              flows=evidence_flows, progress=progress)
+                              flows=evidence_flows, progress=progress, with_policy_rules=with_policy_rules)
     exposures = [e for c in contexts for e in c.__dict__.get("_exposure", {}).values()]
     if exposures:  # a control judged exposure paths (EXP-1): they are evidence too
         from auditor.controls.assertions.exposure import exposure_evidence

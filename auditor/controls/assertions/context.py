@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,6 +69,8 @@ class Context:
         self._masks: dict[PortSet, np.ndarray] = {}
         self._routing: dict[bool, Routing] = {}
         self._pairs: dict[tuple[tuple[tuple[str, int], ...], ...], PairMatrix] = {}
+        # (id of a whole pair matrix, first row) → (the matrix, its live cells): scan.py's _Cells
+        self.live_cells: dict[tuple[int, int], tuple[PairMatrix, Any]] = {}
         self.l7_present = bool(self.analysis.snapshot.of_kind("istio/AuthorizationPolicy")) or any(
             getattr(rule, "http", None) for pol in self.analysis.policies.policies for rule in (*pol.ingress, *pol.egress)
         )
@@ -129,6 +131,7 @@ class Context:
     def release(self) -> None:
         """Drop the cached pair matrices (once every control of the pack has been evaluated)."""
         self._pairs.clear()
+        self.live_cells.clear()
 
     @cached_property
     def names(self) -> tuple[str, ...]:

@@ -74,7 +74,23 @@ class _Cells:
 
     def live(self, lo: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(source positions, destination positions, verdict rows, definite) of the block's
-        judged cells in row-major order, or None when it has none."""
+        judged cells in row-major order, or None when it has none. The cells of a whole matrix
+        are listed once for all the controls that judge it (``Context.live_cells``: the same
+        matrix object is the same units, so the same cells; only ``definite`` differs)."""
+        pm = self.fm.pm
+        if pm is None:
+            found = self._listed(lo, rows)
+        else:
+            hit = self.fm.ctx.live_cells.get((id(pm), lo))
+            if hit is None or hit[0] is not pm:
+                hit = self.fm.ctx.live_cells[(id(pm), lo)] = (pm, _frozen(self._listed(lo, rows)))
+            found = hit[1]
+        if found is None:
+            return None
+        ii, jj, rows = found
+        return ii, jj, rows, self.s_def[ii] & self.d_def[jj]
+
+    def _listed(self, lo: int, rows: np.ndarray) -> Listed | None:
         live = (self.fm.verdict != DENY).any(axis=1)
         ii, jj = np.nonzero(live[rows])
         rows = rows[ii, jj].astype(np.int64)
@@ -85,7 +101,17 @@ class _Cells:
             ii, jj, rows = ii[keep], jj[keep], rows[keep]
         if not ii.size:
             return None
-        return ii, jj, rows, self.s_def[ii] & self.d_def[jj]
+        return ii, jj, rows
+
+
+Listed = tuple[np.ndarray, np.ndarray, np.ndarray]  # source positions, destination positions, verdict rows
+
+
+def _frozen(found: Listed | None) -> Listed | None:
+    """Cells shared between controls, made read-only (no control may change another's cells)."""
+    for a in found or ():
+        a.flags.writeable = False
+    return found
 
 
 def _reporter(ctx: Context, fm: FlowMatrix) -> Callable[[], None]:
