@@ -56,7 +56,9 @@ def test_blocked_parts_read_as_the_dense_matrix(case: tuple[list[np.ndarray], in
     assert np.array_equal(bp.row(int(p[0])), dense[p[0]])
     assert np.array_equal(bp.columns(c), dense[:, c])
     assert np.array_equal(bp.columns_t(c), dense[:, c].T)
-    assert np.array_equal(bp.at(np.array([[int(p[0])]]), c[None, :]), dense[[p[0]]][:, c])  # whole rows first
+    assert np.array_equal(bp.at(p[:, None], c[None, :]), dense[p[:, None], c[None, :]])  # as a grid
+    many = np.arange(n)[::-1]  # enough classes to decode partitions whole
+    assert np.array_equal(bp.grid(p, many), dense[p][:, many])
     assert int(bp.at(int(p[0]), int(c[0]))) == int(dense[p[0], c[0]])
     slices = list(bp.class_major(max_bytes=n * dense.itemsize * 2))  # two partitions a slice
     assert np.array_equal(np.concatenate(slices, axis=1), dense.T)
