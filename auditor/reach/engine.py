@@ -567,7 +567,10 @@ class Engine:
             return ((), ()), self._one_group(), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.EXTERNAL, np.int32)
         if not certain and not uncertain:
             return ((), ()), self._one_group(), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.NO_POLICY, np.int32)
-        crs = [cr for pi in (*certain, *uncertain) for cr in self._compiled[d][pi]]
+        # σ's rules in evaluation order: a walk plan of all of them then reads the stacks as
+        # they are (rows 0, 1, 2…), with no copy of the rows in plan order (``_decide``)
+        policies = [pi for _, pids in self._ordered([*certain, *uncertain]) for pi in pids]
+        crs = [cr for pi in policies for cr in self._compiled[d][pi]]
         key, groups, reps = self._peer_groups(d, rep, crs)
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
@@ -579,7 +582,7 @@ class Engine:
         m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
         start: dict[int, int] = {}  # first row of each policy's rules in σ's stacks
         at = 0
-        for pi in (*certain, *uncertain):
+        for pi in policies:
             start[pi] = at
             at += len(self._compiled[d][pi])
         outcomes = []
@@ -629,7 +632,10 @@ class Engine:
             return np.full((g, n_atoms), ALLOW, np.int8), np.full((g, n_atoms), self.NO_POLICY, np.int32)
         plan = _Plan.build(self, d, self._ordered(policy_ids), start)
         rows = plan.rows
-        mdef, mpos = m_def[rows], m_pos[rows]
+        if rows.size == m_def.shape[0] and np.array_equal(rows, np.arange(rows.size)):
+            mdef, mpos = m_def, m_pos  # every row, in order (no Log rule): read, never written
+        else:
+            mdef, mpos = m_def[rows], m_pos[rows]
         uncertain = not np.array_equal(mdef, mpos)
         if not uncertain:
             vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False, certain=True)
@@ -865,13 +871,12 @@ def walk(
     the caller knows ``mdef == mpos`` (then both walks are the same and nothing is uncertain).
     """
     if certain:
-        m_all = mdef
-    else:
-        # the rows that read the possible matches: Deny when pessimistic, Allow when optimistic
-        swap = plan.codes == _CODE[Action.ALLOW if optimistic else Action.DENY]
-        m_all = mdef.copy()
-        m_all[swap] = mpos[swap]
-    return _walk_grid(plan, m_all, mdef, mpos, g, n_atoms, engine, certain)
+        return _walk_grid(plan, mdef, None, g, n_atoms, engine)
+    # the rows that read the possible matches: Deny when pessimistic, Allow when optimistic
+    swap = plan.codes == _CODE[Action.ALLOW if optimistic else Action.DENY]
+    m_all = mdef.copy()
+    m_all[swap] = mpos[swap]
+    return _walk_grid(plan, m_all, _unsure_passes(plan, mdef, mpos), g, n_atoms, engine)
 
 
 def walk_both(plan: _Plan, mdef: np.ndarray, mpos: np.ndarray, g: int, n_atoms: int, engine: Engine
@@ -885,19 +890,28 @@ def walk_both(plan: _Plan, mdef: np.ndarray, mpos: np.ndarray, g: int, n_atoms: 
     allow = plan.codes == _CODE[Action.ALLOW]
     m_all[deny, :, :n_atoms] = mpos[deny]  # pessimistic: uncertain Deny rules match
     m_all[allow, :, n_atoms:] = mpos[allow]  # optimistic: uncertain Allow rules match
-    v, r, t = _walk_grid(plan, m_all, np.concatenate([mdef, mdef], axis=2), np.concatenate([mpos, mpos], axis=2),
-                         g, 2 * n_atoms, engine, False)
+    unsure = _unsure_passes(plan, mdef, mpos)
+    v, r, t = _walk_grid(plan, m_all, np.concatenate([unsure, unsure], axis=2), g, 2 * n_atoms, engine)
     return (v[:, :n_atoms], r[:, :n_atoms], t[:, :n_atoms]), (v[:, n_atoms:], r[:, n_atoms:], t[:, n_atoms:])
 
 
-def _walk_grid(plan: _Plan, m_all: np.ndarray, mdef: np.ndarray, mpos: np.ndarray, g: int, n_atoms: int,
-               engine: Engine, certain: bool) -> Walk:
+def _unsure_passes(plan: _Plan, mdef: np.ndarray, mpos: np.ndarray) -> np.ndarray:
+    """(Pass rows × groups × atoms): where each Pass rule of the plan possibly but not certainly
+    matches. Only these rows of the possible matches are read by the walk, so only they are
+    copied (the whole stacks twice over were the largest part of a walk's cost)."""
+    rows = np.flatnonzero(plan.codes == _CODE[Action.PASS])
+    return mpos[rows] & ~mdef[rows]
+
+
+def _walk_grid(plan: _Plan, m_all: np.ndarray, unsure: np.ndarray | None, g: int, n_atoms: int,
+               engine: Engine) -> Walk:
     """``walk`` on the rule stack ``m_all`` whose rows already read the certain or the possible
-    matches as the walk wants them (``mdef``/``mpos``: for uncertain Pass rules)."""
+    matches as the walk wants them; ``unsure``: ``_unsure_passes`` (None: the matches are
+    certain)."""
     verdict = np.full((g, n_atoms), UNDECIDED, np.int8)
     rule = np.full((g, n_atoms), -1, np.int32)
     taint = np.zeros((g, n_atoms), dtype=bool)
-    is_pass = plan.codes == _CODE[Action.PASS]
+    pass_rows = np.flatnonzero(plan.codes == _CODE[Action.PASS])
     for tier, lo, hi, ties in plan.tiers:
         open_ = verdict == UNDECIDED
         if hi > lo:
@@ -910,9 +924,12 @@ def _walk_grid(plan: _Plan, m_all: np.ndarray, mdef: np.ndarray, mpos: np.ndarra
             verdict[hit & (code == _CODE[Action.ALLOW])] = ALLOW
             verdict[hit & (code == _CODE[Action.DENY])] = DENY
             rule[hit] = rid[hit]
-            passes = np.flatnonzero(is_pass[lo:hi]) if not certain else ()
-            if len(passes):
-                maybe_pass = mpos[lo + passes] & ~mdef[lo + passes]
+            # the tier's Pass rows are a slice of the plan's (tiers are consecutive row ranges)
+            p_lo, p_hi = np.searchsorted(pass_rows, (lo, hi)).tolist() if unsure is not None else (0, 0)
+            if p_hi > p_lo:
+                assert unsure is not None
+                passes = pass_rows[p_lo:p_hi] - lo
+                maybe_pass = unsure[p_lo:p_hi]
                 t_any = maybe_pass.any(axis=0)
                 if t_any.any():
                     t_first = passes[_first_true(maybe_pass)]
