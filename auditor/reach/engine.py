@@ -575,16 +575,19 @@ class Engine:
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
             return key, groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
-        port, peer_row = self._port_rows(d, rep, crs, reps)
-        atoms, atom_of = self._atom_classes(crs, port) if crs else (np.arange(A), np.arange(A))
+        # the match stacks hold the rules that can decide: Log never does (CAL-42), so its rows
+        # would only be copied and stepped over (the peer groups still see every rule's peer)
+        live = [cr for cr in crs if cr.rule.action != Action.LOG]
+        port, peer_row = self._port_rows(d, rep, live, reps)
+        atoms, atom_of = self._atom_classes(live, port) if live else (np.arange(A), np.arange(A))
         if peer_row is not None:
             port = port[:, peer_row]
-        m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
+        m_def, m_pos = self._stack_matches(d, rep, live, reps, atoms=atoms, port=port)
         start: dict[int, int] = {}  # first row of each policy's rules in σ's stacks
         at = 0
         for pi in policies:
             start[pi] = at
-            at += len(self._compiled[d][pi])
+            at += self._fragment(d, pi)[0].size
         outcomes = []
         for k in range(len(uncertain) + 1):
             for subset in itertools.combinations(uncertain, k):
@@ -596,15 +599,16 @@ class Engine:
         return key, groups, v[:, atom_of], r[:, atom_of]
 
     def _fragment(self, d: Direction, pi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Policy ``pi``'s part of a walk plan: its rules' positions among its compiled rules,
-        action codes and rule ids, Log rules dropped (CAL-42: Log never decides)."""
+        """Policy ``pi``'s part of a walk plan: its rules' rows among its rows of σ's stacks,
+        action codes and rule ids, Log rules dropped (CAL-42: Log never decides; the stacks
+        have no rows for them, ``_evaluate_sigma``)."""
         key = (d, pi)
         hit = self._fragments.get(key)
         if hit is None:
             keep = [k for k, cr in enumerate(self._compiled[d][pi]) if cr.rule.action != Action.LOG]
             crs = self._compiled[d][pi]
             hit = self._fragments[key] = (
-                np.array(keep, dtype=np.int64),
+                np.arange(len(keep), dtype=np.int64),
                 np.array([_CODE[crs[k].rule.action] for k in keep], dtype=np.int8),
                 np.array([crs[k].rid for k in keep], dtype=np.int32),
             )
