@@ -646,7 +646,8 @@ class Engine:
             if tp.any():  # CAL-18: equal-order policies that decide differently
                 vp = np.where(tp, UNKNOWN, vp).astype(np.int8)
             return vp, rp
-        (vp, rp, tp), (vo, ro, to) = walk_both(plan, mdef, mpos, g, n_atoms, self)
+        vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False)
+        vo, ro, to = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=True)
         v = np.where(vp == vo, vp, UNKNOWN).astype(np.int8)
         v[tp | to] = UNKNOWN
         r = np.where((v == UNKNOWN) & (vo == ALLOW), ro, rp).astype(np.int32)
@@ -881,22 +882,6 @@ def walk(
     m_all = mdef.copy()
     m_all[swap] = mpos[swap]
     return _walk_grid(plan, m_all, _unsure_passes(plan, mdef, mpos), g, n_atoms, engine)
-
-
-def walk_both(plan: _Plan, mdef: np.ndarray, mpos: np.ndarray, g: int, n_atoms: int, engine: Engine
-              ) -> tuple[Walk, Walk]:
-    """``walk`` pessimistic and optimistic, as one walk over the two grids side by side (atoms
-    ``[0, n)`` pessimistic, ``[n, 2n)`` optimistic). Every step of a walk reads a cell's own
-    column of the rule stack only, so each half is exactly its own walk; on the engine's small
-    grids (≈ 150 groups × 13 atoms) the cost is the count of numpy calls, which this halves."""
-    m_all = np.concatenate([mdef, mdef], axis=2)
-    deny = plan.codes == _CODE[Action.DENY]
-    allow = plan.codes == _CODE[Action.ALLOW]
-    m_all[deny, :, :n_atoms] = mpos[deny]  # pessimistic: uncertain Deny rules match
-    m_all[allow, :, n_atoms:] = mpos[allow]  # optimistic: uncertain Allow rules match
-    unsure = _unsure_passes(plan, mdef, mpos)
-    v, r, t = _walk_grid(plan, m_all, np.concatenate([unsure, unsure], axis=2), g, 2 * n_atoms, engine)
-    return (v[:, :n_atoms], r[:, :n_atoms], t[:, :n_atoms]), (v[:, n_atoms:], r[:, n_atoms:], t[:, n_atoms:])
 
 
 def _unsure_passes(plan: _Plan, mdef: np.ndarray, mpos: np.ndarray) -> np.ndarray:
