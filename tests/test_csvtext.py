@@ -1,7 +1,8 @@
 """``csvtext.frame_csv`` writes exactly the bytes of ``DataFrame.to_csv``: random text (quotes,
 commas, line breaks, unicode, empty and missing cells), shared and distinct objects, integer and
 boolean columns, with and without the header; and ``frame_csv_chunks`` gives that text in
-pieces of whole rows (the header with the first piece) whatever the piece size."""
+pieces of whole rows (the header with the first piece) whatever the piece size, and
+``frame_csv_utf8_chunks`` the same pieces encoded (what ``reach -o FILE`` writes)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.csvtext import frame_csv, frame_csv_chunks, identity_codes, quote
+from auditor.csvtext import (
+    frame_csv,
+    frame_csv_chunks,
+    frame_csv_utf8_chunks,
+    identity_codes,
+    quote,
+)
 
 CELL = st.one_of(st.text(alphabet=st.sampled_from(list('ab ,"\r\n;|é\t')), max_size=6), st.none())
 
@@ -41,6 +48,9 @@ def test_text_columns_as_pandas_writes_them(shape: tuple[int, list[list[str | No
         assert "".join(chunks) == pandas_csv(df, header=header)
         if n_cols >= 3 and len(df) > rows:  # the formatted path: pieces of ``rows`` rows each
             assert len(chunks) == -(-len(df) // rows)
+        encoded = list(frame_csv_utf8_chunks(df, header=header, rows=rows))  # the file's bytes, piece by piece
+        assert all(isinstance(c, bytes) for c in encoded)
+        assert [c.encode("utf-8") for c in chunks] == encoded
 
 
 @settings(max_examples=100, deadline=None)

@@ -85,7 +85,8 @@ def reach(source: InputSpec, flags: AnalysisFlags, ports: tuple[str, ...], http:
     if fmt == "csv":
         from auditor.reach.rows import for_people
 
-        emit_chunks(csv_chunks(for_people(df) for df in frames), output)
+        # a file is written as UTF-8 whatever the terminal's encoding: bytes straight away
+        emit_chunks(csv_chunks((for_people(df) for df in frames), utf8=bool(output and output != "-")), output)
     elif fmt == "json":
         emit_chunks(json_chunks(meta(analysis, by=by, ports=[str(q) for q in queries], http=[str(r) for r in requests],
                                      **({"exposure_assumptions": assumptions} if assumptions else {})), frames,

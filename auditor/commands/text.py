@@ -25,13 +25,15 @@ def to_csv(df: pd.DataFrame) -> str:
     return frame_csv(df)
 
 
-def csv_chunks(frames: Iterable[pd.DataFrame]) -> Iterator[str]:
-    """``to_csv`` of the concatenated frames, one frame at a time (the header once)."""
-    from auditor.csvtext import frame_csv_chunks
+def csv_chunks(frames: Iterable[pd.DataFrame], *, utf8: bool = False) -> Iterator[str | bytes]:
+    """``to_csv`` of the concatenated frames, one frame at a time (the header once); ``utf8``:
+    as UTF-8 bytes (for a file: never built as text and encoded again)."""
+    from auditor.csvtext import frame_csv_chunks, frame_csv_utf8_chunks
 
+    pieces = frame_csv_utf8_chunks if utf8 else frame_csv_chunks
     first = True
     for df in frames:
-        yield from frame_csv_chunks(df, header=first)
+        yield from pieces(df, header=first)
         first = False
 
 

@@ -572,21 +572,27 @@ class Engine:
             return ((), ()), self._one_group(), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.EXTERNAL, np.int32)
         if not certain and not uncertain:
             return ((), ()), self._one_group(), np.full((1, A), ALLOW, np.int8), np.full((1, A), self.NO_POLICY, np.int32)
-        crs = [cr for pi in (*certain, *uncertain) for cr in self._compiled[d][pi]]
+        # σ's rules in evaluation order: a walk plan of all of them then reads the stacks as
+        # they are (rows 0, 1, 2…), with no copy of the rows in plan order (``_decide``)
+        policies = [pi for _, pids in self._ordered([*certain, *uncertain]) for pi in pids]
+        crs = [cr for pi in policies for cr in self._compiled[d][pi]]
         key, groups, reps = self._peer_groups(d, rep, crs)
         if len(uncertain) > MAX_UNCERTAIN_POLICIES:
             g = reps.shape[0]
             return key, groups, np.full((g, A), UNKNOWN, np.int8), np.full((g, A), self.NO_POLICY, np.int32)
-        port, peer_row = self._port_rows(d, rep, crs, reps)
-        atoms, atom_of = self._atom_classes(crs, port) if crs else (np.arange(A), np.arange(A))
+        # the match stacks hold the rules that can decide: Log never does (CAL-42), so its rows
+        # would only be copied and stepped over (the peer groups still see every rule's peer)
+        live = [cr for cr in crs if cr.rule.action != Action.LOG]
+        port, peer_row = self._port_rows(d, rep, live, reps)
+        atoms, atom_of = self._atom_classes(live, port) if live else (np.arange(A), np.arange(A))
         if peer_row is not None:
             port = port[:, peer_row]
-        m_def, m_pos = self._stack_matches(d, rep, crs, reps, atoms=atoms, port=port)
+        m_def, m_pos = self._stack_matches(d, rep, live, reps, atoms=atoms, port=port)
         start: dict[int, int] = {}  # first row of each policy's rules in σ's stacks
         at = 0
-        for pi in (*certain, *uncertain):
+        for pi in policies:
             start[pi] = at
-            at += len(self._compiled[d][pi])
+            at += self._fragment(d, pi)[0].size
         outcomes = []
         for k in range(len(uncertain) + 1):
             for subset in itertools.combinations(uncertain, k):
@@ -598,15 +604,16 @@ class Engine:
         return key, groups, v[:, atom_of], r[:, atom_of]
 
     def _fragment(self, d: Direction, pi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Policy ``pi``'s part of a walk plan: its rules' positions among its compiled rules,
-        action codes and rule ids, Log rules dropped (CAL-42: Log never decides)."""
+        """Policy ``pi``'s part of a walk plan: its rules' rows among its rows of σ's stacks,
+        action codes and rule ids, Log rules dropped (CAL-42: Log never decides; the stacks
+        have no rows for them, ``_evaluate_sigma``)."""
         key = (d, pi)
         hit = self._fragments.get(key)
         if hit is None:
             keep = [k for k, cr in enumerate(self._compiled[d][pi]) if cr.rule.action != Action.LOG]
             crs = self._compiled[d][pi]
             hit = self._fragments[key] = (
-                np.array(keep, dtype=np.int64),
+                np.arange(len(keep), dtype=np.int64),
                 np.array([_CODE[crs[k].rule.action] for k in keep], dtype=np.int8),
                 np.array([crs[k].rid for k in keep], dtype=np.int32),
             )
@@ -634,13 +641,17 @@ class Engine:
             return np.full((g, n_atoms), ALLOW, np.int8), np.full((g, n_atoms), self.NO_POLICY, np.int32)
         plan = _Plan.build(self, d, self._ordered(policy_ids), start)
         rows = plan.rows
-        mdef, mpos = m_def[rows], m_pos[rows]
+        if rows.size == m_def.shape[0] and np.array_equal(rows, np.arange(rows.size)):
+            mdef, mpos = m_def, m_pos  # every row, in order (no Log rule): read, never written
+        else:
+            mdef, mpos = m_def[rows], m_pos[rows]
         uncertain = not np.array_equal(mdef, mpos)
-        vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False, certain=not uncertain)
         if not uncertain:
+            vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False, certain=True)
             if tp.any():  # CAL-18: equal-order policies that decide differently
                 vp = np.where(tp, UNKNOWN, vp).astype(np.int8)
             return vp, rp
+        vp, rp, tp = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=False)
         vo, ro, to = walk(plan, mdef, mpos, g, n_atoms, self, optimistic=True)
         v = np.where(vp == vo, vp, UNKNOWN).astype(np.int8)
         v[tp | to] = UNKNOWN
@@ -835,6 +846,9 @@ class _Plan:
         return cls(np.concatenate(rows), np.concatenate(codes), np.concatenate(rids), tiers)
 
 
+Walk = tuple[np.ndarray, np.ndarray, np.ndarray]  # verdict, deciding rule, taint per (group, atom)
+
+
 def walk(
     plan: _Plan,
     mdef: np.ndarray,
@@ -845,7 +859,7 @@ def walk(
     *,
     optimistic: bool,
     certain: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Walk:
     """One pass of CAL-24 over a (groups × atoms) grid, one tier at a time: the first matching
     rule of the tier (argmax over the tier's rule stack) decides Allow/Deny/Pass; no match → the
     tier's default action.
@@ -855,17 +869,32 @@ def walk(
     equal-order policies that would decide a cell differently (CAL-18, EDGE-33). ``certain``:
     the caller knows ``mdef == mpos`` (then both walks are the same and nothing is uncertain).
     """
+    if certain:
+        return _walk_grid(plan, mdef, None, g, n_atoms, engine)
+    # the rows that read the possible matches: Deny when pessimistic, Allow when optimistic
+    swap = plan.codes == _CODE[Action.ALLOW if optimistic else Action.DENY]
+    m_all = mdef.copy()
+    m_all[swap] = mpos[swap]
+    return _walk_grid(plan, m_all, _unsure_passes(plan, mdef, mpos), g, n_atoms, engine)
+
+
+def _unsure_passes(plan: _Plan, mdef: np.ndarray, mpos: np.ndarray) -> np.ndarray:
+    """(Pass rows × groups × atoms): where each Pass rule of the plan possibly but not certainly
+    matches. Only these rows of the possible matches are read by the walk, so only they are
+    copied (the whole stacks twice over were the largest part of a walk's cost)."""
+    rows = np.flatnonzero(plan.codes == _CODE[Action.PASS])
+    return mpos[rows] & ~mdef[rows]
+
+
+def _walk_grid(plan: _Plan, m_all: np.ndarray, unsure: np.ndarray | None, g: int, n_atoms: int,
+               engine: Engine) -> Walk:
+    """``walk`` on the rule stack ``m_all`` whose rows already read the certain or the possible
+    matches as the walk wants them; ``unsure``: ``_unsure_passes`` (None: the matches are
+    certain)."""
     verdict = np.full((g, n_atoms), UNDECIDED, np.int8)
     rule = np.full((g, n_atoms), -1, np.int32)
     taint = np.zeros((g, n_atoms), dtype=bool)
-    is_pass = plan.codes == _CODE[Action.PASS]
-    if certain:
-        m_all = mdef
-    else:
-        # the rows that read the possible matches: Deny when pessimistic, Allow when optimistic
-        swap = plan.codes == _CODE[Action.ALLOW if optimistic else Action.DENY]
-        m_all = mdef.copy()
-        m_all[swap] = mpos[swap]
+    pass_rows = np.flatnonzero(plan.codes == _CODE[Action.PASS])
     for tier, lo, hi, ties in plan.tiers:
         open_ = verdict == UNDECIDED
         if hi > lo:
@@ -878,9 +907,12 @@ def walk(
             verdict[hit & (code == _CODE[Action.ALLOW])] = ALLOW
             verdict[hit & (code == _CODE[Action.DENY])] = DENY
             rule[hit] = rid[hit]
-            passes = np.flatnonzero(is_pass[lo:hi]) if not certain else ()
-            if len(passes):
-                maybe_pass = mpos[lo + passes] & ~mdef[lo + passes]
+            # the tier's Pass rows are a slice of the plan's (tiers are consecutive row ranges)
+            p_lo, p_hi = np.searchsorted(pass_rows, (lo, hi)).tolist() if unsure is not None else (0, 0)
+            if p_hi > p_lo:
+                assert unsure is not None
+                passes = pass_rows[p_lo:p_hi] - lo
+                maybe_pass = unsure[p_lo:p_hi]
                 t_any = maybe_pass.any(axis=0)
                 if t_any.any():
                     t_first = passes[_first_true(maybe_pass)]
