@@ -174,12 +174,13 @@ def _chunk(finder: CauseFinder, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, 
     b = pm.blocks
     eg, ig, l7 = finder.a.egress, finder.a.ingress, pm.l7
     n = ii.size
+    own_s, own_t = finder.own_blocks(pm)  # each entity's own classes: its names and flags
     n_s, n_t = b.s_cnt[ii], b.t_cnt[jj]
     cnt = n_s * n_t
     owner = np.repeat(np.arange(n), cnt)
     off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    sc = b.s_cls[b.s_start[ii][owner] + off // n_t[owner]]  # source-major, as pair_causes walks
-    tc = b.t_cls[b.t_start[jj][owner] + off % n_t[owner]]
+    sc = own_s[b.s_start[ii][owner] + off // n_t[owner]]  # source-major, as pair_causes walks
+    tc = own_t[b.t_start[jj][owner] + off % n_t[owner]]
     ge = eg.gid(sc, tc).astype(np.int64)
     gi = ig.gid(tc, sc).astype(np.int64)
     gl = l7.gid(tc, sc).astype(np.int64) if l7 is not None else np.full_like(ge, -1)

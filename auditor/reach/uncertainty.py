@@ -80,6 +80,7 @@ class CauseFinder:
         self._ports: dict[tuple[str, int, int], np.ndarray] = {}  # σ's port stack per subject (peer-free)
         self._l7_rules: dict[int, object] | None = None
         self._batch_rules: dict[tuple[str, int, int], Any] = {}  # σ's rules as arrays (``causebatch``)
+        self._own: dict[int, tuple[object, np.ndarray, np.ndarray]] = {}  # ``own_blocks`` per matrix
         c = self.c  # the per-class flags that choose a cause's code: part of every cache and dedupe
         # key (classes sharing σ and peer group may differ in them)
         self.flags: np.ndarray = (np.asarray(c.namespace_unknown, dtype=np.int64)
@@ -88,6 +89,34 @@ class CauseFinder:
                                   | ((np.asarray(c.address_class) == NO_ADDRESS).astype(np.int64) << 3))
 
     # -- objects --------------------------------------------------------------------------------
+
+    def own_blocks(self, pm: PairMatrix) -> tuple[np.ndarray, np.ndarray]:
+        """``pm.blocks``' source and destination classes as each entity's *own* class: a block
+        holds a behaviour class's representative (``Analysis.behaviour_classes``), which may be
+        another entity's class (another namespace, service account, flags). Verdicts do not tell
+        them apart; causes do: they are asked of the entity's first class of that behaviour."""
+        hit = self._own.get(id(pm))
+        if hit is None:
+            b = pm.blocks
+            behaviour = self.a.behaviour_classes()[0]
+            sides = []
+            for ents, cls, cnt in ((pm.src, b.s_cls, b.s_cnt), (pm.dst, b.t_cls, b.t_cnt)):
+                own = np.asarray(cls, dtype=np.int64).copy()
+                pos = 0
+                for e, n in zip(ents, np.asarray(cnt).tolist(), strict=True):
+                    cs = e.classes
+                    if len(cs) == 1:
+                        own[pos] = cs[0]
+                    else:
+                        first: dict[int, int] = {}
+                        for c_ in cs:
+                            first.setdefault(int(behaviour[c_]), int(c_))
+                        for k in range(pos, pos + n):
+                            own[k] = first.get(int(behaviour[own[k]]), own[k])
+                    pos += n
+                sides.append(own)
+            hit = self._own[id(pm)] = (pm, sides[0], sides[1])  # pm kept: its id is not reused
+        return hit[1], hit[2]
 
     def resolve(self, causes: tuple[Cause, ...], s_cls: int, t_cls: int, s_name: str | None = None,
                 t_name: str | None = None) -> tuple[Cause, ...]:
@@ -380,8 +409,9 @@ class CauseFinder:
         if not unk.any() or pm.blocks is None:
             return {}
         b = pm.blocks
-        sc_all = b.s_cls[b.s_start[i]: b.s_start[i] + b.s_cnt[i]]
-        tc_all = b.t_cls[b.t_start[j]: b.t_start[j] + b.t_cnt[j]]
+        own_s, own_t = self.own_blocks(pm)
+        sc_all = own_s[b.s_start[i]: b.s_start[i] + b.s_cnt[i]]
+        tc_all = own_t[b.t_start[j]: b.t_start[j] + b.t_cnt[j]]
         out: dict[str, list[Cause]] = {}
         seen: set[tuple[int, ...]] = set()
         eg, ig = self.a.egress, self.a.ingress
