@@ -77,3 +77,21 @@ def test_mesh_membership_names_the_rows_own_workload(tmp_path: Path) -> None:
         assert f"mesh-membership-uncertain: {name} may or may not have an Istio proxy" in text, why
         other = "data/Deployment/db2" if name.endswith("db") else "data/Deployment/db "
         assert other not in text + " ", why
+
+
+def test_selector_uncertain_from_a_network_set_in_a_missing_namespace(tmp_path: Path) -> None:
+    """CAL-41: a rule's namespaceSelector possibly matches a NetworkSet of a missing Namespace, so
+    it possibly matches the pods whose IPs lie in the set's CIDRs; such a pod's own namespace,
+    service account and IP are known, so no more precise code names it: ``selector-uncertain``."""
+    data = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data", "labels": {"zone": "data"}}}
+    objs = [WEB, data, pod("web", "front", ip="10.0.0.1"), pod("data", "db", ip="10.0.5.5"),
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "data"}},
+            {"apiVersion": "projectcalico.org/v3", "kind": "NetworkSet",
+             "metadata": {"name": "ghosts", "namespace": "ghost", "labels": {"role": "ghost"}},
+             "spec": {"nets": ["10.0.5.0/24"]}},
+            {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": "out"},
+             "spec": {"selector": "app == 'front'", "types": ["Egress"],
+                      "egress": [{"action": "Allow", "destination": {"namespaceSelector": "team == 'x'"}}]}}]
+    why = _why(tmp_path, objs, "--by", "pod", "--from", "web/front")
+    assert why[("web/front", "data/db")] == (
+        "selector-uncertain: calico/GlobalNetworkPolicy out egress rule 0 may or may not match"), why
