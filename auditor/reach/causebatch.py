@@ -185,8 +185,8 @@ def _chunk(finder: CauseFinder, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, 
     gi = ig.gid(tc, sc).astype(np.int64)
     gl = l7.gid(tc, sc).astype(np.int64) if l7 is not None else np.full_like(ge, -1)
     # the first _MAX_CLASS_PAIRS distinct triples of each pair, in class-pair order
-    fl = finder.flags
-    first, _ = unique_rows(np.ascontiguousarray(np.stack([owner, ge, gi, gl, fl[sc], fl[tc]], axis=1)))
+    fl = finder.flags  # 4 bits a class: both ends' flags share the Istio group's column (no wider key)
+    first, _ = unique_rows(np.ascontiguousarray(np.stack([owner, ge, gi, (gl << 8) | (fl[sc] << 4) | fl[tc]], axis=1)))
     keep = np.sort(first)
     k_owner = owner[keep]
     starts = np.r_[0, np.flatnonzero(k_owner[1:] != k_owner[:-1]) + 1]
@@ -204,7 +204,7 @@ def _chunk(finder: CauseFinder, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, 
     c_group = np.stack([ge, gi, gl], axis=1)[cp, side]
     c_subject = np.where(side == 0, sc[cp], tc[cp])  # ingress and Istio: the destination's layer
     c_peer = np.where(side == 0, tc[cp], sc[cp])
-    key = np.concatenate([np.stack([side, c_group, fl[c_subject], fl[c_peer]], axis=1).view(np.uint8),
+    key = np.concatenate([np.stack([(side << 8) | (fl[c_subject] << 4) | fl[c_peer], c_group], axis=1).view(np.uint8),
                           np.packbits(c_atoms, axis=1)], axis=1)
     code = dense_codes(unique_rows(np.ascontiguousarray(key))[1]) if cp.size else np.zeros(0, np.int64)
     first_call = first_positions(code)

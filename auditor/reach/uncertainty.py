@@ -360,7 +360,8 @@ class CauseFinder:
             gl = l7.gid(tc, sc).astype(np.int64)
             comp = np.minimum(comp, l7.verdict[gl])
         at = unk & (comp == UNKNOWN)
-        ids = np.stack([ge, gi, gl, unk.any(axis=1).astype(np.int64), self.flags[sc], self.flags[tc]], axis=1)
+        flags = (self.flags[sc] << 4) | self.flags[tc]  # both ends' flags (4 bits each): one column
+        ids = np.stack([ge, gi, gl, (unk.any(axis=1).astype(np.int64) << 8) | flags], axis=1)
         key = np.concatenate([ids.view(np.uint8), np.packbits(at, axis=1)], axis=1)
         codes = dense_codes(unique_rows(np.ascontiguousarray(key))[1])
         found: list[Sides] = []
