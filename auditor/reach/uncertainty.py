@@ -80,7 +80,7 @@ class CauseFinder:
         self._ports: dict[tuple[str, int, int], np.ndarray] = {}  # σ's port stack per subject (peer-free)
         self._l7_rules: dict[int, object] | None = None
         self._batch_rules: dict[tuple[str, int, int], Any] = {}  # σ's rules as arrays (``causebatch``)
-        self._own: dict[int, tuple[object, np.ndarray, np.ndarray]] = {}  # ``own_blocks`` per matrix
+        self._own: tuple[object, np.ndarray, np.ndarray] | None = None  # ``own_blocks`` of the last blocks
         c = self.c  # the per-class flags that choose a cause's code: part of every cache and dedupe
         # key (classes sharing σ and peer group may differ in them)
         self.flags: np.ndarray = (np.asarray(c.namespace_unknown, dtype=np.int64)
@@ -95,8 +95,8 @@ class CauseFinder:
         holds a behaviour class's representative (``Analysis.behaviour_classes``), which may be
         another entity's class (another namespace, service account, flags). Verdicts do not tell
         them apart; causes do: they are asked of the entity's first class of that behaviour."""
-        hit = self._own.get(id(pm))
-        if hit is None:
+        hit = self._own
+        if hit is None or hit[0] is not pm.blocks:  # the blocks only are kept, not the matrix
             b = pm.blocks
             behaviour = self.a.behaviour_classes()[0]
             sides = []
@@ -115,7 +115,7 @@ class CauseFinder:
                             own[k] = first.get(int(behaviour[own[k]]), own[k])
                     pos += n
                 sides.append(own)
-            hit = self._own[id(pm)] = (pm, sides[0], sides[1])  # pm kept: its id is not reused
+            hit = self._own = (b, sides[0], sides[1])
         return hit[1], hit[2]
 
     def resolve(self, causes: tuple[Cause, ...], s_cls: int, t_cls: int, s_name: str | None = None,
