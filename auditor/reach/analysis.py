@@ -742,7 +742,9 @@ class Analysis:
                     mask[n, np.asarray(atoms[k], dtype=np.int64)] = True
             unk &= mask
         if bool(((b.s_cnt[i_k] == 1) & (b.t_cnt[j_k] == 1)).all()):  # one class each: one numpy pass
-            found = self.cause_finder().single_class_causes(pm, b.s_cls[b.s_start[i_k]], b.t_cls[b.t_start[j_k]], unk)
+            own_s, own_t = self.cause_finder().own_blocks(pm)  # the entities' own classes, not their behaviour's
+            found = self.cause_finder().single_class_causes(pm, own_s[b.s_start[i_k]], own_t[b.t_start[j_k]], unk,
+                                                             i_k, j_k)
         else:  # entities of several classes: their class pairs enumerated with numpy (``causebatch``)
             found = pair_causes_many(self.cause_finder(), pm, i_k, j_k, unk)
         return _attach_causes(whys, ks, found, out)

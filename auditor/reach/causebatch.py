@@ -3,13 +3,14 @@ Python step per pair or per class pair.
 
 ``pair_causes`` walks an entity pair's class pairs, keeps the first 256 distinct (egress,
 ingress, Istio) group triples, and asks ``engine_causes``/``l7_causes`` for each unknown layer:
-calls keyed by (layer, σ, group, atoms) and cached with the (subject, peer) of the *first* call.
-Here the class pairs of all pairs are enumerated with numpy, the calls are numbered by their
+calls keyed by (layer, σ, group, atoms, the ends' flags) and cached as templates that name the
+row's ends, not classes. Here the class pairs of all pairs are enumerated with numpy, the calls are numbered by their
 key in call order, each key not cached yet is worked out once with the classes of its first
 call (the same representative), and the rules of σ are matched for all of a subject's new
 peers in one step (the port stack is peer-free there, so a rule matches at a peer and atoms iff
 its sides match and its ports meet the atoms: two small matrix products instead of one
-(rules × atoms) gather per key). Pairs with the same sequence of calls share one answer.
+(rules × atoms) gather per key). Pairs with the same sequence of calls share one answer; a call
+whose causes name an end is named per (call, classes, entities) first (``CauseFinder.resolve``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from auditor.csvtext import dense_codes, first_positions
 from auditor.reach.bitmatrix import BitColumns
 from auditor.reach.engine import ALLOW, MAX_UNCERTAIN_POLICIES, UNKNOWN, DirectionResult
 from auditor.reach.rowhash import unique_rows
-from auditor.reach.uncertainty import _MAX_CLASS_PAIRS, CauseFinder, Sides
+from auditor.reach.uncertainty import _MAX_CLASS_PAIRS, CauseFinder, Sides, end_name, marked
 
 PairMatrix = Any  # passed in (this module sits below ``analysis``)
 
@@ -116,7 +117,7 @@ def _engine_misses(finder: CauseFinder, d: str, res: DirectionResult, sig: int, 
         if base is None:
             base = bases[subject] = []
             for pi in r.uncertain_p:
-                base.extend(finder.applicability_causes(pi, subject))
+                base.extend(finder.applicability_causes(pi, subject, "s" if d == "egress" else "d"))
             if len(r.uncertain_p) > MAX_UNCERTAIN_POLICIES:
                 base.append(Cause("too-many-uncertain-policies",
                                   f"{len(r.uncertain_p)} policies may or may not apply (more than "
@@ -173,17 +174,19 @@ def _chunk(finder: CauseFinder, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, 
     b = pm.blocks
     eg, ig, l7 = finder.a.egress, finder.a.ingress, pm.l7
     n = ii.size
+    own_s, own_t = finder.own_blocks(pm)  # each entity's own classes: its names and flags
     n_s, n_t = b.s_cnt[ii], b.t_cnt[jj]
     cnt = n_s * n_t
     owner = np.repeat(np.arange(n), cnt)
     off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    sc = b.s_cls[b.s_start[ii][owner] + off // n_t[owner]]  # source-major, as pair_causes walks
-    tc = b.t_cls[b.t_start[jj][owner] + off % n_t[owner]]
+    sc = own_s[b.s_start[ii][owner] + off // n_t[owner]]  # source-major, as pair_causes walks
+    tc = own_t[b.t_start[jj][owner] + off % n_t[owner]]
     ge = eg.gid(sc, tc).astype(np.int64)
     gi = ig.gid(tc, sc).astype(np.int64)
     gl = l7.gid(tc, sc).astype(np.int64) if l7 is not None else np.full_like(ge, -1)
     # the first _MAX_CLASS_PAIRS distinct triples of each pair, in class-pair order
-    first, _ = unique_rows(np.ascontiguousarray(np.stack([owner, ge, gi, gl], axis=1)))
+    fl = finder.flags  # 4 bits a class: both ends' flags share the Istio group's column (no wider key)
+    first, _ = unique_rows(np.ascontiguousarray(np.stack([owner, ge, gi, (gl << 8) | (fl[sc] << 4) | fl[tc]], axis=1)))
     keep = np.sort(first)
     k_owner = owner[keep]
     starts = np.r_[0, np.flatnonzero(k_owner[1:] != k_owner[:-1]) + 1]
@@ -201,12 +204,34 @@ def _chunk(finder: CauseFinder, pm: PairMatrix, ii: np.ndarray, jj: np.ndarray, 
     c_group = np.stack([ge, gi, gl], axis=1)[cp, side]
     c_subject = np.where(side == 0, sc[cp], tc[cp])  # ingress and Istio: the destination's layer
     c_peer = np.where(side == 0, tc[cp], sc[cp])
-    key = np.concatenate([np.stack([side, c_group], axis=1).view(np.uint8),
+    key = np.concatenate([np.stack([(side << 8) | (fl[c_subject] << 4) | fl[c_peer], c_group], axis=1).view(np.uint8),
                           np.packbits(c_atoms, axis=1)], axis=1)
     code = dense_codes(unique_rows(np.ascontiguousarray(key))[1]) if cp.size else np.zeros(0, np.int64)
     first_call = first_positions(code)
     found = _found(finder, pm, first_call, side, c_subject, c_peer, c_atoms)
+    code = _named(finder, pm, found, code, sc[cp], tc[cp], ii[owner[cp]], jj[owner[cp]])
     return _assemble(owner[cp], side, code, found, n)
+
+
+def _named(finder: CauseFinder, pm: PairMatrix, found: list[tuple[Cause, ...]], code: np.ndarray, sc: np.ndarray,
+           tc: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """The calls' codes, where a call's causes name an end renumbered to its causes named for its
+    classes (``sc``, ``tc``) and entities (``ii``, ``jj``), appended to ``found``: named once per
+    distinct (code, classes, entities)."""
+    ends = np.array([marked(f) for f in found], dtype=bool)
+    todo = np.flatnonzero(ends[code]) if code.size else np.zeros(0, np.int64)
+    if not todo.size:
+        return code
+    code = code.copy()
+    memo: dict[tuple[int, ...], int] = {}
+    for c in todo.tolist():
+        k = (int(code[c]), int(sc[c]), int(tc[c]), int(ii[c]), int(jj[c]))
+        hit = memo.get(k)
+        if hit is None:
+            hit = memo[k] = len(found)
+            found.append(finder.resolve(found[k[0]], k[1], k[2], end_name(pm.src[k[3]]), end_name(pm.dst[k[4]])))
+        code[c] = hit
+    return code
 
 
 def _found(finder: CauseFinder, pm: PairMatrix, first_call: np.ndarray, side: np.ndarray, subject: np.ndarray,
@@ -223,12 +248,12 @@ def _found(finder: CauseFinder, pm: PairMatrix, first_call: np.ndarray, side: np
             ck: tuple = ("istio", id(pm.l7), gid, la.tobytes())
         else:
             res = a.egress if s == 0 else a.ingress
-            sig = int(res.sigma_of[subj])
-            ck = (_SIDES[s], sig, int(res.groups(sig)[pr]), la.tobytes())
+            ck = finder.engine_key(_SIDES[s], res, subj, pr, la)
+            sig = ck[1]
         cache_keys.append(ck)
         if ck not in finder._cache:
             if s == 2:
-                finder.l7_causes(pm.l7, subj, pr, la)
+                finder.l7_templates(pm.l7, subj, pr, la)
             else:
                 todo.setdefault((_SIDES[s], sig), []).append(c)
     for (d, sig), calls in todo.items():

@@ -26,6 +26,7 @@ from auditor.reach.l7.mtls import (
     REFUSED,
 )
 from auditor.reach.ports import ICMP_PROTOCOLS, PortQuery
+from auditor.reach.uncertainty import end_name
 
 WORD = {ALLOW: "ALLOW", DENY: "DENY", UNKNOWN: "UNKNOWN"}
 
@@ -308,12 +309,13 @@ def explain(analysis: Analysis, src: Entity, dst: Entity, port: PortQuery, reque
     if verdict == UNKNOWN:
         finder = analysis.cause_finder()
         at4, at = np.array([l4_atom]), np.array([atom])
+        names = end_name(src), end_name(dst)  # each end named as in the CSV row of this pair
         if egress.verdict == UNKNOWN:
-            causes += finder.engine_causes("egress", analysis.egress, s_cls, t_cls, at4)
+            causes += finder.engine_causes("egress", analysis.egress, s_cls, t_cls, at4, names)
         if ingress.verdict == UNKNOWN:
-            causes += finder.engine_causes("ingress", analysis.ingress, t_cls, s_cls, at4)
+            causes += finder.engine_causes("ingress", analysis.ingress, t_cls, s_cls, at4, names)
         if mesh is not None and mesh.verdict == UNKNOWN and l7 is not None:
-            causes += finder.l7_causes(l7, t_cls, s_cls, at)
+            causes += finder.l7_causes(l7, t_cls, s_cls, at, names)
     if len(src.classes) * len(dst.classes) > 1:
         note = (note + "; " if note else "") + (
             f"{src.name} × {dst.name} span {len(src.classes) * len(dst.classes)} endpoint-class pairs; "

@@ -3,9 +3,9 @@
 rule field (ADM-10), a control that cannot be evaluated at all, and the exposure codes (EXP-*),
 each from one small manifest run through the real CLI, the outputs parsed back.
 
-``selector-uncertain`` has no test here: every way a selector can only possibly match (a
-missing Namespace, a missing ServiceAccount, an unknown pod IP) is named by its own, more
-precise code first, so no input reaches that fallback (see the report of this branch).
+``selector-uncertain`` is tested in ``test_cause_names.py``: a pod whose own namespace,
+service account and IP are known can still only possibly match through a NetworkSet of a
+missing Namespace that covers its IP (CAL-41), and no more precise code names that pod.
 """
 
 from __future__ import annotations
