@@ -83,9 +83,13 @@ class BlockedParts:
         p, c = np.asarray(part), np.asarray(cls, dtype=np.int64)
         if p.ndim == 2 and c.ndim == 2 and p.shape[1] == 1 and c.shape[0] == 1:
             return self.grid(p[:, 0], c[0])
-        flat = self.block_of[p, c // BLOCK].astype(np.int64)
+        return self._read(self.block_of[p, c // BLOCK], c % BLOCK)
+
+    def _read(self, blocks: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``table[blocks, offsets]`` (broadcastable) as one flat int64 gather."""
+        flat = blocks.astype(np.int64)
         flat *= BLOCK
-        flat += c % BLOCK
+        flat += offsets
         return self.table.reshape(-1)[flat]
 
     def grid(self, parts: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -100,16 +104,9 @@ class BlockedParts:
         whole = c.size * 8 >= self.n_classes
         step = 64 if whole else max(1, (1 << 20) // max(1, c.size))
         cb, co = c // BLOCK, c % BLOCK
-        flat_table = self.table.reshape(-1)
         for lo in range(0, p.size, step):
             ps = p[lo:lo + step]
-            if whole:
-                out[lo:lo + step] = self.rows(ps)[:, c]
-            else:
-                flat = self.block_of[ps][:, cb].astype(np.int64)
-                flat *= BLOCK
-                flat += co
-                out[lo:lo + step] = flat_table[flat]
+            out[lo:lo + step] = self.rows(ps)[:, c] if whole else self._read(self.block_of[ps][:, cb], co)
         return out
 
     def rows(self, parts: np.ndarray) -> np.ndarray:
@@ -126,10 +123,7 @@ class BlockedParts:
         """(len(cls) × partitions): every partition at a few classes ``cls``, class-major (the
         block ids of a class are contiguous in ``block_of_t``)."""
         c = np.asarray(cls, dtype=np.int64)
-        flat = self.block_of_t[c // BLOCK].astype(np.int64)
-        flat *= BLOCK
-        flat += (c % BLOCK)[:, None]
-        return self.table.reshape(-1)[flat]
+        return self._read(self.block_of_t[c // BLOCK], (c % BLOCK)[:, None])
 
     def columns(self, cls: np.ndarray) -> np.ndarray:
         """(partitions × len(cls)): every partition at the classes ``cls``."""
